@@ -1,0 +1,96 @@
+"""Bounded-memory all-pairs evaluation: split queries and candidates into blocks and stitch the
+per-block scores back into full (Q, R) matrices.
+
+Sequences are grouped by length (shortest first), so a block padded to its longest member
+wastes little, and a block holds at most ``max_frames`` padded frames (one sequence longer
+than that forms a block of its own). The caller chooses ``max_frames`` from its working memory.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .sequences import PackedSequences
+
+BlockScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
+"""Scores one block pair: returns an array (k, Qb, Rb) of k score kinds."""
+
+
+def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarray]:
+    """Indices grouped by ascending length so that ``count * longest <= max_frames`` per group."""
+    order = np.argsort(lengths, kind="stable")
+    blocks: list[np.ndarray] = []
+    start = 0
+    for stop in range(1, len(order) + 1):
+        longest = lengths[order[stop - 1]]
+        if stop - start > 1 and (stop - start) * longest > max_frames:
+            blocks.append(order[start : stop - 1])
+            start = stop - 1
+    blocks.append(order[start:])
+    return blocks
+
+
+def frame_budgets(
+    query_frames: int, candidate_frames: int, working_memory_mb: float, bytes_per_cell: int
+) -> tuple[int, int]:
+    """Frames per query block and per candidate block so one block pair's scratch fits.
+
+    A block pair needs about ``query_block_frames * candidate_block_frames * bytes_per_cell``
+    bytes. The query side takes the square root of the budget (less when all queries fit).
+    """
+    cells = max(1, int(working_memory_mb * 2**20) // bytes_per_cell)
+    query_budget = max(1, min(query_frames, math.isqrt(cells)))
+    candidate_budget = max(1, cells // query_budget)
+    return query_budget, candidate_budget
+
+
+def plan_blocks(
+    queries: PackedSequences,
+    candidates: PackedSequences,
+    working_memory_mb: float,
+    bytes_per_cell: int,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Query blocks and candidate blocks (index arrays) whose every pairing fits the budget."""
+    q_budget, c_budget = frame_budgets(
+        int(queries.lengths.max()) * len(queries),
+        int(candidates.lengths.max()) * len(candidates),
+        working_memory_mb,
+        bytes_per_cell,
+    )
+    return (
+        length_sorted_blocks(queries.lengths, q_budget),
+        length_sorted_blocks(candidates.lengths, c_budget),
+    )
+
+
+def score_all_pairs(
+    queries: PackedSequences,
+    candidates: PackedSequences,
+    score_block: BlockScorer,
+    *,
+    kinds: int,
+    working_memory_mb: float,
+    bytes_per_cell: int,
+    progress: bool = False,
+) -> np.ndarray:
+    """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R)."""
+    scores = np.empty((kinds, len(queries), len(candidates)), dtype=np.float64)
+    query_blocks, candidate_blocks = plan_blocks(
+        queries, candidates, working_memory_mb, bytes_per_cell
+    )
+    with tqdm(
+        total=len(query_blocks) * len(candidate_blocks),
+        desc="block pairs",
+        disable=not progress,
+    ) as bar:
+        for q_index in query_blocks:
+            query_block = queries.select(q_index)
+            for c_index in candidate_blocks:
+                block = score_block(query_block, candidates.select(c_index))
+                scores[:, q_index[:, None], c_index[None, :]] = block
+                bar.update()
+    return scores

@@ -1,0 +1,1 @@
+"""Block kernels per backend: ``numba_kernels`` (CPU) and ``torch_kernels`` (CPU or CUDA)."""

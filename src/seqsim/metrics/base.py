@@ -1,0 +1,186 @@
+"""The metric interface, the block driver every metric shares, and the metric registry."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from ..backends import Backend, resolve_backend
+from ..blocks import score_all_pairs
+from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
+
+DEFAULT_WORKING_MEMORY_MB = 512.0
+
+NumbaScorer = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+"""(query frames, query offsets, candidate frames, candidate offsets) -> (k, Qb, Rb)."""
+TorchScorer = Callable[[PackedSequences, PackedSequences, torch.device], np.ndarray]
+"""(query block, candidate block, device) -> (k, Qb, Rb)."""
+
+
+def pack_pair(
+    queries: SequencesLike, candidates: SequencesLike
+) -> tuple[PackedSequences, PackedSequences]:
+    """Validate and pack both sides; their frame dimensions must agree."""
+    packed_queries = as_packed(queries, "queries")
+    packed_candidates = as_packed(candidates, "candidates", dim=packed_queries.dim)
+    return packed_queries, packed_candidates
+
+
+def blockwise_scores(
+    queries: PackedSequences,
+    candidates: PackedSequences,
+    backend: str | Backend,
+    *,
+    numba_scorer: NumbaScorer,
+    torch_scorer: TorchScorer | None,
+    kinds: int,
+    bytes_per_cell: int,
+    working_memory_mb: float,
+    progress: bool,
+) -> np.ndarray:
+    """Scores (kinds, Q, R) from the backend's block scorer, within ``working_memory_mb``.
+
+    Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend.
+    """
+    resolved = resolve_backend(backend)
+    device = resolved.device
+    if resolved.name == "numba" or torch_scorer is None:
+
+        def score_block(q: PackedSequences, c: PackedSequences) -> np.ndarray:
+            return numba_scorer(
+                to_float32_numpy(q.frames), q.offsets, to_float32_numpy(c.frames), c.offsets
+            )
+
+    else:
+
+        def score_block(q: PackedSequences, c: PackedSequences) -> np.ndarray:
+            return torch_scorer(q, c, device)
+
+    return score_all_pairs(
+        queries,
+        candidates,
+        score_block,
+        kinds=kinds,
+        working_memory_mb=working_memory_mb,
+        bytes_per_cell=bytes_per_cell,
+        progress=progress,
+    )
+
+
+class Metric(ABC):
+    """A similarity between two frame sequences; higher means more similar.
+
+    Call it on one pair, ``metric(x, y) -> float``, or on two lists, ``metric.matrix(queries,
+    candidates) -> (Q, R)`` array. Each built-in metric is a thin class over a function of
+    the same name in :mod:`seqsim.functional`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        *,
+        backend: str = "auto",
+        device: str | torch.device | None = None,
+        working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+        progress: bool = False,
+    ) -> None:
+        self.backend = resolve_backend(backend, device)
+        if working_memory <= 0:
+            raise ValueError(f"working_memory must be positive (MiB), got {working_memory}")
+        self.working_memory = float(working_memory)
+        self.progress = progress
+
+    def __call__(self, x: Frames, y: Frames) -> float:
+        """Similarity of one pair of (frames, dim) sequences."""
+        return float(self.matrix([x], [y])[0, 0])
+
+    @abstractmethod
+    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
+        """Similarities of every query with every candidate, as a float64 (Q, R) array."""
+
+    def _run_options(self) -> dict[str, Any]:
+        """Where and how to run: the keyword arguments every functional metric takes."""
+        return {
+            "backend": self.backend,
+            "working_memory": self.working_memory,
+            "progress": self.progress,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """The options that determine this metric's numbers (used in result hashes)."""
+        return {"metric": self.name, **self._options()}
+
+    def _options(self) -> dict[str, Any]:
+        return {}
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
+        return f"{type(self).__name__}({options}{', ' if options else ''}backend='{self.backend}')"
+
+
+class PairwiseMetric(Metric):
+    """A metric from a plain function ``f(x, y) -> float`` on two float32 numpy sequences.
+
+    It loops over pairs in Python: fine for prototyping a metric, slow on large corpora.
+    """
+
+    function: ClassVar[Callable[[np.ndarray, np.ndarray], float]]
+
+    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
+        queries, candidates = pack_pair(queries, candidates)
+        function = type(self).function
+        query_arrays = [to_float32_numpy(queries[i]) for i in range(len(queries))]
+        candidate_arrays = [to_float32_numpy(candidates[j]) for j in range(len(candidates))]
+        return np.array(
+            [[function(x, y) for y in candidate_arrays] for x in query_arrays], dtype=np.float64
+        )
+
+
+_REGISTRY: dict[str, type[Metric]] = {}
+
+
+def register_metric(
+    name: str, *, overwrite: bool = False
+) -> Callable[[Any], Any]:
+    """Decorator that registers a :class:`Metric` subclass, or a function ``f(x, y) -> float``,
+    under ``name`` so that :func:`get_metric`, the evaluator and the CLI can select it."""
+    key = name.lower()
+
+    def decorate(target: Any) -> Any:
+        if key in _REGISTRY and not overwrite:
+            raise ValueError(f"a metric named {name!r} is registered already (pass overwrite=True)")
+        if isinstance(target, type) and issubclass(target, Metric):
+            metric_class = target
+        elif callable(target):
+            metric_class = type(
+                f"Pairwise_{key}",
+                (PairwiseMetric,),
+                {"function": staticmethod(target), "__doc__": target.__doc__},
+            )
+        else:
+            raise TypeError(f"cannot register {target!r}: expected a Metric subclass or a function")
+        metric_class.name = key
+        _REGISTRY[key] = metric_class
+        return target
+
+    return decorate
+
+
+def get_metric(name: str, **options: Any) -> Metric:
+    """A new instance of the metric registered as ``name`` (case-insensitive), with ``options``."""
+    try:
+        metric_class = _REGISTRY[name.lower()]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown metric {name!r}; registered metrics: {known}") from None
+    return metric_class(**options)
+
+
+def available_metrics() -> list[str]:
+    """Names of all registered metrics."""
+    return sorted(_REGISTRY)

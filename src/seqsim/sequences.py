@@ -1,0 +1,168 @@
+"""Variable-length frame sequences, packed into one matrix, and the checks that admit them.
+
+Every metric takes its inputs through :func:`as_packed`, so every metric rejects bad input
+the same way, with a message that names the offending item.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+import torch
+
+Frames = Union[np.ndarray, torch.Tensor]
+"""One utterance: a (frames, dim) numpy array or torch tensor (float16, bfloat16 or float32)."""
+
+_FLOAT_DTYPES_NP = (np.float16, np.float32, np.float64)
+_FLOAT_DTYPES_TORCH = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+@dataclass(frozen=True)
+class PackedSequences:
+    """Sequences stored back to back: ``frames[offsets[i]:offsets[i+1]]`` is sequence ``i``.
+
+    ``frames`` keeps the caller's array (numpy, a numpy memmap or a torch tensor, any float
+    dtype); metrics convert one block at a time to float32, so a float16 store on disk is
+    never copied whole.
+    """
+
+    frames: Frames
+    offsets: np.ndarray
+
+    @classmethod
+    def from_lengths(cls, frames: Frames, lengths: Sequence[int] | np.ndarray) -> PackedSequences:
+        lengths = np.asarray(lengths, dtype=np.int64)
+        offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=offsets[1:])
+        return cls(frames, offsets)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    @property
+    def dim(self) -> int:
+        return int(self.frames.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, index: int) -> Frames:
+        return self.frames[self.offsets[index] : self.offsets[index + 1]]
+
+    def select(self, indices: np.ndarray) -> PackedSequences:
+        """The sequences at ``indices``, in that order, packed afresh in float32.
+
+        Frames stay where they are: a torch tensor stays on its device, anything else
+        becomes a contiguous numpy array.
+        """
+        lengths = self.lengths[indices]
+        new_offsets = np.zeros(len(indices) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=new_offsets[1:])
+        rows = np.arange(new_offsets[-1]) + np.repeat(
+            self.offsets[indices] - new_offsets[:-1], lengths
+        )
+        if isinstance(self.frames, torch.Tensor):
+            index = torch.from_numpy(rows).to(self.frames.device)
+            return PackedSequences(self.frames[index].float().contiguous(), new_offsets)
+        return PackedSequences(to_float32_numpy(self.frames, rows), new_offsets)
+
+
+SequencesLike = Union[Sequence[Frames], PackedSequences]
+"""What every metric accepts: a list of (frames, dim) arrays/tensors, or a :class:`PackedSequences`."""
+
+
+def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarray:
+    """Rows of ``frames`` (all when ``rows`` is None) as a contiguous float32 numpy array."""
+    if isinstance(frames, torch.Tensor):
+        picked = frames if rows is None else frames[torch.from_numpy(rows)]
+        return np.ascontiguousarray(picked.detach().to("cpu", torch.float32).numpy())
+    picked = frames if rows is None else frames[rows]
+    return np.ascontiguousarray(picked, dtype=np.float32)
+
+
+def _describe_problem(item: object, dim: int | None) -> str | None:
+    """Why ``item`` is not a usable sequence, or None when it is."""
+    if isinstance(item, torch.Tensor):
+        if item.dtype not in _FLOAT_DTYPES_TORCH:
+            return f"has dtype {item.dtype}; expected a floating-point tensor"
+    elif isinstance(item, np.ndarray):
+        if item.dtype.type not in _FLOAT_DTYPES_NP:
+            return f"has dtype {item.dtype}; expected float16, float32 or float64"
+    else:
+        return f"is a {type(item).__name__}; expected a numpy array or torch tensor"
+    if item.ndim != 2:
+        return f"has shape {tuple(item.shape)}; expected a 2-D (frames, dim) array"
+    if item.shape[0] == 0:
+        return "is empty (0 frames)"
+    if dim is not None and item.shape[1] != dim:
+        return f"has dimension {item.shape[1]} but earlier sequences have {dim}"
+    return None
+
+
+def _check_finite(frames: Frames, offsets: np.ndarray, name: str) -> None:
+    if isinstance(frames, torch.Tensor):
+        bad_rows = (~torch.isfinite(frames).all(dim=1)).nonzero().flatten().cpu().numpy()
+    else:
+        bad_rows = np.flatnonzero(~np.isfinite(frames).all(axis=1))
+    if bad_rows.size:
+        item = int(np.searchsorted(offsets, bad_rows[0], side="right") - 1)
+        frame = int(bad_rows[0] - offsets[item])
+        raise ValueError(f"{name}[{item}] has a NaN or infinite value at frame {frame}")
+
+
+def as_packed(sequences: SequencesLike, name: str = "sequences", dim: int | None = None) -> PackedSequences:
+    """Validate ``sequences`` and return them packed.
+
+    Raises ``ValueError`` naming ``name[index]`` for an empty list, an empty or non 2-D
+    sequence, a non-float dtype, a dimension that differs from ``dim`` (or from the other
+    sequences), or a NaN/inf frame.
+    """
+    if isinstance(sequences, PackedSequences):
+        packed = sequences
+        if len(packed) == 0:
+            raise ValueError(f"{name} is empty: at least one sequence is needed")
+        problem = _describe_problem(packed.frames, dim)
+        if problem:
+            raise ValueError(f"{name}.frames {problem}")
+        empty = np.flatnonzero(packed.lengths <= 0)
+        if empty.size:
+            raise ValueError(f"{name}[{int(empty[0])}] is empty (0 frames)")
+        if packed.offsets[0] != 0 or packed.offsets[-1] != packed.frames.shape[0]:
+            raise ValueError(
+                f"{name}: lengths add up to {int(packed.offsets[-1] - packed.offsets[0])} frames "
+                f"but the packed matrix has {packed.frames.shape[0]}"
+            )
+    else:
+        if isinstance(sequences, (np.ndarray, torch.Tensor)):
+            raise ValueError(
+                f"{name} is a single {tuple(sequences.shape)} array; pass a list of "
+                "(frames, dim) sequences or a PackedSequences"
+            )
+        items = list(sequences)
+        if not items:
+            raise ValueError(f"{name} is empty: at least one sequence is needed")
+        for index, item in enumerate(items):
+            problem = _describe_problem(item, dim)
+            if problem:
+                raise ValueError(f"{name}[{index}] {problem}")
+            dim = int(item.shape[1])
+        packed = _pack(items)
+    _check_finite(packed.frames, packed.offsets, name)
+    return packed
+
+
+def _pack(items: list[Frames]) -> PackedSequences:
+    lengths = [int(item.shape[0]) for item in items]
+    if all(isinstance(item, torch.Tensor) for item in items):
+        devices = {item.device for item in items}
+        dtypes = {item.dtype for item in items}
+        if len(devices) == 1 and len(dtypes) == 1:
+            return PackedSequences.from_lengths(torch.cat(items), lengths)
+    if all(isinstance(item, np.ndarray) for item in items):
+        return PackedSequences.from_lengths(np.concatenate(items), lengths)
+    arrays = [to_float32_numpy(item) for item in items]
+    return PackedSequences.from_lengths(np.concatenate(arrays), lengths)

@@ -1,0 +1,121 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from helpers import random_sequences
+from references import seqsim_reference
+
+from seqsim import PackedSequences, SeqSim, get_metric
+
+
+def test_hand_computed_pair(backend_options):
+    x = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    y = np.array([[2.0, 0.0]], dtype=np.float32)
+    # cosines [[1], [0]]: R = (1 + 0) / 2, P = 1, F1 = 2 * 0.5 / 1.5
+    scores = SeqSim(**backend_options).scores([x], [y])
+    assert scores.recall[0, 0] == pytest.approx(0.5, abs=1e-6)
+    assert scores.precision[0, 0] == pytest.approx(1.0, abs=1e-6)
+    assert scores.f1[0, 0] == pytest.approx(2 / 3, abs=1e-6)
+    assert SeqSim(**backend_options)(x, y) == pytest.approx(2 / 3, abs=1e-6)
+    assert SeqSim("recall", **backend_options)(x, y) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_matches_reference_formula(backend_options):
+    rng = np.random.default_rng(0)
+    queries = random_sequences(rng, 9, 24, max_len=30)
+    candidates = random_sequences(rng, 7, 24, max_len=30)
+    scores = SeqSim(**backend_options).scores(queries, candidates)
+    for i, x in enumerate(queries):
+        for j, y in enumerate(candidates):
+            precision, recall, f1 = seqsim_reference(x, y)
+            assert scores.precision[i, j] == pytest.approx(precision, abs=1e-5)
+            assert scores.recall[i, j] == pytest.approx(recall, abs=1e-5)
+            assert scores.f1[i, j] == pytest.approx(f1, abs=1e-5)
+
+
+def test_identity_symmetry_and_scale_invariance(backend_options):
+    rng = np.random.default_rng(1)
+    x, y = random_sequences(rng, 2, 16, min_len=3)
+    metric = SeqSim(**backend_options)
+    assert metric(x, x) == pytest.approx(1.0, abs=1e-6)
+    assert metric(x, y) == pytest.approx(metric(y, x), abs=1e-6)
+    scales = rng.uniform(0.1, 10.0, size=(len(x), 1)).astype(np.float32)
+    assert metric(x * scales, y) == pytest.approx(metric(x, y), abs=1e-5)
+    forward = metric.scores([x], [y])
+    backward = metric.scores([y], [x])
+    assert forward.precision[0, 0] == pytest.approx(backward.recall[0, 0], abs=1e-6)
+
+
+def test_padding_is_masked_even_when_all_cosines_are_negative(backend_options):
+    # Zero padding would wrongly win every max here: all true cosines are negative.
+    x = np.array([[1.0, 0.0]], dtype=np.float32)
+    y = np.array([[-1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)
+    long_x = np.tile(x, (9, 1))
+    long_y = np.tile(y, (6, 1))
+    matrix = SeqSim(**backend_options).matrix([x, long_x], [y, long_y])
+    expected = seqsim_reference(x, y)[2]
+    assert expected < 0
+    assert matrix[0, 0] == pytest.approx(expected, abs=1e-6)
+    assert matrix[0, 1] == pytest.approx(expected, abs=1e-6)
+    assert matrix[1, 0] == pytest.approx(expected, abs=1e-6)
+
+
+def test_batched_equals_one_at_a_time_and_blocking_changes_nothing(backend_options):
+    rng = np.random.default_rng(2)
+    queries = random_sequences(rng, 12, 8, max_len=40)
+    candidates = random_sequences(rng, 10, 8, max_len=40)
+    metric = SeqSim(**backend_options)
+    full = metric.matrix(queries, candidates)
+    tiny_blocks = SeqSim(working_memory=0.001, **backend_options).matrix(queries, candidates)
+    np.testing.assert_allclose(tiny_blocks, full, atol=1e-6)
+    singles = np.array([[metric(x, y) for y in candidates] for x in queries])
+    np.testing.assert_allclose(singles, full, atol=1e-6)
+
+
+def test_packed_input_equals_list_input(backend_options):
+    rng = np.random.default_rng(3)
+    queries = random_sequences(rng, 5, 8)
+    candidates = random_sequences(rng, 4, 8)
+    packed = PackedSequences.from_lengths(np.concatenate(queries), [len(q) for q in queries])
+    metric = SeqSim(**backend_options)
+    np.testing.assert_allclose(
+        metric.matrix(packed, candidates), metric.matrix(queries, candidates), atol=1e-7
+    )
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_accumulate_in_float32(backend_options, dtype):
+    rng = np.random.default_rng(4)
+    queries = [torch.from_numpy(q).to(dtype) for q in random_sequences(rng, 4, 32, max_len=50)]
+    candidates = [torch.from_numpy(c).to(dtype) for c in random_sequences(rng, 3, 32, max_len=50)]
+    metric = SeqSim(**backend_options)
+    as_float32 = metric.matrix([q.float() for q in queries], [c.float() for c in candidates])
+    np.testing.assert_allclose(metric.matrix(queries, candidates), as_float32, atol=1e-6)
+    if dtype == torch.float16:
+        numpy_half = [q.numpy() for q in queries]
+        np.testing.assert_allclose(metric.matrix(numpy_half, candidates), as_float32, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n_queries=st.integers(1, 6),
+    n_candidates=st.integers(1, 6),
+    dim=st.integers(1, 40),
+    max_len=st.integers(1, 25),
+)
+def test_torch_and_numba_backends_agree(seed, n_queries, n_candidates, dim, max_len):
+    rng = np.random.default_rng(seed)
+    queries = random_sequences(rng, n_queries, dim, max_len=max_len)
+    candidates = random_sequences(rng, n_candidates, dim, max_len=max_len)
+    by_numba = SeqSim(backend="numba").scores(queries, candidates)
+    by_torch = SeqSim(backend="torch", device="cpu").scores(queries, candidates)
+    for a, b in zip(by_numba, by_torch):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_registry_returns_seqsim():
+    assert isinstance(get_metric("SeqSim"), SeqSim)
+    with pytest.raises(ValueError, match="output must be one of"):
+        SeqSim("f2")
