@@ -40,8 +40,13 @@ def test_sinkhorn_equals_pot_log_sinkhorn(backend_options):
         for j, y in enumerate(candidates):
             cost = 1.0 - cosine_matrix(x, y)
             expected = ot.sinkhorn2(
-                uniform(len(x)), uniform(len(y)), cost, reg=0.1,
-                method="sinkhorn_log", numItermax=5000, stopThr=1e-12,
+                uniform(len(x)),
+                uniform(len(y)),
+                cost,
+                reg=0.1,
+                method="sinkhorn_log",
+                numItermax=5000,
+                stopThr=1e-12,
             )
             assert matrix[i, j] == pytest.approx(1.0 - float(expected), abs=1e-6)
 
@@ -50,7 +55,9 @@ def test_sinkhorn_approaches_exact_as_reg_shrinks():
     rng = np.random.default_rng(13)
     x, y = random_sequences(rng, 2, 8, min_len=10)
     exact = OTSim()(x, y)
-    gaps = [abs(OTSim("sinkhorn", reg=reg, max_iter=20000)(x, y) - exact) for reg in (0.2, 0.05, 0.01)]
+    gaps = [
+        abs(OTSim("sinkhorn", reg=reg, max_iter=20000)(x, y) - exact) for reg in (0.2, 0.05, 0.01)
+    ]
     assert gaps[0] > gaps[1] > gaps[2]
     assert gaps[2] < 5e-3
 
@@ -61,7 +68,9 @@ def test_sinkhorn_backends_agree_with_mixed_convergence_speeds():
     candidates = random_sequences(rng, 5, 12, max_len=40)
     for reg in (0.02, 0.1):
         by_numba = OTSim("sinkhorn", reg=reg, backend="numba").matrix(queries, candidates)
-        by_torch = OTSim("sinkhorn", reg=reg, backend="torch", device="cpu").matrix(queries, candidates)
+        by_torch = OTSim("sinkhorn", reg=reg, backend="torch", device="cpu").matrix(
+            queries, candidates
+        )
         np.testing.assert_allclose(by_numba, by_torch, atol=1e-5)
 
 

@@ -42,7 +42,8 @@ def test_register_a_metric_class_and_refuse_silent_overwrite():
     class FrameCountGap(Metric):
         def matrix(self, queries, candidates):
             return -np.abs(
-                np.array([len(q) for q in queries])[:, None] - np.array([len(c) for c in candidates])
+                np.array([len(q) for q in queries])[:, None]
+                - np.array([len(c) for c in candidates])
             ).astype(float)
 
     assert get_metric("frame_count_gap")(np.ones((3, 2)), np.ones((5, 2))) == -2.0

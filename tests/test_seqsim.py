@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
+from helpers import random_sequences
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from helpers import random_sequences
 from references import seqsim_reference
 
 from seqsim import PackedSequences, SeqSim, get_metric
@@ -111,8 +111,12 @@ def test_torch_and_numba_backends_agree(seed, n_queries, n_candidates, dim, max_
     candidates = random_sequences(rng, n_candidates, dim, max_len=max_len)
     by_numba = SeqSim(backend="numba").scores(queries, candidates)
     by_torch = SeqSim(backend="torch", device="cpu").scores(queries, candidates)
-    for a, b in zip(by_numba, by_torch):
-        np.testing.assert_allclose(a, b, atol=1e-5)
+    np.testing.assert_allclose(by_numba.precision, by_torch.precision, atol=1e-5)
+    np.testing.assert_allclose(by_numba.recall, by_torch.recall, atol=1e-5)
+    # 2PR/(P+R) amplifies rounding where P + R is near 0 (possible with random negative
+    # cosines, not with speech embeddings); compare F1 where it is well conditioned.
+    conditioned = np.abs(by_numba.precision + by_numba.recall) > 0.1
+    np.testing.assert_allclose(by_numba.f1[conditioned], by_torch.f1[conditioned], atol=1e-5)
 
 
 def test_registry_returns_seqsim():

@@ -13,7 +13,7 @@ BACKENDS: tuple[str, ...] = ("torch", "numba")
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved backend: ``name`` is ``"torch"`` or ``"numba"``; ``device`` is where torch runs."""
+    """A resolved backend: ``name`` is ``"torch"`` or ``"numba"``; torch runs on ``device``."""
 
     name: str
     device: torch.device
@@ -23,7 +23,7 @@ class Backend:
 
 
 def resolve_backend(
-    backend: str | Backend = "auto", device: str | torch.device | None = None
+    backend: BackendName | str | Backend = "auto", device: str | torch.device | None = None
 ) -> Backend:
     """Turn the user's ``backend``/``device`` into a :class:`Backend`.
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .sequences import PackedSequences
 
-BlockScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
-"""Scores one block pair: returns an array (k, Qb, Rb) of k score kinds."""
+BlockScorer = Callable[[Any, Any], np.ndarray]
+"""Scores one prepared block pair: returns an array (k, Qb, Rb) of k score kinds."""
 
 
 def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarray]:
@@ -72,12 +73,16 @@ def score_all_pairs(
     candidates: PackedSequences,
     score_block: BlockScorer,
     *,
+    prepare: Callable[[PackedSequences], Any] = lambda block: block,
     kinds: int,
     working_memory_mb: float,
     bytes_per_cell: int,
     progress: bool = False,
 ) -> np.ndarray:
-    """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R)."""
+    """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R).
+
+    Each selected block goes through ``prepare`` first (once per query block).
+    """
     scores = np.empty((kinds, len(queries), len(candidates)), dtype=np.float64)
     query_blocks, candidate_blocks = plan_blocks(
         queries, candidates, working_memory_mb, bytes_per_cell
@@ -88,9 +93,9 @@ def score_all_pairs(
         disable=not progress,
     ) as bar:
         for q_index in query_blocks:
-            query_block = queries.select(q_index)
+            query_block = prepare(queries.select(q_index))
             for c_index in candidate_blocks:
-                block = score_block(query_block, candidates.select(c_index))
+                block = score_block(query_block, prepare(candidates.select(c_index)))
                 scores[:, q_index[:, None], c_index[None, :]] = block
                 bar.update()
     return scores

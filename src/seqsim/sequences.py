@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
 
-Frames = Union[np.ndarray, torch.Tensor]
+Frames = np.ndarray | torch.Tensor
 """One utterance: a (frames, dim) numpy array or torch tensor (float16, bfloat16 or float32)."""
 
 _FLOAT_DTYPES_NP = (np.float16, np.float32, np.float64)
@@ -71,8 +70,8 @@ class PackedSequences:
         return PackedSequences(to_float32_numpy(self.frames, rows), new_offsets)
 
 
-SequencesLike = Union[Sequence[Frames], PackedSequences]
-"""What every metric accepts: a list of (frames, dim) arrays/tensors, or a :class:`PackedSequences`."""
+SequencesLike = Sequence[Frames] | PackedSequences
+"""What every metric accepts: a list of (frames, dim) arrays or tensors, or PackedSequences."""
 
 
 def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarray:
@@ -114,7 +113,9 @@ def _check_finite(frames: Frames, offsets: np.ndarray, name: str) -> None:
         raise ValueError(f"{name}[{item}] has a NaN or infinite value at frame {frame}")
 
 
-def as_packed(sequences: SequencesLike, name: str = "sequences", dim: int | None = None) -> PackedSequences:
+def as_packed(
+    sequences: SequencesLike, name: str = "sequences", dim: int | None = None
+) -> PackedSequences:
     """Validate ``sequences`` and return them packed.
 
     Raises ``ValueError`` naming ``name[index]`` for an empty list, an empty or non 2-D

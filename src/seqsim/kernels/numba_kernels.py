@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ..sequences import PackedSequences, to_float32_numpy
+
 NORMALIZE_NONE, NORMALIZE_SUM, NORMALIZE_PATH = 0, 1, 2
 
 
@@ -18,12 +20,17 @@ def unit_rows(frames: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return frames / np.maximum(norms, eps).astype(frames.dtype)[:, None]
 
 
-def cosine_block(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
-    """All frame cosines of two packed float32 blocks: (Tq, Tr), one GEMM."""
-    return unit_rows(queries) @ unit_rows(candidates).T
+def unit_numpy_block(block: PackedSequences) -> PackedSequences:
+    """A block as unit-norm float32 numpy frames, ready for :func:`cosine_block`."""
+    return PackedSequences(unit_rows(to_float32_numpy(block.frames)), block.offsets)
 
 
-@njit(parallel=True, cache=True)
+def cosine_block(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    """All frame cosines of two unit-norm packed blocks: (Tq, Tr), one GEMM."""
+    return queries.frames @ candidates.frames.T
+
+
+@njit(parallel=True, fastmath=True, cache=True)
 def seqsim_tiles(cosines, q_offsets, c_offsets):  # pragma: no cover - compiled
     """Precision and recall for every pair, from the packed cosine block; shape (2, Qb, Rb)."""
     n_q = q_offsets.shape[0] - 1

@@ -6,6 +6,8 @@ Blocks arrive sorted by length (see :mod:`seqsim.blocks`), so padding stays smal
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -13,58 +15,56 @@ from ..sequences import PackedSequences
 from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 
-def padded(block: PackedSequences, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit-norm frames padded to (N, L, d) float32, and the (N, L) mask of real frames."""
-    frames = torch.as_tensor(block.frames, device=device, dtype=torch.float32)
-    frames = torch.nn.functional.normalize(frames, dim=1)
-    lengths = torch.as_tensor(block.lengths, device=device)
-    width = int(block.lengths.max())
-    mask = torch.arange(width, device=device)[None, :] < lengths[:, None]
-    out = frames.new_zeros(len(block), width, frames.shape[1])
-    out[mask] = frames
-    return out, mask
+@dataclass(frozen=True)
+class PaddedBlock:
+    """A block of unit-norm frames padded to (N, L, d) float32, its (N, L) mask and lengths."""
+
+    frames: torch.Tensor
+    mask: torch.Tensor
+    lengths: torch.Tensor
+
+    @classmethod
+    def from_packed(cls, block: PackedSequences, device: torch.device) -> PaddedBlock:
+        frames = torch.as_tensor(block.frames, device=device, dtype=torch.float32)
+        frames = torch.nn.functional.normalize(frames, dim=1)
+        lengths = torch.as_tensor(block.lengths, device=device)
+        width = int(block.lengths.max())
+        mask = torch.arange(width, device=device)[None, :] < lengths[:, None]
+        out = frames.new_zeros(len(block), width, frames.shape[1])
+        out[mask] = frames
+        return cls(out, mask, lengths)
+
+    def __len__(self) -> int:
+        return self.frames.shape[0]
 
 
-def lengths_on(block: PackedSequences, device: torch.device) -> torch.Tensor:
-    return torch.as_tensor(block.lengths, device=device)
+def cosine_tiles(queries: PaddedBlock, candidates: PaddedBlock) -> torch.Tensor:
+    """Cosines (Nq, Lq, Nc, Lc) of every query frame with every candidate frame: one GEMM."""
+    q, c = queries.frames, candidates.frames
+    return (q.flatten(0, 1) @ c.flatten(0, 1).T).view(q.shape[0], q.shape[1], *c.shape[:2])
 
 
-def cosine_tiles(
-    queries: PackedSequences, candidates: PackedSequences, device: torch.device
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cosines (Nq, Lq, Nc, Lc) of every query frame with every candidate frame, and masks."""
-    q, q_mask = padded(queries, device)
-    c, c_mask = padded(candidates, device)
-    cosines = (q.flatten(0, 1) @ c.flatten(0, 1).T).view(q.shape[0], q.shape[1], *c.shape[:2])
-    return cosines, q_mask, c_mask
-
-
-def seqsim_tiles(
-    queries: PackedSequences, candidates: PackedSequences, device: torch.device
-) -> np.ndarray:
+def seqsim_tiles(queries: PaddedBlock, candidates: PaddedBlock) -> np.ndarray:
     """Precision and recall for every pair of the two blocks; shape (2, Nq, Nc)."""
-    cosines, q_mask, c_mask = cosine_tiles(queries, candidates, device)
+    cosines = cosine_tiles(queries, candidates)
+    q_mask, c_mask = queries.mask, candidates.mask
     cosines.masked_fill_(~c_mask[None, None, :, :], -torch.inf)
     cosines.masked_fill_(~q_mask[:, :, None, None], -torch.inf)
     best_per_query_frame = cosines.amax(dim=3).masked_fill_(~q_mask[:, :, None], 0.0)
     best_per_candidate_frame = cosines.amax(dim=1).masked_fill_(~c_mask[None, :, :], 0.0)
-    recall = best_per_query_frame.sum(dim=1, dtype=torch.float64) / lengths_on(queries, device)[:, None]
-    precision = best_per_candidate_frame.sum(dim=2, dtype=torch.float64) / lengths_on(
-        candidates, device
-    )[None, :]
+    recall = best_per_query_frame.sum(dim=1, dtype=torch.float64) / queries.lengths[:, None]
+    precision = best_per_candidate_frame.sum(dim=2, dtype=torch.float64) / candidates.lengths
     return torch.stack([precision, recall]).cpu().numpy()
 
 
 def pair_costs(
-    queries: PackedSequences, candidates: PackedSequences, device: torch.device
+    queries: PaddedBlock, candidates: PaddedBlock
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cost ``1 - cos`` per pair as (Nq * Nc, Lq, Lc) float64, with each pair's two lengths."""
-    cosines, _, _ = cosine_tiles(queries, candidates, device)
+    cosines = cosine_tiles(queries, candidates)
     n_q, l_q, n_c, l_c = cosines.shape
     cost = 1.0 - cosines.permute(0, 2, 1, 3).reshape(n_q * n_c, l_q, l_c).double()
-    q_len = lengths_on(queries, device).repeat_interleave(n_c)
-    c_len = lengths_on(candidates, device).repeat(n_q)
-    return cost, q_len, c_len
+    return cost, queries.lengths.repeat_interleave(n_c), candidates.lengths.repeat(n_q)
 
 
 def dtw_wavefront(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from functools import partial
 from typing import Any, ClassVar
 
 import numpy as np
@@ -11,14 +12,16 @@ import torch
 
 from ..backends import Backend, resolve_backend
 from ..blocks import score_all_pairs
+from ..kernels.numba_kernels import unit_numpy_block
+from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
 
-DEFAULT_WORKING_MEMORY_MB = 512.0
+DEFAULT_WORKING_MEMORY_MB = 256.0
 
-NumbaScorer = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-"""(query frames, query offsets, candidate frames, candidate offsets) -> (k, Qb, Rb)."""
-TorchScorer = Callable[[PackedSequences, PackedSequences, torch.device], np.ndarray]
-"""(query block, candidate block, device) -> (k, Qb, Rb)."""
+NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
+"""(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
+TorchScorer = Callable[[PaddedBlock, PaddedBlock], np.ndarray]
+"""(query block, candidate block) as padded unit-norm float32 tensors -> (k, Qb, Rb)."""
 
 
 def pack_pair(
@@ -47,23 +50,17 @@ def blockwise_scores(
     Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend.
     """
     resolved = resolve_backend(backend)
-    device = resolved.device
+    scorer: Callable[[Any, Any], np.ndarray]
     if resolved.name == "numba" or torch_scorer is None:
-
-        def score_block(q: PackedSequences, c: PackedSequences) -> np.ndarray:
-            return numba_scorer(
-                to_float32_numpy(q.frames), q.offsets, to_float32_numpy(c.frames), c.offsets
-            )
-
+        scorer, prepare = numba_scorer, unit_numpy_block
     else:
-
-        def score_block(q: PackedSequences, c: PackedSequences) -> np.ndarray:
-            return torch_scorer(q, c, device)
-
+        scorer = torch_scorer
+        prepare = partial(PaddedBlock.from_packed, device=resolved.device)
     return score_all_pairs(
         queries,
         candidates,
-        score_block,
+        scorer,
+        prepare=prepare,
         kinds=kinds,
         working_memory_mb=working_memory_mb,
         bytes_per_cell=bytes_per_cell,
@@ -144,9 +141,7 @@ class PairwiseMetric(Metric):
 _REGISTRY: dict[str, type[Metric]] = {}
 
 
-def register_metric(
-    name: str, *, overwrite: bool = False
-) -> Callable[[Any], Any]:
+def register_metric(name: str, *, overwrite: bool = False) -> Callable[[Any], Any]:
     """Decorator that registers a :class:`Metric` subclass, or a function ``f(x, y) -> float``,
     under ``name`` so that :func:`get_metric`, the evaluator and the CLI can select it."""
     key = name.lower()

@@ -21,6 +21,7 @@ from fastdtw import fastdtw
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
+from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import PackedSequences, SequencesLike, to_float32_numpy
 from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
 
@@ -34,7 +35,9 @@ _NORMALIZATIONS = {
 
 def _check_options(normalization: str, window: int | None, method: str) -> None:
     if normalization not in _NORMALIZATIONS:
-        raise ValueError(f"normalization must be one of {list(_NORMALIZATIONS)}, got {normalization!r}")
+        raise ValueError(
+            f"normalization must be one of {list(_NORMALIZATIONS)}, got {normalization!r}"
+        )
     if window is not None and window < 0:
         raise ValueError(f"window must be a non-negative number of frames, got {window}")
     if method not in ("exact", "fastdtw"):
@@ -78,11 +81,12 @@ def dtw_matrix(
     code = _NORMALIZATIONS[normalization]
     band = -1 if window is None else int(window)
 
-    def numba_scorer(q: np.ndarray, q_off: np.ndarray, c: np.ndarray, c_off: np.ndarray) -> np.ndarray:
-        return numba_kernels.dtw_tiles(numba_kernels.cosine_block(q, c), q_off, c_off, band, code)
+    def numba_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
+        cosines = numba_kernels.cosine_block(q, c)
+        return numba_kernels.dtw_tiles(cosines, q.offsets, c.offsets, band, code)
 
-    def torch_scorer(q: PackedSequences, c: PackedSequences, device: torch.device) -> np.ndarray:
-        cost, q_len, c_len = torch_kernels.pair_costs(q, c, device)
+    def torch_scorer(q: PaddedBlock, c: PaddedBlock) -> np.ndarray:
+        cost, q_len, c_len = torch_kernels.pair_costs(q, c)
         result = torch_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
         return result.view(1, len(q), len(c)).cpu().numpy()
 

@@ -17,6 +17,7 @@ import torch
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
+from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import PackedSequences, SequencesLike
 from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
 
@@ -31,8 +32,9 @@ def _check_options(solver: str, reg: float, max_iter: int, tol: float) -> None:
         raise ValueError(f"need reg > 0, max_iter >= 1 and tol > 0; got {reg}, {max_iter}, {tol}")
 
 
-def _emd_tiles(q: np.ndarray, q_off: np.ndarray, c: np.ndarray, c_off: np.ndarray) -> np.ndarray:
-    cost = 1.0 - numba_kernels.cosine_block(q, c).astype(np.float64)
+def _emd_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    cost = 1.0 - numba_kernels.cosine_block(queries, candidates).astype(np.float64)
+    q_off, c_off = queries.offsets, candidates.offsets
     out = np.empty((1, len(q_off) - 1, len(c_off) - 1))
     for i in range(len(q_off) - 1):
         rows = cost[q_off[i] : q_off[i + 1]]
@@ -63,12 +65,12 @@ def ot_matrix(
     _check_options(solver, reg, max_iter, tol)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
 
-    def sinkhorn_numba(q: np.ndarray, q_off: np.ndarray, c: np.ndarray, c_off: np.ndarray) -> np.ndarray:
+    def sinkhorn_numba(q: PackedSequences, c: PackedSequences) -> np.ndarray:
         cosines = numba_kernels.cosine_block(q, c)
-        return numba_kernels.sinkhorn_tiles(cosines, q_off, c_off, reg, max_iter, tol)
+        return numba_kernels.sinkhorn_tiles(cosines, q.offsets, c.offsets, reg, max_iter, tol)
 
-    def sinkhorn_torch(q: PackedSequences, c: PackedSequences, device: torch.device) -> np.ndarray:
-        cost, q_len, c_len = torch_kernels.pair_costs(q, c, device)
+    def sinkhorn_torch(q: PaddedBlock, c: PaddedBlock) -> np.ndarray:
+        cost, q_len, c_len = torch_kernels.pair_costs(q, c)
         result = torch_kernels.sinkhorn_batched(cost, q_len, c_len, reg, max_iter, tol)
         return result.view(1, len(q), len(c)).cpu().numpy()
 

@@ -16,7 +16,7 @@ import torch
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
-from ..sequences import SequencesLike
+from ..sequences import PackedSequences, SequencesLike
 from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
 
 SeqSimOutput = Literal["f1", "precision", "recall"]
@@ -30,8 +30,9 @@ class SeqSimScores(NamedTuple):
     f1: np.ndarray
 
 
-def _numba_scorer(q: np.ndarray, q_off: np.ndarray, c: np.ndarray, c_off: np.ndarray) -> np.ndarray:
-    return numba_kernels.seqsim_tiles(numba_kernels.cosine_block(q, c), q_off, c_off)
+def _numba_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    cosines = numba_kernels.cosine_block(queries, candidates)
+    return numba_kernels.seqsim_tiles(cosines, queries.offsets, candidates.offsets)
 
 
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
