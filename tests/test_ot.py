@@ -77,5 +77,7 @@ def test_sinkhorn_backends_agree_with_mixed_convergence_speeds():
 def test_rejects_bad_options():
     with pytest.raises(ValueError, match="solver"):
         OTSim("greenkhorn")
-    with pytest.raises(ValueError, match="reg"):
-        OTSim("sinkhorn", reg=0.0)
+    with pytest.raises(ValueError, match="reg must be at least"):
+        OTSim("sinkhorn", reg=0.001)
+    with pytest.raises(ValueError, match="max_iter"):
+        OTSim("sinkhorn", max_iter=0)

@@ -12,6 +12,8 @@ from numba import njit, prange
 from ..sequences import PackedSequences, to_float32_numpy
 
 NORMALIZE_NONE, NORMALIZE_SUM, NORMALIZE_PATH = 0, 1, 2
+MIN_SINKHORN_REG = 0.005
+"""Below this, ``exp(-cost / reg)`` with costs up to 2 comes too close to float64 underflow."""
 
 
 def unit_rows(frames: np.ndarray, eps: float = 1e-12) -> np.ndarray:
@@ -44,13 +46,11 @@ def seqsim_tiles(cosines, q_offsets, c_offsets):  # pragma: no cover - compiled
         column_max = np.full(c1 - c0, -np.inf, dtype=np.float32)
         recall = 0.0
         for i in range(r0, r1):
-            row_max = -np.inf
-            for j in range(c0, c1):
-                value = cosines[i, j]
-                if value > row_max:
-                    row_max = value
-                if value > column_max[j - c0]:
-                    column_max[j - c0] = value
+            row = cosines[i, c0:c1]
+            row_max = np.float32(-np.inf)
+            for j in range(c1 - c0):
+                row_max = max(row_max, row[j])
+                column_max[j] = max(column_max[j], row[j])
             recall += row_max
         precision = 0.0
         for j in range(c1 - c0):
@@ -61,31 +61,40 @@ def seqsim_tiles(cosines, q_offsets, c_offsets):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _dtw_pair(cost, window, normalization):  # pragma: no cover - compiled
-    """Exact DTW on one cost tile; ties prefer the diagonal, then (i-1, j), then (i, j-1)."""
-    n, m = cost.shape
+def _dtw_pair(cosines, window, normalization):  # pragma: no cover - compiled
+    """Exact DTW on one tile of cosines (cost ``1 - cos``), two rolling rows of the table.
+
+    Ties prefer the diagonal predecessor, then (i-1, j), then (i, j-1); the number of cells on
+    the chosen path is tracked only for ``NORMALIZE_PATH``.
+    """
+    n, m = cosines.shape
     band = max(window, abs(n - m)) if window >= 0 else max(n, m)
-    inf = np.inf
-    previous = np.full(m + 1, inf)
+    track_steps = normalization == NORMALIZE_PATH
+    previous = np.full(m + 1, np.inf)
+    current = np.full(m + 1, np.inf)
     previous_steps = np.zeros(m + 1, dtype=np.int64)
-    current = np.full(m + 1, inf)
     current_steps = np.zeros(m + 1, dtype=np.int64)
     previous[0] = 0.0
     for i in range(1, n + 1):
-        current[:] = inf
-        for j in range(max(1, i - band), min(m, i + band) + 1):
-            best = previous[j - 1]
-            steps = previous_steps[j - 1]
-            if previous[j] < best:
-                best = previous[j]
-                steps = previous_steps[j]
-            if current[j - 1] < best:
-                best = current[j - 1]
-                steps = current_steps[j - 1]
-            current[j] = best + cost[i - 1, j - 1]
-            current_steps[j] = steps + 1
+        lo, hi = max(1, i - band), min(m, i + band)
+        current[lo - 1] = np.inf
+        for j in range(lo, hi + 1):
+            diagonal, up, left = previous[j - 1], previous[j], current[j - 1]
+            best = min(diagonal, up, left)
+            current[j] = best + (1.0 - cosines[i - 1, j - 1])
+            if track_steps:
+                if diagonal == best:
+                    current_steps[j] = previous_steps[j - 1] + 1
+                elif up == best:
+                    current_steps[j] = previous_steps[j] + 1
+                else:
+                    current_steps[j] = current_steps[j - 1] + 1
+        if hi < m:
+            current[hi + 1] = np.inf
         previous, current = current, previous
         previous_steps, current_steps = current_steps, previous_steps
+        if i == 1:
+            current[0] = np.inf
     total = previous[m]
     if normalization == NORMALIZE_SUM:
         return total / (n + m)
@@ -104,64 +113,47 @@ def dtw_tiles(cosines, q_offsets, c_offsets, window, normalization):  # pragma: 
         q = pair // n_c
         c = pair % n_c
         tile = cosines[q_offsets[q] : q_offsets[q + 1], c_offsets[c] : c_offsets[c + 1]]
-        out[0, q, c] = _dtw_pair(1.0 - tile.astype(np.float64), window, normalization)
+        out[0, q, c] = _dtw_pair(tile, window, normalization)
     return out
 
 
-@njit(cache=True)
-def _logsumexp_rows(matrix, out):  # pragma: no cover - compiled
-    for i in range(matrix.shape[0]):
-        peak = -np.inf
-        for j in range(matrix.shape[1]):
-            peak = max(peak, matrix[i, j])
-        total = 0.0
-        for j in range(matrix.shape[1]):
-            total += np.exp(matrix[i, j] - peak)
-        out[i] = peak + np.log(total)
-
-
-@njit(cache=True)
+@njit(fastmath=True, cache=True)
 def sinkhorn_pair(cost, reg, max_iter, tol):  # pragma: no cover - compiled
-    """Log-domain Sinkhorn between uniform weights; returns ``<plan, cost>``.
+    """Sinkhorn scaling between uniform weights on ``K = exp(-cost / reg)``; returns
+    ``<plan, cost>`` with ``plan = diag(u) K diag(v)``.
 
-    Stops after the first iteration whose row-marginal L1 error is below ``tol``.
+    Stops at the first plan whose row-marginal L1 error is below ``tol`` (columns are exact
+    after each update). float64 keeps ``K`` above underflow for ``reg >= MIN_SINKHORN_REG``.
     """
     n, m = cost.shape
-    log_a = -np.log(n)
-    log_b = -np.log(m)
-    f = np.zeros(n)
-    g = np.zeros(m)
-    scaled = -cost / reg
-    scaled_t = np.ascontiguousarray(scaled.T)
-    work_n = np.empty((n, m))
-    work_m = np.empty((m, n))
-    lse_n = np.empty(n)
-    lse_m = np.empty(m)
-    for _ in range(max_iter):
-        for i in range(n):
-            for j in range(m):
-                work_n[i, j] = scaled[i, j] + g[j] / reg
-        _logsumexp_rows(work_n, lse_n)
-        for i in range(n):
-            f[i] = reg * (log_a - lse_n[i])
-        for j in range(m):
-            for i in range(n):
-                work_m[j, i] = scaled_t[j, i] + f[i] / reg
-        _logsumexp_rows(work_m, lse_m)
-        for j in range(m):
-            g[j] = reg * (log_b - lse_m[j])
+    kernel = np.exp(-cost / reg)
+    a = 1.0 / n
+    b = 1.0 / m
+    u = np.full(n, a)
+    v = np.ones(m)
+    kv = np.empty(n)
+    for iteration in range(max_iter):
         error = 0.0
         for i in range(n):
-            row = 0.0
+            total = 0.0
             for j in range(m):
-                row += np.exp(scaled[i, j] + (f[i] + g[j]) / reg)
-            error += abs(row - 1.0 / n)
-        if error < tol:
+                total += kernel[i, j] * v[j]
+            kv[i] = total
+            error += abs(u[i] * total - a)
+        if iteration > 0 and error < tol:
             break
+        for i in range(n):
+            u[i] = a / kv[i]
+        ktu = np.zeros(m)
+        for i in range(n):
+            for j in range(m):
+                ktu[j] += kernel[i, j] * u[i]
+        for j in range(m):
+            v[j] = b / ktu[j]
     transport = 0.0
     for i in range(n):
         for j in range(m):
-            transport += np.exp(scaled[i, j] + (f[i] + g[j]) / reg) * cost[i, j]
+            transport += u[i] * kernel[i, j] * v[j] * cost[i, j]
     return transport
 
 

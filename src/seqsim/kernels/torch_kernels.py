@@ -112,44 +112,41 @@ def sinkhorn_batched(
     max_iter: int,
     tol: float,
 ) -> torch.Tensor:
-    """Log-domain Sinkhorn between uniform weights for a batch (B, n, m) of padded costs.
+    """Sinkhorn scaling between uniform weights for a batch (B, n, m) of padded float64 costs.
 
-    Padding carries zero mass. Each pair stops at its own first iteration whose row-marginal
-    L1 error is below ``tol`` (as the numba kernel does); converged pairs leave the working
-    set once it is half spent, so fast pairs do not pay for slow ones.
+    Same iteration and stopping rule as the numba kernel, pair by pair; padding carries zero
+    mass. Converged pairs leave the working set once half of it has converged, so fast pairs
+    do not pay for slow ones.
     """
     batch, n, m = cost.shape
     device = cost.device
     row_valid = torch.arange(n, device=device)[None, :] < n_len[:, None]
     col_valid = torch.arange(m, device=device)[None, :] < m_len[:, None]
-    log_a = torch.where(row_valid, -torch.log(n_len.double())[:, None], -torch.inf)
-    log_b = torch.where(col_valid, -torch.log(m_len.double())[:, None], -torch.inf)
+    kernel = torch.exp(-cost / reg) * (row_valid[:, :, None] & col_valid[:, None, :])
+    a = row_valid / n_len[:, None].double()
+    b = col_valid / m_len[:, None].double()
+    u, v = a.clone(), col_valid.double()
     result = torch.empty(batch, dtype=torch.float64, device=device)
     ids = torch.arange(batch, device=device)
     alive = torch.ones(batch, dtype=torch.bool, device=device)
-    f = torch.zeros_like(log_a).masked_fill_(~row_valid, -torch.inf)
-    g = torch.zeros_like(log_b).masked_fill_(~col_valid, -torch.inf)
-    scaled = -cost / reg
-
-    def plan() -> torch.Tensor:
-        return torch.exp(scaled + (f[:, :, None] + g[:, None, :]) / reg)
-
-    for iteration in range(max_iter):
-        lse = torch.logsumexp(scaled + g[:, None, :] / reg, dim=2)
-        f = torch.where(row_valid, reg * (log_a - lse), -torch.inf)
-        lse = torch.logsumexp(scaled + f[:, :, None] / reg, dim=1)
-        g = torch.where(col_valid, reg * (log_b - lse), -torch.inf)
-        transport = plan()
-        error = (transport.sum(dim=2) - log_a.exp()).abs().sum(dim=1)
-        finished = alive & ((error < tol) | (iteration == max_iter - 1))
+    for iteration in range(max_iter + 1):
+        kv = torch.bmm(kernel, v[:, :, None])[:, :, 0]
+        error = (u * kv - a).abs().sum(dim=1)
+        finished = alive & ((error < tol) if iteration > 0 else torch.zeros_like(alive))
+        if iteration == max_iter:
+            finished = alive
         if finished.any():
-            result[ids[finished]] = (transport[finished] * cost[finished]).sum(dim=(1, 2))
+            plan = u[finished, :, None] * kernel[finished] * v[finished, None, :]
+            result[ids[finished]] = (plan * cost[finished]).sum(dim=(1, 2))
             alive &= ~finished
             if not alive.any():
                 break
             if alive.sum() * 2 <= len(alive):
-                cost, scaled, f, g = cost[alive], scaled[alive], f[alive], g[alive]
-                log_a, log_b = log_a[alive], log_b[alive]
-                row_valid, col_valid, ids = row_valid[alive], col_valid[alive], ids[alive]
-                alive = alive[alive]
+                kernel, cost, kv, u, v, a, b = (
+                    t[alive] for t in (kernel, cost, kv, u, v, a, b)
+                )
+                ids, alive = ids[alive], alive[alive]
+        u = torch.where(a > 0, a / kv, 0.0)
+        ktu = torch.bmm(u[:, None, :], kernel)[:, 0, :]
+        v = torch.where(b > 0, b / ktu, 0.0)
     return result

@@ -3,7 +3,8 @@
 Both sequences are uniform distributions over their unit frames (no positional term); the
 ground cost is ``1 - x.y``. ``solver="exact"`` solves the earth mover's distance with POT's
 network simplex (on the CPU, one pair at a time, whatever the backend). ``solver="sinkhorn"``
-solves the entropic problem in the log domain, batched over many pairs, and reports the
+solves the entropic problem by Sinkhorn scaling in float64, batched over many pairs (``reg``
+at least 0.005, where ``exp(-cost / reg)`` stays clear of underflow), and reports the
 transport cost ``<plan, cost>`` of the entropic plan; a smaller ``reg`` approaches the exact value.
 """
 
@@ -28,8 +29,13 @@ EMD_MAX_ITERATIONS = 10_000_000
 def _check_options(solver: str, reg: float, max_iter: int, tol: float) -> None:
     if solver not in ("exact", "sinkhorn"):
         raise ValueError(f"solver must be 'exact' or 'sinkhorn', got {solver!r}")
-    if reg <= 0 or max_iter < 1 or tol <= 0:
-        raise ValueError(f"need reg > 0, max_iter >= 1 and tol > 0; got {reg}, {max_iter}, {tol}")
+    if reg < numba_kernels.MIN_SINKHORN_REG:
+        raise ValueError(
+            f"reg must be at least {numba_kernels.MIN_SINKHORN_REG} (got {reg}): smaller values "
+            "underflow exp(-cost / reg); use solver='exact' for the unregularised distance"
+        )
+    if max_iter < 1 or tol <= 0:
+        raise ValueError(f"need max_iter >= 1 and tol > 0; got {max_iter}, {tol}")
 
 
 def _emd_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:

@@ -1,0 +1,39 @@
+"""The benchmark corpus fixture and the summary table printed after a benchmark run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from harness import N_SEQUENCES, RECORDS, make_sequences
+
+
+@pytest.fixture(scope="session")
+def corpus() -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """200 queries and 200 candidates of about 150 frames, d = 512 (float32)."""
+    rng = np.random.default_rng(2024)
+    return make_sequences(rng, N_SEQUENCES), make_sequences(rng, N_SEQUENCES)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not RECORDS:
+        return
+    gemm = max((r.flops / r.seconds for r in RECORDS if r.group == "gemm"), default=None)
+    lines = [
+        "| group | implementation | pairs | seconds | pairs/s | GFLOP/s | % of GEMM | x baseline |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for group in dict.fromkeys(r.group for r in RECORDS):
+        members = [r for r in RECORDS if r.group == group]
+        base = next((r for r in members if r.baseline), None)
+        for r in members:
+            rate = r.pairs / r.seconds if r.pairs else float("nan")
+            gflops = r.flops / r.seconds / 1e9 if r.flops else None
+            share = f"{100 * r.flops / r.seconds / gemm:.0f}" if (r.flops and gemm) else ""
+            speedup = f"{rate / (base.pairs / base.seconds):.1f}" if base and r.pairs else ""
+            lines.append(
+                f"| {group} | {r.name} | {r.pairs} | {r.seconds:.3f} | {rate:,.0f} | "
+                f"{'' if gflops is None else f'{gflops:.1f}'} | {share} | {speedup} |"
+            )
+    terminalreporter.write_sep("=", "seqsim benchmark summary (min over rounds)")
+    for line in lines:
+        terminalreporter.write_line(line)

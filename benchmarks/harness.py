@@ -1,0 +1,60 @@
+"""Measurement helpers for the benchmarks: every benchmark goes through :func:`measure`, which
+records pairs (and FLOPs where they mean something) so that the summary printed after the run
+can show throughput, the fraction of GEMM throughput, and the speed-up over the naive or peer
+implementation of the same group, all measured in the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+N_SEQUENCES = 200
+MEAN_FRAMES = 150
+DIM = 512
+
+
+@dataclass
+class Record:
+    group: str
+    name: str
+    pairs: int
+    seconds: float
+    flops: float | None
+    baseline: bool
+
+
+RECORDS: list[Record] = []
+
+
+def measure(
+    benchmark,
+    function: Callable[[], object],
+    *,
+    group: str,
+    name: str,
+    pairs: int,
+    flops: float | None = None,
+    baseline: bool = False,
+    rounds: int = 3,
+    warmup_rounds: int = 0,
+) -> object:
+    """Time ``function`` with pytest-benchmark and record it for the summary table."""
+    benchmark.group = group
+    benchmark.extra_info.update(pairs=pairs, flops=flops)
+    result = benchmark.pedantic(function, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
+    RECORDS.append(Record(group, name, pairs, benchmark.stats.stats.min, flops, baseline))
+    return result
+
+
+def make_sequences(rng: np.random.Generator, count: int, dim: int = DIM) -> list[np.ndarray]:
+    lengths = np.clip(rng.normal(MEAN_FRAMES, 25, size=count).round(), 50, 300).astype(int)
+    return [rng.standard_normal((n, dim)).astype(np.float32) for n in lengths]
+
+
+def pairwise_flops(queries: list[np.ndarray], candidates: list[np.ndarray]) -> float:
+    """FLOPs of all frame dot products between the two lists."""
+    dim = queries[0].shape[1]
+    return 2.0 * sum(map(len, queries)) * sum(map(len, candidates)) * dim

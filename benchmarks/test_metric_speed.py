@@ -1,0 +1,269 @@
+"""Speed of every metric's ``matrix`` on 200 x 200 sequences of ~150 frames, d = 512, next to
+the naive or peer implementation in the same run. Run: ``python -m pytest benchmarks``.
+
+Slow references run on a subset of the pairs; the summary compares pairs per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import ot
+import pytest
+import torch
+from fastdtw import fastdtw
+from harness import measure, pairwise_flops
+from numba import njit
+
+from seqsim import AvgSim, DTWSim, OTSim, SeqSim
+
+GEMM_FRAMES = 8192
+
+
+def unit(frames: np.ndarray) -> np.ndarray:
+    return frames / np.linalg.norm(frames, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- the GEMM yardstick
+
+
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+def test_gemm(benchmark, library):
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((GEMM_FRAMES, 512)).astype(np.float32)
+    b = rng.standard_normal((GEMM_FRAMES, 512)).astype(np.float32)
+    if library == "torch":
+        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+        function = lambda: ta @ tb.T  # noqa: E731
+    else:
+        function = lambda: a @ b.T  # noqa: E731
+    measure(
+        benchmark,
+        function,
+        group="gemm",
+        name=f"one {library} matmul",
+        pairs=0,
+        flops=2.0 * GEMM_FRAMES**2 * 512,
+    )
+
+
+# ---------------------------------------------------------------- SeqSim
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_seqsim(benchmark, corpus, backend):
+    queries, candidates = corpus
+    metric = SeqSim(backend=backend, device="cpu")
+    metric.matrix(queries[:2], candidates[:2])  # compile
+    rounds = 3 if backend == "numba" else 1
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="seqsim",
+        name=f"SeqSim, {backend}",
+        pairs=len(queries) * len(candidates),
+        flops=pairwise_flops(queries, candidates),
+        rounds=rounds,
+    )
+
+
+def naive_seqsim(queries, candidates):
+    out = np.empty((len(queries), len(candidates)))
+    for i, x in enumerate(queries):
+        for j, y in enumerate(candidates):
+            cos = unit(x) @ unit(y).T
+            recall, precision = cos.max(axis=1).mean(), cos.max(axis=0).mean()
+            out[i, j] = 2 * precision * recall / (precision + recall)
+    return out
+
+
+def test_seqsim_per_pair_numpy_loop(benchmark, corpus):
+    queries, candidates = corpus[0][:50], corpus[1][:50]
+    measure(
+        benchmark,
+        lambda: naive_seqsim(queries, candidates),
+        group="seqsim",
+        name="per-pair numpy loop",
+        pairs=2500,
+        flops=pairwise_flops(queries, candidates),
+        baseline=True,
+    )
+
+
+# ---------------------------------------------------------------- AvgSim
+
+
+def test_avgsim(benchmark, corpus):
+    queries, candidates = corpus
+    metric = AvgSim(backend="numba")
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="avgsim",
+        name="AvgSim, numba",
+        pairs=40000,
+    )
+
+
+def test_avgsim_per_pair_numpy_loop(benchmark, corpus):
+    queries, candidates = corpus
+
+    def loop():
+        return [
+            [
+                (unit(x.mean(0, keepdims=True)) @ unit(y.mean(0, keepdims=True)).T).item()
+                for y in candidates
+            ]
+            for x in queries
+        ]
+
+    measure(benchmark, loop, group="avgsim", name="per-pair numpy loop", pairs=40000, baseline=True)
+
+
+# ---------------------------------------------------------------- DTW
+
+
+def test_dtw_numba(benchmark, corpus):
+    queries, candidates = corpus
+    metric = DTWSim(backend="numba")
+    metric.matrix(queries[:2], candidates[:2])
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="dtw",
+        name="DTWSim, numba",
+        pairs=40000,
+        rounds=2,
+    )
+
+
+def test_dtw_torch_cpu(benchmark, corpus):
+    queries, candidates = corpus[0][:40], corpus[1][:40]
+    metric = DTWSim(backend="torch", device="cpu")
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="dtw",
+        name="DTWSim, torch cpu",
+        pairs=1600,
+        rounds=1,
+    )
+
+
+def python_dtw(cost: np.ndarray) -> float:
+    n, m = cost.shape
+    total = np.full((n + 1, m + 1), np.inf)
+    total[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            total[i, j] = cost[i - 1, j - 1] + min(
+                total[i - 1, j - 1], total[i - 1, j], total[i, j - 1]
+            )
+    return total[n, m]
+
+
+def test_dtw_per_pair_python_loop(benchmark, corpus):
+    queries, candidates = corpus[0][:3], corpus[1][:3]
+
+    def loop():
+        return [[python_dtw(1 - unit(x) @ unit(y).T) for y in candidates] for x in queries]
+
+    measure(
+        benchmark,
+        loop,
+        group="dtw",
+        name="per-pair pure-Python DP",
+        pairs=9,
+        baseline=True,
+        rounds=1,
+    )
+
+
+jitted_dtw = njit(cache=True)(python_dtw)
+
+
+def test_dtw_per_pair_numba_jit_loop(benchmark, corpus):
+    queries, candidates = corpus[0][:50], corpus[1][:50]
+    jitted_dtw(np.ones((2, 2)))
+
+    def loop():
+        return [
+            [jitted_dtw((1 - unit(x) @ unit(y).T).astype(np.float64)) for y in candidates]
+            for x in queries
+        ]
+
+    measure(benchmark, loop, group="dtw", name="per-pair numba-jit DP", pairs=2500)
+
+
+def test_dtw_fastdtw_package(benchmark, corpus):
+    queries, candidates = corpus[0][:2], corpus[1][:2]
+
+    def loop():
+        return [
+            [
+                fastdtw(unit(x), unit(y), radius=1, dist=lambda a, b: 1 - a @ b)[0]
+                for y in candidates
+            ]
+            for x in queries
+        ]
+
+    measure(benchmark, loop, group="dtw", name="fastdtw package (radius 1)", pairs=4, rounds=1)
+
+
+# ---------------------------------------------------------------- OT
+
+
+def test_ot_exact(benchmark, corpus):
+    queries, candidates = corpus[0][:20], corpus[1][:20]
+    metric = OTSim()
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="ot",
+        name="OTSim exact (POT per pair)",
+        pairs=400,
+        rounds=1,
+    )
+
+
+def test_ot_pot_emd2_per_pair(benchmark, corpus):
+    queries, candidates = corpus[0][:20], corpus[1][:20]
+
+    def loop():
+        return [
+            [
+                ot.emd2(
+                    np.full(len(x), 1 / len(x)),
+                    np.full(len(y), 1 / len(y)),
+                    (1 - unit(x) @ unit(y).T).astype(np.float64),
+                    numItermax=10_000_000,
+                )
+                for y in candidates
+            ]
+            for x in queries
+        ]
+
+    measure(
+        benchmark,
+        loop,
+        group="ot",
+        name="POT emd2 per-pair loop",
+        pairs=400,
+        baseline=True,
+        rounds=1,
+    )
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_ot_sinkhorn(benchmark, corpus, backend):
+    size = 100 if backend == "numba" else 30
+    queries, candidates = corpus[0][:size], corpus[1][:size]
+    metric = OTSim("sinkhorn", reg=0.05, backend=backend, device="cpu")
+    metric.matrix(queries[:2], candidates[:2])
+    measure(
+        benchmark,
+        lambda: metric.matrix(queries, candidates),
+        group="ot",
+        name=f"OTSim sinkhorn reg 0.05, {backend}",
+        pairs=size * size,
+        rounds=1,
+    )
