@@ -15,3 +15,32 @@ def backend_options(request: pytest.FixtureRequest) -> dict:
     """Keyword arguments selecting one backend, for metric constructors."""
     backend, device = request.param
     return {"backend": backend, "device": device}
+
+
+@pytest.fixture(scope="session")
+def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A randomly initialised 2-block Whisper saved as a local transformers folder."""
+    from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+
+    torch.manual_seed(0)
+    config = WhisperConfig(
+        vocab_size=64,
+        num_mel_bins=80,
+        d_model=32,
+        encoder_layers=2,
+        decoder_layers=1,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_source_positions=1500,
+        max_target_positions=32,
+        pad_token_id=1,
+        bos_token_id=2,
+        eos_token_id=2,
+        decoder_start_token_id=3,
+    )
+    folder = tmp_path_factory.mktemp("tiny-whisper")
+    WhisperModel(config).eval().save_pretrained(folder)
+    WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
+    return folder

@@ -13,3 +13,10 @@ def random_sequences(
         rng.standard_normal((int(rng.integers(min_len, max_len + 1)), dim)).astype(np.float32)
         for _ in range(count)
     ]
+
+
+def tone(seconds: float, rate: int = 16_000, frequency: float = 440.0) -> np.ndarray:
+    """A float32 sine with a little noise, so that every window differs."""
+    t = np.arange(int(round(seconds * rate))) / rate
+    noise = np.random.default_rng(int(seconds * 1000)).standard_normal(t.size) * 0.01
+    return (0.3 * np.sin(2 * np.pi * frequency * t) + noise).astype(np.float32)

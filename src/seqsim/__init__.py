@@ -1,7 +1,8 @@
 """seqsim: speech-to-speech retrieval on the encoder frames of speech foundation models."""
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .backends import Backend, resolve_backend
 from .metrics import (
     AvgSim,
@@ -16,20 +17,38 @@ from .metrics import (
 )
 from .sequences import PackedSequences
 
-try:
-    __version__ = version("seqsim")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+if TYPE_CHECKING:
+    from .embedder import Embedding, WhisperEmbedder
+    from .store import EmbeddingStore
+
+_LAZY = {
+    "Embedding": "embedder",
+    "WhisperEmbedder": "embedder",
+    "EmbeddingStore": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the Whisper-facing parts (and transformers) only when first used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'seqsim' has no attribute {name!r}")
+
 
 __all__ = [
     "AvgSim",
     "Backend",
     "DTWSim",
+    "Embedding",
+    "EmbeddingStore",
     "Metric",
     "OTSim",
     "PackedSequences",
     "SeqSim",
     "SeqSimScores",
+    "WhisperEmbedder",
     "__version__",
     "available_metrics",
     "get_metric",

@@ -102,15 +102,23 @@ def _describe_problem(item: object, dim: int | None) -> str | None:
     return None
 
 
+_FINITE_CHECK_ROWS = 1 << 16
+
+
 def _check_finite(frames: Frames, offsets: np.ndarray, name: str) -> None:
-    if isinstance(frames, torch.Tensor):
-        bad_rows = (~torch.isfinite(frames).all(dim=1)).nonzero().flatten().cpu().numpy()
-    else:
-        bad_rows = np.flatnonzero(~np.isfinite(frames).all(axis=1))
-    if bad_rows.size:
-        item = int(np.searchsorted(offsets, bad_rows[0], side="right") - 1)
-        frame = int(bad_rows[0] - offsets[item])
-        raise ValueError(f"{name}[{item}] has a NaN or infinite value at frame {frame}")
+    """Raise naming the first sequence with a NaN/inf; reads in chunks (memmaps stay cheap)."""
+    for start in range(0, frames.shape[0], _FINITE_CHECK_ROWS):
+        chunk = frames[start : start + _FINITE_CHECK_ROWS]
+        if isinstance(chunk, torch.Tensor):
+            bad = (~torch.isfinite(chunk).all(dim=1)).nonzero().flatten().cpu().numpy()
+        else:
+            bad = np.flatnonzero(~np.isfinite(chunk).all(axis=1))
+        if bad.size:
+            row = start + int(bad[0])
+            item = int(np.searchsorted(offsets, row, side="right") - 1)
+            raise ValueError(
+                f"{name}[{item}] has a NaN or infinite value at frame {row - offsets[item]}"
+            )
 
 
 def as_packed(

@@ -142,9 +142,7 @@ def sinkhorn_batched(
             if not alive.any():
                 break
             if alive.sum() * 2 <= len(alive):
-                kernel, cost, kv, u, v, a, b = (
-                    t[alive] for t in (kernel, cost, kv, u, v, a, b)
-                )
+                kernel, cost, kv, u, v, a, b = (t[alive] for t in (kernel, cost, kv, u, v, a, b))
                 ids, alive = ids[alive], alive[alive]
         u = torch.where(a > 0, a / kv, 0.0)
         ktu = torch.bmm(u[:, None, :], kernel)[:, 0, :]

@@ -1,0 +1,75 @@
+import librosa
+import numpy as np
+import pytest
+import soundfile
+from helpers import tone
+
+from seqsim.audio import SAMPLE_RATE, Audio, AudioError, load
+
+
+def test_resampling_matches_soxr_high_quality_and_keeps_the_pitch():
+    original = tone(1.0, rate=44_100, frequency=1000.0)
+    resampled = load((original, 44_100))
+    reference = librosa.resample(
+        original, orig_sr=44_100, target_sr=SAMPLE_RATE, res_type="soxr_hq"
+    )
+    assert len(resampled) == 16_000
+    np.testing.assert_allclose(resampled, reference, atol=1e-5)
+    spectrum = np.abs(np.fft.rfft(resampled))
+    assert np.argmax(spectrum) * SAMPLE_RATE / len(resampled) == pytest.approx(1000.0, abs=2)
+    assert not np.allclose(resampled, original[:: 44_100 // 16_000][:16_000], atol=1e-3)
+
+
+def test_stereo_is_mixed_down_and_integer_pcm_scaled(tmp_path):
+    left, right = tone(0.5), tone(0.5, frequency=220.0)
+    stereo = np.stack([left, right], axis=1)
+    np.testing.assert_allclose(load((stereo, SAMPLE_RATE)), (left + right) / 2, atol=1e-7)
+    pcm = (left * 32767).astype(np.int16)
+    np.testing.assert_allclose(load((pcm, SAMPLE_RATE)), pcm / 32768.0, atol=1e-7)
+    path = tmp_path / "stereo.wav"
+    soundfile.write(path, stereo, SAMPLE_RATE, subtype="PCM_16")
+    np.testing.assert_allclose(load(path), (left + right) / 2, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.wav", "missing.wav: file not found"),
+        (
+            lambda p: _write_bytes(p / "corrupt.wav", b"RIFF garbage"),
+            "corrupt.wav: unreadable or corrupt",
+        ),
+        (
+            lambda p: _write_audio(p / "empty.wav", np.zeros(0, np.float32)),
+            "empty.wav: empty audio",
+        ),
+        (
+            lambda p: _write_audio(p / "silent.wav", np.zeros(800, np.float32)),
+            "silent.wav: audio is all silence",
+        ),
+    ],
+)
+def test_bad_files_are_named(tmp_path, make, message):
+    with pytest.raises(AudioError, match=message):
+        load(make(tmp_path))
+
+
+def test_bad_arrays_are_rejected():
+    with pytest.raises(AudioError, match="sample rate must be positive, got 0"):
+        load((tone(0.1), 0))
+    samples = tone(0.1)
+    samples[5] = np.nan
+    with pytest.raises(AudioError, match="NaN or infinite"):
+        load(Audio(samples, SAMPLE_RATE))
+    with pytest.raises(AudioError, match="cannot read audio from a int"):
+        load(3)
+
+
+def _write_bytes(path, data):
+    path.write_bytes(data)
+    return path
+
+
+def _write_audio(path, samples):
+    soundfile.write(path, samples, SAMPLE_RATE)
+    return path

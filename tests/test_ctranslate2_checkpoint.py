@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+from ct2_writer import ctranslate2_variables, encode, write_checkpoint
+from transformers import WhisperModel
+
+from seqsim.whisper.ctranslate2_checkpoint import CheckpointError, load_ctranslate2_whisper
+from seqsim.whisper.loading import is_ctranslate2_directory, load_whisper
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_whisper_dir):
+    return WhisperModel.from_pretrained(tiny_whisper_dir).eval()
+
+
+def features(seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(
+        np.random.default_rng(seed).standard_normal((2, 80, 3000)).astype(np.float32)
+    )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "parts", "tolerance"), [(np.float32, 1, 1e-6), (np.float16, 3, 2e-2)]
+)
+def test_converted_model_reproduces_the_original(tmp_path, tiny_model, dtype, parts, tolerance):
+    folder = write_checkpoint(tiny_model, tmp_path / "ct2", parts=parts, dtype=dtype)
+    assert is_ctranslate2_directory(folder)
+    converted = load_ctranslate2_whisper(folder)
+    assert converted.config.encoder_layers == 2 and converted.config.d_model == 32
+    with torch.no_grad():
+        expected = tiny_model.encoder(features()).last_hidden_state
+        actual = converted.encoder(features()).last_hidden_state
+        torch.testing.assert_close(actual, expected, atol=tolerance, rtol=tolerance)
+        tokens = torch.tensor([[1, 5, 7]])
+        expected_decoder = tiny_model(features(), decoder_input_ids=tokens).last_hidden_state
+        actual_decoder = converted(features(), decoder_input_ids=tokens).last_hidden_state
+        torch.testing.assert_close(
+            actual_decoder, expected_decoder, atol=tolerance * 10, rtol=tolerance * 10
+        )
+
+
+def test_load_whisper_recognises_a_ctranslate2_folder(tmp_path, tiny_model):
+    folder = write_checkpoint(tiny_model, tmp_path / "ct2")
+    loaded = load_whisper(str(folder))
+    assert loaded.feature_extractor.feature_size == 80
+    assert loaded.model.config.decoder_layers == 1
+
+
+def test_truncated_checkpoint_is_reported_with_its_file(tmp_path, tiny_model):
+    folder = write_checkpoint(tiny_model, tmp_path / "ct2", parts=2)
+    (folder / "model.bin.part2").unlink()
+    with pytest.raises(CheckpointError, match=r"model.bin.part1: file ends early"):
+        load_ctranslate2_whisper(folder)
+
+
+def test_wrong_version_and_missing_weights(tmp_path, tiny_model):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(encode(ctranslate2_variables(tiny_model), {}, version=5))
+    with pytest.raises(CheckpointError, match="format version 5; seqsim reads version 6"):
+        load_ctranslate2_whisper(folder)
+    with pytest.raises(CheckpointError, match="no model.bin or model.bin.part1"):
+        load_ctranslate2_whisper(tmp_path)
+
+
+def test_int8_checkpoints_are_refused_clearly(tmp_path, tiny_model):
+    variables = ctranslate2_variables(tiny_model)
+    variables["encoder/layer_0/ffn/linear_0/weight"] = np.zeros((64, 32), np.int8)
+    folder = tmp_path / "int8"
+    folder.mkdir()
+    (folder / "model.bin").write_bytes(encode(variables, {}))
+    with pytest.raises(CheckpointError, match="int8-quantized weights are not supported"):
+        load_ctranslate2_whisper(folder)
+
+
+def test_unknown_model_name_is_explained():
+    with pytest.raises(ValueError, match="cannot load Whisper model '/no/such/folder'"):
+        load_whisper("/no/such/folder")

