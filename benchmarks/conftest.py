@@ -19,19 +19,19 @@ def pytest_terminal_summary(terminalreporter) -> None:
         return
     gemm = max((r.flops / r.seconds for r in RECORDS if r.group == "gemm"), default=None)
     lines = [
-        "| group | implementation | pairs | seconds | pairs/s | GFLOP/s | % of GEMM | x baseline |",
+        "| group | implementation | items | seconds | items/s | GFLOP/s | % of GEMM | x baseline |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for group in dict.fromkeys(r.group for r in RECORDS):
         members = [r for r in RECORDS if r.group == group]
         base = next((r for r in members if r.baseline), None)
         for r in members:
-            rate = r.pairs / r.seconds if r.pairs else float("nan")
+            rate = r.items / r.seconds if r.items else float("nan")
             gflops = r.flops / r.seconds / 1e9 if r.flops else None
             share = f"{100 * r.flops / r.seconds / gemm:.0f}" if (r.flops and gemm) else ""
-            speedup = f"{rate / (base.pairs / base.seconds):.1f}" if base and r.pairs else ""
+            speedup = f"{rate / (base.items / base.seconds):.2f}" if base and r.items else ""
             lines.append(
-                f"| {group} | {r.name} | {r.pairs} | {r.seconds:.3f} | {rate:,.0f} | "
+                f"| {group} | {r.name} | {r.items} | {r.seconds:.3f} | {rate:,.1f} | "
                 f"{'' if gflops is None else f'{gflops:.1f}'} | {share} | {speedup} |"
             )
     terminalreporter.write_sep("=", "seqsim benchmark summary (min over rounds)")

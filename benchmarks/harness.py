@@ -1,5 +1,5 @@
 """Measurement helpers for the benchmarks: every benchmark goes through :func:`measure`, which
-records pairs (and FLOPs where they mean something) so that the summary printed after the run
+records items (and FLOPs where they mean something) so that the summary printed after the run
 can show throughput, the fraction of GEMM throughput, and the speed-up over the naive or peer
 implementation of the same group, all measured in the same run.
 """
@@ -20,7 +20,7 @@ DIM = 512
 class Record:
     group: str
     name: str
-    pairs: int
+    items: int
     seconds: float
     flops: float | None
     baseline: bool
@@ -35,7 +35,7 @@ def measure(
     *,
     group: str,
     name: str,
-    pairs: int,
+    items: int,
     flops: float | None = None,
     baseline: bool = False,
     rounds: int = 3,
@@ -43,9 +43,9 @@ def measure(
 ) -> object:
     """Time ``function`` with pytest-benchmark and record it for the summary table."""
     benchmark.group = group
-    benchmark.extra_info.update(pairs=pairs, flops=flops)
+    benchmark.extra_info.update(items=items, flops=flops)
     result = benchmark.pedantic(function, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
-    RECORDS.append(Record(group, name, pairs, benchmark.stats.stats.min, flops, baseline))
+    RECORDS.append(Record(group, name, items, benchmark.stats.stats.min, flops, baseline))
     return result
 
 

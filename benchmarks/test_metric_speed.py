@@ -41,7 +41,7 @@ def test_gemm(benchmark, library):
         function,
         group="gemm",
         name=f"one {library} matmul",
-        pairs=0,
+        items=0,
         flops=2.0 * GEMM_FRAMES**2 * 512,
     )
 
@@ -60,7 +60,7 @@ def test_seqsim(benchmark, corpus, backend):
         lambda: metric.matrix(queries, candidates),
         group="seqsim",
         name=f"SeqSim, {backend}",
-        pairs=len(queries) * len(candidates),
+        items=len(queries) * len(candidates),
         flops=pairwise_flops(queries, candidates),
         rounds=rounds,
     )
@@ -83,7 +83,7 @@ def test_seqsim_per_pair_numpy_loop(benchmark, corpus):
         lambda: naive_seqsim(queries, candidates),
         group="seqsim",
         name="per-pair numpy loop",
-        pairs=2500,
+        items=2500,
         flops=pairwise_flops(queries, candidates),
         baseline=True,
     )
@@ -100,7 +100,7 @@ def test_avgsim(benchmark, corpus):
         lambda: metric.matrix(queries, candidates),
         group="avgsim",
         name="AvgSim, numba",
-        pairs=40000,
+        items=40000,
     )
 
 
@@ -116,7 +116,7 @@ def test_avgsim_per_pair_numpy_loop(benchmark, corpus):
             for x in queries
         ]
 
-    measure(benchmark, loop, group="avgsim", name="per-pair numpy loop", pairs=40000, baseline=True)
+    measure(benchmark, loop, group="avgsim", name="per-pair numpy loop", items=40000, baseline=True)
 
 
 # ---------------------------------------------------------------- DTW
@@ -131,7 +131,7 @@ def test_dtw_numba(benchmark, corpus):
         lambda: metric.matrix(queries, candidates),
         group="dtw",
         name="DTWSim, numba",
-        pairs=40000,
+        items=40000,
         rounds=2,
     )
 
@@ -144,7 +144,7 @@ def test_dtw_torch_cpu(benchmark, corpus):
         lambda: metric.matrix(queries, candidates),
         group="dtw",
         name="DTWSim, torch cpu",
-        pairs=1600,
+        items=1600,
         rounds=1,
     )
 
@@ -172,7 +172,7 @@ def test_dtw_per_pair_python_loop(benchmark, corpus):
         loop,
         group="dtw",
         name="per-pair pure-Python DP",
-        pairs=9,
+        items=9,
         baseline=True,
         rounds=1,
     )
@@ -191,7 +191,7 @@ def test_dtw_per_pair_numba_jit_loop(benchmark, corpus):
             for x in queries
         ]
 
-    measure(benchmark, loop, group="dtw", name="per-pair numba-jit DP", pairs=2500)
+    measure(benchmark, loop, group="dtw", name="per-pair numba-jit DP", items=2500)
 
 
 def test_dtw_fastdtw_package(benchmark, corpus):
@@ -206,7 +206,7 @@ def test_dtw_fastdtw_package(benchmark, corpus):
             for x in queries
         ]
 
-    measure(benchmark, loop, group="dtw", name="fastdtw package (radius 1)", pairs=4, rounds=1)
+    measure(benchmark, loop, group="dtw", name="fastdtw package (radius 1)", items=4, rounds=1)
 
 
 # ---------------------------------------------------------------- OT
@@ -220,7 +220,7 @@ def test_ot_exact(benchmark, corpus):
         lambda: metric.matrix(queries, candidates),
         group="ot",
         name="OTSim exact (POT per pair)",
-        pairs=400,
+        items=400,
         rounds=1,
     )
 
@@ -247,7 +247,7 @@ def test_ot_pot_emd2_per_pair(benchmark, corpus):
         loop,
         group="ot",
         name="POT emd2 per-pair loop",
-        pairs=400,
+        items=400,
         baseline=True,
         rounds=1,
     )
@@ -264,6 +264,6 @@ def test_ot_sinkhorn(benchmark, corpus, backend):
         lambda: metric.matrix(queries, candidates),
         group="ot",
         name=f"OTSim sinkhorn reg 0.05, {backend}",
-        pairs=size * size,
+        items=size * size,
         rounds=1,
     )

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 import torch
 
-from seqsim import SeqSim, WhisperEmbedder
+from seqsim import OTSim, SeqSim, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, load
 from seqsim.embedder import kept_frames
 from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files
@@ -82,3 +82,12 @@ def test_translations_are_retrieved_across_languages(embedder):
     matrix = SeqSim().matrix(english, german)
     recall_at_1 = np.mean(matrix.argmax(axis=1) == np.arange(len(sentences)))
     assert recall_at_1 >= 0.5  # chance is 0.1
+
+
+def test_sinkhorn_ranks_like_exact_ot_on_real_embeddings(embedder):
+    sentences = [f"s{k:02d}" for k in range(11, 31)]
+    french = [r.layers[6] for r in embedder.embed([demo("fr", s) for s in sentences])]
+    spanish = [r.layers[6] for r in embedder.embed([demo("es", s) for s in sentences])]
+    exact = OTSim().matrix(french, spanish).argmax(axis=1)
+    sinkhorn = OTSim("sinkhorn", reg=0.05).matrix(french, spanish).argmax(axis=1)
+    assert np.sum(exact != sinkhorn) <= 2  # "all but a few" of 20 queries
