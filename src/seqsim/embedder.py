@@ -195,7 +195,7 @@ class WhisperEmbedder:
                         audio_seconds += result.duration
                     bar.update()
                     elapsed = time.perf_counter() - started
-                    bar.set_postfix(audio_s_per_s=f"{audio_seconds / elapsed:.1f}")
+                    bar.set_postfix(audio_s_per_s=f"{audio_seconds / elapsed:.1f}", refresh=False)
                     yield index, result
 
     def _prepare(

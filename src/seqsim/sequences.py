@@ -52,12 +52,9 @@ class PackedSequences:
     def __getitem__(self, index: int) -> Frames:
         return self.frames[self.offsets[index] : self.offsets[index + 1]]
 
-    def select(self, indices: np.ndarray) -> PackedSequences:
-        """The sequences at ``indices``, in that order, packed afresh in float32.
-
-        Frames stay where they are: a torch tensor stays on its device, anything else
-        becomes a contiguous numpy array.
-        """
+    def subset(self, indices: np.ndarray) -> PackedSequences:
+        """The sequences at ``indices``, in that order, gathered into new storage of the same
+        dtype (a torch tensor stays on its device; a memmap is read into memory)."""
         lengths = self.lengths[indices]
         new_offsets = np.zeros(len(indices) + 1, dtype=np.int64)
         np.cumsum(lengths, out=new_offsets[1:])
@@ -65,9 +62,17 @@ class PackedSequences:
             self.offsets[indices] - new_offsets[:-1], lengths
         )
         if isinstance(self.frames, torch.Tensor):
-            index = torch.from_numpy(rows).to(self.frames.device)
-            return PackedSequences(self.frames[index].float().contiguous(), new_offsets)
-        return PackedSequences(to_float32_numpy(self.frames, rows), new_offsets)
+            return PackedSequences(
+                self.frames[torch.from_numpy(rows).to(self.frames.device)], new_offsets
+            )
+        return PackedSequences(np.asarray(self.frames[rows]), new_offsets)
+
+    def select(self, indices: np.ndarray) -> PackedSequences:
+        """Like :meth:`subset`, in contiguous float32 (a tensor keeps its device)."""
+        chosen = self.subset(indices)
+        if isinstance(chosen.frames, torch.Tensor):
+            return PackedSequences(chosen.frames.float().contiguous(), chosen.offsets)
+        return PackedSequences(to_float32_numpy(chosen.frames), chosen.offsets)
 
 
 SequencesLike = Sequence[Frames] | PackedSequences

@@ -80,6 +80,7 @@ class EmbeddingStore:
             self.shard_dir.mkdir(exist_ok=True)
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **wanted}
             record["encoder_dtype"] = str(embedder.dtype)
+            record["hidden_states"] = embedder.num_layers + 1
             _atomic_write_text(self.path / "store.json", json.dumps(record, indent=2))
             return
         for name, value in wanted.items():
@@ -208,10 +209,13 @@ class EmbeddingStore:
             os.replace(temporary, target)
 
     def load(self, layer: int) -> tuple[list[str], PackedSequences]:
-        """Keys and memory-mapped frames of ``layer`` for every stored utterance."""
+        """Keys and memory-mapped frames of ``layer`` (negative counts from the last hidden
+        state) for every stored utterance."""
         settings = self.settings
         if settings is None:
             raise FileNotFoundError(f"{self.path} is not an embedding store (no store.json)")
+        if layer < 0:
+            layer += settings["hidden_states"]
         if layer not in settings["layers"]:
             raise StoreMismatchError(
                 f"{self.path} holds layers {settings['layers']} of {settings['model']}, "

@@ -269,7 +269,7 @@ def load_ctranslate2_whisper(source: str | Path | Sequence[Path]) -> WhisperMode
     config = whisper_config(variables)
     model = WhisperModel(config)
     state = {
-        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+        k: torch.tensor(v, dtype=torch.float32)  # a copy: the read buffers are read-only
         for k, v in transformers_state_dict(variables, config).items()
     }
     missing, unexpected = model.load_state_dict(state, strict=False)

@@ -1,0 +1,364 @@
+"""The ``seqsim`` command: embed a corpus, evaluate retrieval, run the bundled demo."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .audio import AudioError
+from .corpus import Corpus, CorpusError, demo_corpus, read_manifest
+from .metrics import available_metrics
+from .store import StoreMismatchError
+from .whisper.ctranslate2_checkpoint import CheckpointError
+from .whisper.loading import OFFLINE_BASE
+
+DEMO_LAYER = 6
+"""The demo's encoder layer: whisper-base's final output (see docs/cli.md for the ablation)."""
+
+
+def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn the library's input errors into one-line CLI errors (exit code 1)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (
+            CorpusError,
+            AudioError,
+            StoreMismatchError,
+            CheckpointError,
+            FileNotFoundError,
+            ValueError,
+        ) as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+def _split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def _layers(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _split(text) or []]
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r}: give layer indices separated by commas, e.g. 4,5,6"
+        ) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="seqsim")
+def main() -> None:
+    """Speech-to-speech retrieval on Whisper encoder frames."""
+
+
+@main.command()
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--model",
+    default=OFFLINE_BASE,
+    show_default=True,
+    help="HF id, transformers or CTranslate2 folder, or whisper-base-offline.",
+)
+@click.option(
+    "--layers",
+    default="-1",
+    show_default=True,
+    help="Hidden-state indices (comma-separated), or 'all'.",
+)
+@click.option(
+    "--out",
+    "store_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Store directory (created, or resumed).",
+)
+@click.option("--batch-size", default=16, show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float16", "float32"]),
+    default="float16",
+    show_default=True,
+    help="Storage dtype.",
+)
+@click.option(
+    "--duplicates",
+    type=click.Choice(["error", "keep_one"]),
+    default="error",
+    show_default=True,
+    help="Repeated (id, lang) rows: refuse, or keep one (seeded).",
+)
+@click.option(
+    "--fail-fast", is_flag=True, help="Stop at the first bad audio file instead of recording it."
+)
+@_friendly_errors
+def embed(
+    manifest: Path,
+    model: str,
+    layers: str,
+    store_path: Path,
+    batch_size: int,
+    device: str,
+    dtype: str,
+    duplicates: str,
+    fail_fast: bool,
+) -> None:
+    """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store."""
+    from .embedder import WhisperEmbedder
+    from .store import EmbeddingStore
+
+    corpus = read_manifest(manifest, duplicates=duplicates)
+    selection = "all" if layers == "all" else _layers(layers)
+    embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
+    report = EmbeddingStore(store_path).embed(
+        [(u.key, u.path) for u in corpus.utterances], embedder, dtype=dtype, fail_fast=fail_fast
+    )
+    click.echo(
+        f"embedded {report.embedded}, already stored {report.skipped}, "
+        f"failed {len(report.failures)} -> {store_path}"
+    )
+    for failure in report.failures:
+        click.echo(f"  failed: {failure['reason']}", err=True)
+    if corpus.dropped_recordings:
+        click.echo(
+            f"kept one recording per sentence and language; dropped {corpus.dropped_recordings}"
+        )
+
+
+@main.command()
+@click.option(
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Corpus to embed and evaluate (needs --model).",
+)
+@click.option("--model", help="Model for --manifest; with --store, checked against the store's.")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Stored embeddings (alone, or as the cache for --manifest).",
+)
+@click.option(
+    "--metric",
+    default="seqsim",
+    show_default=True,
+    help="Registered metric name(s), comma-separated: a comparison table for several.",
+)
+@click.option("--langs", help="Languages, comma-separated (default: all in the corpus).")
+@click.option(
+    "--layer",
+    "layer_text",
+    default="-1",
+    show_default=True,
+    help="Encoder layer(s), comma-separated: an ablation plot for several.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Report directory.",
+)
+@click.option(
+    "--normalization",
+    type=click.Choice(["none", "csls", "margin"]),
+    default="none",
+    show_default=True,
+)
+@click.option("--k", default=10, show_default=True, help="Neighbours for csls / margin.")
+@click.option("--center", is_flag=True, help="Subtract each language's mean frame first.")
+@click.option(
+    "--bootstrap",
+    default=0,
+    show_default=True,
+    help="Bootstrap samples for R@1 confidence intervals.",
+)
+@click.option(
+    "--backend", type=click.Choice(["auto", "torch", "numba"]), default="auto", show_default=True
+)
+@click.option("--device", default=None, help="Device for the encoder and the torch backend.")
+@_friendly_errors
+def evaluate(
+    manifest: Path | None,
+    model: str | None,
+    store_path: Path | None,
+    metric: str,
+    langs: str | None,
+    layer_text: str,
+    out: Path,
+    normalization: str,
+    k: int,
+    center: bool,
+    bootstrap: int,
+    backend: str,
+    device: str | None,
+) -> None:
+    """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap."""
+    if manifest is None and store_path is None:
+        raise click.UsageError("give --manifest (with --model) or --store")
+    if manifest is not None and model is None:
+        raise click.UsageError("--manifest needs --model")
+    corpus = read_manifest(manifest) if manifest is not None else None
+    _run_evaluation(
+        corpus,
+        model,
+        store_path or out / "store",
+        _split(metric) or ["seqsim"],
+        _layers(layer_text),
+        _split(langs),
+        out,
+        normalization=normalization,
+        k=k,
+        center=center,
+        bootstrap=bootstrap,
+        backend=backend,
+        device=device,
+    )
+
+
+@main.command()
+@click.option(
+    "--out",
+    default="seqsim-demo",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--metric",
+    default="seqsim",
+    show_default=True,
+    help="Registered metric name(s), comma-separated.",
+)
+@click.option(
+    "--layer",
+    "layer_text",
+    default=str(DEMO_LAYER),
+    show_default=True,
+    help="Encoder layer(s) of whisper-base, comma-separated.",
+)
+@_friendly_errors
+def demo(out: Path, metric: str, layer_text: str) -> None:
+    """Evaluate the bundled demo corpus (40 sentences x en, fr, de, es, it) with the offline
+    whisper-base; no network needed."""
+    _run_evaluation(
+        demo_corpus(),
+        OFFLINE_BASE,
+        out / "store",
+        _split(metric) or ["seqsim"],
+        _layers(layer_text),
+        None,
+        out,
+    )
+
+
+@main.command(name="metrics")
+def list_metrics() -> None:
+    """List the registered metric names."""
+    for name in available_metrics():
+        click.echo(name)
+
+
+def _embed_corpus(
+    corpus: Corpus, model: str, store_path: Path, layers: list[int], device: str | None
+) -> None:
+    """Embed the corpus once for every requested layer (a store that already holds them all,
+    for this model, is extended with its own layer set)."""
+    from .embedder import WhisperEmbedder
+    from .store import EmbeddingStore
+
+    store = EmbeddingStore(store_path)
+    stored = store.settings
+    selection: list[int] = layers
+    if stored is not None and stored["model"] == model:
+        wanted = {layer % stored["hidden_states"] for layer in layers}
+        if wanted <= set(stored["layers"]):
+            selection = stored["layers"]
+    embedder = WhisperEmbedder(model, layers=selection, device=device or "auto")
+    report = store.embed([(u.key, u.path) for u in corpus.utterances], embedder)
+    for failure in report.failures:
+        click.echo(f"skipped: {failure['reason']}", err=True)
+
+
+def _run_evaluation(
+    corpus: Corpus | None,
+    model: str | None,
+    store_path: Path,
+    metrics: list[str],
+    layers: list[int],
+    langs: list[str] | None,
+    out: Path,
+    **options: Any,
+) -> None:
+    from .evaluation import evaluate as run
+    from .report import (
+        layer_ablation,
+        markdown_table,
+        metric_comparison,
+        plot_layer_ablation,
+        write_report,
+    )
+
+    if corpus is not None:
+        corpus = corpus.parallel(langs)
+        assert model is not None
+        _embed_corpus(corpus, model, store_path, layers, options.get("device"))
+        model = None  # embedded (and checked against the store) above
+    results = {}
+    for name in metrics:
+        for layer in layers:
+            result = run(
+                corpus,
+                store=store_path,
+                model=model,
+                layer=layer,
+                metric=name,
+                langs=langs,
+                progress=False,
+                **options,
+            )
+            results[(name, layer)] = result
+            target = out if len(results) == 1 else out / f"{name}_layer{result.settings['layer']}"
+            write_report(result, target)
+    (first_metric, first_layer), primary = next(iter(results.items()))
+    settings = primary.settings
+    click.echo(
+        f"R@1 (%) {first_metric}, {settings['model']} layer {settings['layer']}, "
+        f"{settings['sentences']} sentences (chance {100 / settings['sentences']:.1f} %), "
+        f"settings {primary.settings_hash}"
+    )
+    click.echo(markdown_table(primary.matrix("r@1")))
+    click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
+    if settings.get("missing_sentences"):
+        for lang, ids in settings["missing_sentences"].items():
+            click.echo(
+                f"dropped {len(ids)} sentence(s) missing in {lang}: {', '.join(ids[:10])}", err=True
+            )
+    if len(metrics) > 1:
+        for layer in layers:
+            table = metric_comparison({m: results[(m, layer)] for m in metrics})
+            table.round(2).to_csv(out / f"metric_comparison_layer{layer}.csv")
+            (out / f"metric_comparison_layer{layer}.md").write_text(markdown_table(table) + "\n")
+            click.echo(
+                f"\nmetric comparison, layer {layer}, R@1 (%):\n" + markdown_table(table[["mean"]])
+            )
+    if len(layers) > 1:
+        for name in metrics:
+            table = layer_ablation(
+                {
+                    results[(name, layer)].settings["layer"]: results[(name, layer)]
+                    for layer in layers
+                }
+            )
+            table.round(2).to_csv(out / f"layer_ablation_{name}.csv")
+            plot_layer_ablation(
+                table, out / f"layer_ablation_{name}.png", f"{name}: mean R@1 by layer"
+            )
+            click.echo(f"\nlayer ablation, {name}:\n" + markdown_table(table))
+    click.echo(f"\nreport written to {out}")

@@ -1,0 +1,312 @@
+"""Cross-lingual retrieval evaluation: for every ordered pair of languages (query language,
+candidate language), retrieve each query's parallel utterance among all candidates.
+
+Ranks are 1-based. Ties are broken deterministically by candidate order (sentence id order):
+a candidate scoring exactly the same as the correct one ranks before it when it comes earlier.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._version import __version__
+from .corpus import Corpus, Utterance
+from .embedder import WhisperEmbedder
+from .metrics.base import Metric, get_metric
+from .sequences import PackedSequences
+from .store import EmbeddingStore, StoreMismatchError
+
+Normalization = Literal["none", "csls", "margin"]
+MEASURES = ("r@1", "r@5", "r@10", "mrr")
+
+
+def ranks_of_targets(scores: np.ndarray) -> np.ndarray:
+    """Rank (1 = best) of the correct candidate ``i`` for every query ``i`` of a square matrix."""
+    correct = np.diag(scores)[:, None]
+    better = (scores > correct).sum(axis=1)
+    earlier_ties = np.tril(scores == correct, k=-1).sum(axis=1)
+    return 1 + better + earlier_ties
+
+
+def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> np.ndarray:
+    """Hubness correction of a (Q, R) score matrix, as in multilingual bitext mining.
+
+    ``csls``: ``2 s(x, y) - r(x) - r(y)``; ``margin`` (ratio): ``s(x, y) / ((r(x) + r(y)) / 2)``;
+    ``r(x)`` is the mean of the ``k`` best scores of query ``x`` over all candidates, ``r(y)`` the
+    same for candidate ``y`` over all queries. The ratio margin assumes positive scores.
+    """
+    if method == "none":
+        return scores
+    k = min(k, scores.shape[0], scores.shape[1])
+    query_side = np.sort(scores, axis=1)[:, -k:].mean(axis=1)[:, None]
+    candidate_side = np.sort(scores, axis=0)[-k:, :].mean(axis=0)[None, :]
+    if method == "csls":
+        return 2 * scores - query_side - candidate_side
+    if method == "margin":
+        return scores / ((query_side + candidate_side) / 2)
+    raise ValueError(f"normalization must be 'none', 'csls' or 'margin', got {method!r}")
+
+
+def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, PackedSequences]:
+    """Subtract each language's mean frame from its frames (float32 copies)."""
+    centered = {}
+    for lang, packed in frames.items():
+        block = packed.select(np.arange(len(packed)))
+        values = block.frames
+        if isinstance(values, torch.Tensor):
+            values = values - values.double().mean(dim=0).float()
+        else:
+            values = values - values.mean(axis=0, dtype=np.float64).astype(np.float32)
+        centered[lang] = PackedSequences(values, block.offsets)
+    return centered
+
+
+def retrieval_measures(ranks: np.ndarray) -> dict[str, float]:
+    return {
+        "r@1": float(np.mean(ranks <= 1)),
+        "r@5": float(np.mean(ranks <= 5)),
+        "r@10": float(np.mean(ranks <= 10)),
+        "mrr": float(np.mean(1.0 / ranks)),
+    }
+
+
+def bootstrap_interval(
+    ranks: np.ndarray, samples: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of R@1 over queries."""
+    rng = np.random.default_rng(seed)
+    hits = (ranks <= 1).astype(float)
+    means = hits[rng.integers(0, len(hits), size=(samples, len(hits)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+@dataclass
+class RetrievalResult:
+    """Per-pair measures, per-query ranks and the settings that produced them."""
+
+    languages: list[str]
+    summary: pd.DataFrame
+    """One row per ordered pair: query_lang, candidate_lang, n, chance, r@1, r@5, r@10, mrr,
+    (ci_low, ci_high with bootstrap), and the same measures without normalisation (raw_*)."""
+    ranks: pd.DataFrame
+    """One row per query: query_lang, candidate_lang, id, rank, retrieved (the top candidate)."""
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def settings_hash(self) -> str:
+        """A short hash of the settings, printed with results for reproducibility."""
+        text = json.dumps(self.settings, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def matrix(self, measure: str = "r@1", percent: bool = True) -> pd.DataFrame:
+        """Query languages as rows, candidate languages as columns; NaN on the diagonal."""
+        table = self.summary.pivot(index="query_lang", columns="candidate_lang", values=measure)
+        table = table.reindex(index=self.languages, columns=self.languages)
+        table.index.name, table.columns.name = "query", "candidate"
+        return table * 100 if percent and measure != "n" else table
+
+    def mean(self, measure: str = "r@1") -> float:
+        """Average over all ordered language pairs."""
+        return float(self.summary[measure].mean())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "settings": self.settings,
+            "settings_hash": self.settings_hash,
+            "languages": self.languages,
+            "pairs": self.summary.to_dict(orient="records"),
+            "mean": {m: self.mean(m) for m in MEASURES},
+        }
+
+
+def evaluate_embeddings(
+    embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
+    metric: str | Metric = "seqsim",
+    *,
+    normalization: Normalization = "none",
+    k: int = 10,
+    center: bool = False,
+    bootstrap: int = 0,
+    seed: int = 0,
+    settings: Mapping[str, Any] | None = None,
+) -> RetrievalResult:
+    """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
+    same ids, in the same order, in every language.
+
+    ``metric`` is a registered name or a :class:`Metric`. ``normalization`` rescores each
+    (Q, R) matrix (CSLS or ratio margin over ``k`` neighbours); ``center`` subtracts each
+    language's mean frame first. Raw measures are always reported too (``raw_*`` columns).
+    """
+    metric = get_metric(metric) if isinstance(metric, str) else metric
+    languages = list(embeddings)
+    reference_ids = list(embeddings[languages[0]][0])
+    for lang, (ids, _) in embeddings.items():
+        if list(ids) != reference_ids:
+            raise ValueError(f"language {lang} does not hold the same sentence ids, in order")
+    frames = {lang: packed for lang, (_, packed) in embeddings.items()}
+    raw_frames = frames
+    if center:
+        frames = center_by_language(frames)
+    rows, rank_rows = [], []
+    for query_lang in languages:
+        for candidate_lang in languages:
+            if query_lang == candidate_lang:
+                continue
+            raw = metric.matrix(raw_frames[query_lang], raw_frames[candidate_lang])
+            adjusted = raw
+            if center:
+                adjusted = metric.matrix(frames[query_lang], frames[candidate_lang])
+            adjusted = normalize_scores(adjusted, normalization, k)
+            ranks = ranks_of_targets(adjusted)
+            row = {"query_lang": query_lang, "candidate_lang": candidate_lang, "n": len(ranks)}
+            row["chance"] = 1.0 / len(ranks)
+            row.update(retrieval_measures(ranks))
+            if bootstrap:
+                row["ci_low"], row["ci_high"] = bootstrap_interval(ranks, bootstrap, seed)
+            row.update(
+                {f"raw_{m}": v for m, v in retrieval_measures(ranks_of_targets(raw)).items()}
+            )
+            rows.append(row)
+            best = adjusted.argmax(axis=1)
+            rank_rows += [
+                {
+                    "query_lang": query_lang,
+                    "candidate_lang": candidate_lang,
+                    "id": sentence,
+                    "rank": int(rank),
+                    "retrieved": reference_ids[b],
+                }
+                for sentence, rank, b in zip(reference_ids, ranks, best, strict=True)
+            ]
+    run_settings = {
+        **(settings or {}),
+        **metric.settings(),
+        "normalization": normalization,
+        "k": k if normalization != "none" else None,
+        "center": center,
+        "languages": languages,
+        "sentences": len(reference_ids),
+        "seqsim_version": __version__,
+    }
+    return RetrievalResult(languages, pd.DataFrame(rows), pd.DataFrame(rank_rows), run_settings)
+
+
+def corpus_from_keys(keys: Sequence[str]) -> Corpus:
+    """A corpus (without audio paths) from embedding-store keys ``lang/id``."""
+    utterances = []
+    for key in keys:
+        lang, _, sentence = key.partition("/")
+        if not sentence:
+            raise ValueError(f"store key {key!r} is not of the form lang/id")
+        utterances.append(Utterance(sentence, lang, path=None))
+    return Corpus(utterances)
+
+
+def gather(
+    corpus: Corpus, keys: Sequence[str], frames: PackedSequences
+) -> dict[str, tuple[list[str], PackedSequences]]:
+    """Per language of ``corpus`` (already made parallel), its sentence ids and frames, in id
+    order, taken from a store's ``keys`` and ``frames``; names any utterance the store lacks."""
+    position = {key: i for i, key in enumerate(keys)}
+    gathered = {}
+    for lang in corpus.languages:
+        utterances = corpus.by_language(lang)
+        absent = [u.key for u in utterances if u.key not in position]
+        if absent:
+            raise ValueError(
+                f"the store has no embeddings for {len(absent)} utterance(s), e.g. {absent[:3]}"
+            )
+        indices = np.array([position[u.key] for u in utterances])
+        gathered[lang] = ([u.id for u in utterances], frames.subset(indices))
+    return gathered
+
+
+def evaluate(
+    corpus: Corpus | None = None,
+    *,
+    store: str | Path | EmbeddingStore | None = None,
+    model: str | None = None,
+    layer: int = -1,
+    metric: str = "seqsim",
+    langs: Sequence[str] | None = None,
+    normalization: Normalization = "none",
+    k: int = 10,
+    center: bool = False,
+    bootstrap: int = 0,
+    seed: int = 0,
+    backend: str = "auto",
+    device: str | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> RetrievalResult:
+    """R@1 (and R@5, R@10, MRR) matrices over language pairs, in one call.
+
+    With a ``corpus`` and a ``model``, utterances are embedded first, into ``store`` when given
+    (resumable, reused by later calls) or a temporary one. With a ``corpus`` and a ``store``,
+    the corpus's utterances are read from the store. With a ``store`` alone, all its embeddings
+    are evaluated (``model``, if given, must match the store's). ``metric`` is any registered
+    metric name; ``backend``/``device`` go to it.
+    """
+    if corpus is None and store is None:
+        raise ValueError("give a corpus (with a model) or a store of embeddings")
+    if corpus is not None and model is None and store is None:
+        raise ValueError(
+            "a corpus needs a model to embed it (or a store that holds its embeddings)"
+        )
+    metric_object = get_metric(metric, backend=backend, device=device, progress=False)
+    with ExitStack() as cleanup:
+        if store is None:
+            store = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seqsim-store-"))
+        store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+        if corpus is not None:
+            corpus = corpus.parallel(langs)
+            if model is not None:
+                embedder = WhisperEmbedder(
+                    model,
+                    layers=layer,
+                    batch_size=batch_size,
+                    device=device or "auto",
+                    progress=progress,
+                )
+                store.embed([(u.key, u.path) for u in corpus.utterances], embedder)
+        stored = store.settings
+        if stored is None:
+            raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")
+        if model is not None and stored["model"] != model:
+            raise StoreMismatchError(
+                f"{store.path} holds embeddings of {stored['model']!r}, not of {model!r}"
+            )
+        keys, frames = store.load(layer)
+        if corpus is None:
+            corpus = corpus_from_keys(keys).parallel(langs)
+        absolute_layer = layer % stored["hidden_states"]
+        settings = {
+            "model": stored["model"],
+            "layer": absolute_layer,
+            "store_dtype": stored["dtype"],
+        }
+        if corpus.dropped_recordings or corpus.missing:
+            settings["dropped_recordings"] = corpus.dropped_recordings
+            settings["missing_sentences"] = corpus.missing
+        return evaluate_embeddings(
+            gather(corpus, keys, frames),
+            metric_object,
+            normalization=normalization,
+            k=k,
+            center=center,
+            bootstrap=bootstrap,
+            seed=seed,
+            settings=settings,
+        )

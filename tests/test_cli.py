@@ -1,0 +1,155 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+from click.testing import CliRunner
+from helpers import tone
+
+from seqsim.cli import main
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    """Three 'languages' of five 'sentences': each sentence is a tone of its own pitch."""
+    rows = ["id\tlang\tpath"]
+    for lang, shift in (("aa", 0.0), ("bb", 3.0), ("cc", 7.0)):
+        for k in range(5):
+            path = tmp_path / "audio" / lang / f"{k}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, tone(0.5 + 0.1 * k, frequency=200.0 + 150 * k + shift), 16_000)
+            rows.append(f"{k}\t{lang}\taudio/{lang}/{k}.wav")
+    path = tmp_path / "corpus.tsv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_embed_then_evaluate_a_store(manifest, tiny_whisper_dir, tmp_path):
+    store = tmp_path / "store"
+    result = run("embed", manifest, "--model", tiny_whisper_dir, "--layers", "1,2", "--out", store)
+    assert result.exit_code == 0, result.output
+    assert "embedded 15, already stored 0, failed 0" in result.output
+    again = run("embed", manifest, "--model", tiny_whisper_dir, "--layers", "1,2", "--out", store)
+    assert "embedded 0, already stored 15" in again.output
+    out = tmp_path / "report"
+    result = run(
+        "evaluate",
+        "--store",
+        store,
+        "--metric",
+        "seqsim",
+        "--langs",
+        "aa,bb",
+        "--layer",
+        "2",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    assert "R@1 (%) seqsim" in result.output and "| aa | — |" in result.output
+    table = pd.read_csv(out / "r_at_1.csv", index_col=0)
+    assert list(table.index) == ["aa", "bb"] and list(table.columns) == ["aa", "bb"]
+    assert np.isnan(table.loc["aa", "aa"]) and 0 <= table.loc["aa", "bb"] <= 100
+    results = json.loads((out / "results.json").read_text())
+    assert results["settings"]["layer"] == 2 and results["settings"]["metric"] == "seqsim"
+    assert len(results["pairs"]) == 2 and len(results["settings_hash"]) == 12
+    assert (out / "heatmap.png").stat().st_size > 1000 and (out / "report.md").is_file()
+
+
+def test_evaluate_a_manifest_with_several_metrics_and_layers(manifest, tiny_whisper_dir, tmp_path):
+    out = tmp_path / "report"
+    result = run(
+        "evaluate",
+        "--manifest",
+        manifest,
+        "--model",
+        tiny_whisper_dir,
+        "--metric",
+        "seqsim,avgsim",
+        "--layer",
+        "1,2",
+        "--out",
+        out,
+        "--normalization",
+        "csls",
+        "--k",
+        "2",
+    )
+    assert result.exit_code == 0, result.output
+    comparison = pd.read_csv(out / "metric_comparison_layer1.csv", index_col=0)
+    assert list(comparison.index) == ["seqsim", "avgsim"] and "aa→bb" in comparison.columns
+    assert (out / "layer_ablation_seqsim.png").is_file()
+    ablation = pd.read_csv(out / "layer_ablation_avgsim.csv", index_col=0)
+    assert list(ablation.index) == [1, 2]
+    assert (out / "avgsim_layer2" / "r_at_1.csv").is_file()
+    report = (out / "report.md").read_text()
+    assert "without normalisation" in report
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (
+            ["--metric", "cosine"],
+            "unknown metric 'cosine'; registered metrics: avgsim, dtw, ot, seqsim",
+        ),
+        (["--langs", "aa,zz"], "language(s) zz not in the corpus; it has aa, bb, cc"),
+    ],
+)
+def test_evaluate_errors_are_clear(manifest, tiny_whisper_dir, tmp_path, arguments, message):
+    result = run(
+        "evaluate",
+        "--manifest",
+        manifest,
+        "--model",
+        tiny_whisper_dir,
+        "--out",
+        tmp_path / "r",
+        *arguments,
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_store_of_another_model_or_layer_is_refused(manifest, tiny_whisper_dir, tmp_path):
+    store = tmp_path / "store"
+    run("embed", manifest, "--model", tiny_whisper_dir, "--layers", "2", "--out", store)
+    other = run(
+        "evaluate", "--store", store, "--model", "openai/whisper-large-v3", "--out", tmp_path / "r"
+    )
+    assert other.exit_code == 1 and "not of 'openai/whisper-large-v3'" in other.output
+    layer = run("evaluate", "--store", store, "--layer", "1", "--out", tmp_path / "r")
+    assert (
+        layer.exit_code == 1
+        and "holds layers [2]" in layer.output
+        and "not layer 1" in layer.output
+    )
+
+
+def test_manifest_errors_and_usage(tmp_path, tiny_whisper_dir):
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("id\tpath\n1\tx.wav\n")
+    result = run("embed", bad, "--model", tiny_whisper_dir, "--out", tmp_path / "s")
+    assert result.exit_code == 1 and "bad.tsv: missing column(s) lang" in result.output
+    usage = run("evaluate", "--manifest", bad, "--out", tmp_path / "r")
+    assert usage.exit_code == 2 and "--manifest needs --model" in usage.output
+    assert run("evaluate", "--out", tmp_path / "r").exit_code == 2
+    assert "seqsim" in run("metrics").output
+    for command in ("embed", "evaluate", "demo", "metrics"):
+        assert run(command, "--help").exit_code == 0
+
+
+def test_bad_audio_is_skipped_and_reported(manifest, tiny_whisper_dir, tmp_path):
+    (manifest.parent / "audio" / "aa" / "3.wav").write_bytes(b"broken")
+    result = CliRunner().invoke(
+        main,
+        ["embed", str(manifest), "--model", str(tiny_whisper_dir), "--out", str(tmp_path / "s")],
+    )
+    assert result.exit_code == 0
+    assert "embedded 14, already stored 0, failed 1" in result.output
+    assert "3.wav: unreadable or corrupt audio" in result.output
