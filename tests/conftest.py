@@ -1,6 +1,13 @@
-"""Shared fixtures: every metric test runs once per available backend (as POT's tests do)."""
+"""Shared fixtures: every metric test runs once per available backend (as POT's tests do).
+
+Without a GPU, Triton kernels run in Triton's CPU interpreter: TRITON_INTERPRET=1 must be set
+before a kernel is defined, so it is set here, before any test imports them.
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import os
 
 import pytest
 import torch
@@ -8,6 +15,12 @@ import torch
 BACKENDS = [("numba", None), ("torch", "cpu")]
 if torch.cuda.is_available():
     BACKENDS.append(("torch", "cuda"))
+if importlib.util.find_spec("triton") is not None:
+    if torch.cuda.is_available():
+        BACKENDS.append(("triton", "cuda"))
+    else:
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+        BACKENDS.append(("triton", "cpu"))
 
 
 @pytest.fixture(params=BACKENDS, ids=lambda p: p[0] if p[1] is None else f"{p[0]}-{p[1]}")

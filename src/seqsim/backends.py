@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 
-BackendName = Literal["auto", "torch", "numba"]
-BACKENDS: tuple[str, ...] = ("torch", "numba")
+BackendName = Literal["auto", "torch", "numba", "triton"]
+BACKENDS: tuple[str, ...] = ("torch", "numba", "triton")
 
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved backend: ``name`` is ``"torch"`` or ``"numba"``; torch runs on ``device``."""
+    """A resolved backend: ``name`` is ``"torch"``, ``"numba"`` or ``"triton"``; torch and
+    Triton run on ``device``."""
 
     name: str
     device: torch.device
 
     def __str__(self) -> str:
-        return f"{self.name}:{self.device}" if self.name == "torch" else self.name
+        return self.name if self.name == "numba" else f"{self.name}:{self.device}"
 
 
 def resolve_backend(
@@ -28,13 +31,17 @@ def resolve_backend(
     """Turn the user's ``backend``/``device`` into a :class:`Backend`.
 
     ``"auto"`` picks torch on CUDA when a GPU is present (or ``device`` names one), else numba,
-    the faster CPU path (see docs/performance.md). ``numba`` runs on the CPU only.
+    the faster CPU path (see docs/performance.md). ``numba`` runs on the CPU only. ``triton``
+    runs Triton kernels where a metric has one (SeqSim) and torch otherwise; it needs CUDA, or
+    ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, for testing) on the CPU.
     A :class:`Backend` passes through unchanged.
     """
     if isinstance(backend, Backend):
         return backend
     if backend not in ("auto", *BACKENDS):
-        raise ValueError(f"unknown backend {backend!r}; choose one of 'auto', 'torch', 'numba'")
+        raise ValueError(
+            f"unknown backend {backend!r}; choose one of 'auto', 'torch', 'numba', 'triton'"
+        )
     if device is None:
         resolved_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
@@ -45,4 +52,12 @@ def resolve_backend(
         if resolved_device.type != "cpu" and device is not None:
             raise ValueError(f"the numba backend runs on the CPU only, not on device {device!r}")
         resolved_device = torch.device("cpu")
+    if backend == "triton":
+        if importlib.util.find_spec("triton") is None:
+            raise ValueError("the triton backend needs the triton package (pip install triton)")
+        if resolved_device.type == "cpu" and os.environ.get("TRITON_INTERPRET") != "1":
+            raise ValueError(
+                "the triton backend needs a CUDA device, or TRITON_INTERPRET=1 to run Triton's "
+                "CPU interpreter"
+            )
     return Backend(backend, resolved_device)

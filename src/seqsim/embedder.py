@@ -182,7 +182,12 @@ class WhisperEmbedder:
             range(start, min(start + self.batch_size, len(sources)))
             for start in range(0, len(sources), self.batch_size)
         ]
-        bar = tqdm(total=len(sources), unit="utt", disable=not self.progress, desc="embedding")
+        bar = tqdm(
+            total=len(sources),
+            unit="utt",
+            disable=not (self.progress and sources),
+            desc="embedding",
+        )
         audio_seconds, started = 0.0, time.perf_counter()
         with ThreadPoolExecutor(max_workers=1) as reader, bar:
             pending = reader.submit(self._prepare, sources, batches[0]) if batches else None

@@ -22,6 +22,8 @@ NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
 TorchScorer = Callable[[PaddedBlock, PaddedBlock], np.ndarray]
 """(query block, candidate block) as padded unit-norm float32 tensors -> (k, Qb, Rb)."""
+TritonScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
+"""(query block, candidate block) as packed unit-norm tensors on the device -> (k, Qb, Rb)."""
 
 
 def pack_pair(
@@ -40,6 +42,7 @@ def blockwise_scores(
     *,
     numba_scorer: NumbaScorer,
     torch_scorer: TorchScorer | None,
+    triton_scorer: TritonScorer | None = None,
     kinds: int,
     bytes_per_cell: int,
     working_memory_mb: float,
@@ -47,12 +50,18 @@ def blockwise_scores(
 ) -> np.ndarray:
     """Scores (kinds, Q, R) from the backend's block scorer, within ``working_memory_mb``.
 
-    Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend.
+    Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend;
+    the triton backend uses the ``triton_scorer`` where there is one, else the torch scorer.
     """
     resolved = resolve_backend(backend)
     scorer: Callable[[Any, Any], np.ndarray]
     if resolved.name == "numba" or torch_scorer is None:
         scorer, prepare = numba_scorer, unit_numpy_block
+    elif resolved.name == "triton" and triton_scorer is not None:
+        from ..kernels.triton_kernels import unit_tensor_block
+
+        scorer = triton_scorer
+        prepare = partial(unit_tensor_block, device=resolved.device)
     else:
         scorer = torch_scorer
         prepare = partial(PaddedBlock.from_packed, device=resolved.device)

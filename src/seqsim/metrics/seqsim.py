@@ -35,6 +35,12 @@ def _numba_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.n
     return numba_kernels.seqsim_tiles(cosines, queries.offsets, candidates.offsets)
 
 
+def _triton_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    from ..kernels import triton_kernels
+
+    return triton_kernels.seqsim_tiles(queries, candidates)
+
+
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     """Harmonic mean ``2PR / (P + R)``, 0 where ``P + R`` is 0."""
     total = precision + recall
@@ -58,6 +64,7 @@ def seqsim_scores(
         backend,
         numba_scorer=_numba_scorer,
         torch_scorer=torch_kernels.seqsim_tiles,
+        triton_scorer=_triton_scorer,
         kinds=2,
         bytes_per_cell=8,
         working_memory_mb=working_memory,
