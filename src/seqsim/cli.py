@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -116,10 +116,10 @@ def embed(
     from .store import EmbeddingStore
 
     corpus = read_manifest(manifest, duplicates=duplicates)
-    selection = "all" if layers == "all" else _layers(layers)
+    selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
     embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
     report = EmbeddingStore(store_path).embed(
-        [(u.key, u.path) for u in corpus.utterances], embedder, dtype=dtype, fail_fast=fail_fast
+        corpus.audio_items(), embedder, dtype=dtype, fail_fast=fail_fast
     )
     click.echo(
         f"embedded {report.embedded}, already stored {report.skipped}, "
@@ -281,7 +281,7 @@ def _embed_corpus(
         if wanted <= set(stored["layers"]):
             selection = stored["layers"]
     embedder = WhisperEmbedder(model, layers=selection, device=device or "auto")
-    report = store.embed([(u.key, u.path) for u in corpus.utterances], embedder)
+    report = store.embed(corpus.audio_items(), embedder)
     for failure in report.failures:
         click.echo(f"skipped: {failure['reason']}", err=True)
 

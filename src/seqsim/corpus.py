@@ -47,6 +47,13 @@ class Corpus:
     missing: dict[str, list[str]] = field(default_factory=dict)
     """Per language, the sentence ids dropped because that language lacks them."""
 
+    def audio_items(self) -> list[tuple[str, Path]]:
+        """``(key, audio path)`` of every utterance, for embedding; all need a path."""
+        missing = [u.key for u in self.utterances if u.path is None]
+        if missing:
+            raise CorpusError(f"utterance(s) without an audio path: {', '.join(missing[:5])}")
+        return [(u.key, u.path) for u in self.utterances if u.path is not None]
+
     @property
     def languages(self) -> list[str]:
         return sorted({u.lang for u in self.utterances})

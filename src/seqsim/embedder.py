@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ def _call_layer(layer: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
 
 
 def encoder_hidden_states(
-    encoder: torch.nn.Module, features: torch.Tensor, keep: Sequence[int]
+    encoder: Any, features: torch.Tensor, keep: Sequence[int]
 ) -> dict[int, torch.Tensor]:
     """Hidden states ``keep`` of a transformers Whisper encoder for (B, mels, 3000) features.
 
@@ -151,7 +151,7 @@ class WhisperEmbedder:
         return {"model": self.model_name, "layers": self.layers, "dtype": str(self.dtype)}
 
     @overload
-    def embed(self, audio: AudioInput) -> Embedding: ...
+    def embed(self, audio: AudioInput) -> Embedding: ...  # type: ignore[overload-overlap]
 
     @overload
     def embed(self, audio: Sequence[AudioInput]) -> list[Embedding]: ...
@@ -162,7 +162,7 @@ class WhisperEmbedder:
         single = isinstance(audio, (str, Path, audio_io.Audio)) or (
             isinstance(audio, tuple) and len(audio) == 2 and isinstance(audio[1], (int, np.integer))
         )
-        sources = [audio] if single else list(audio)
+        sources: list[AudioInput] = [audio] if single else list(audio)  # type: ignore[list-item,arg-type]
         results: list[Embedding] = []
         for _, result in self.embed_iter(sources):
             if isinstance(result, AudioError):
@@ -190,11 +190,11 @@ class WhisperEmbedder:
         )
         audio_seconds, started = 0.0, time.perf_counter()
         with ThreadPoolExecutor(max_workers=1) as reader, bar:
-            pending = reader.submit(self._prepare, sources, batches[0]) if batches else None
+            upcoming = [reader.submit(self._prepare, sources, batches[0])] if batches else []
             for number in range(len(batches)):
-                prepared = pending.result()
+                prepared = upcoming.pop().result()
                 if number + 1 < len(batches):
-                    pending = reader.submit(self._prepare, sources, batches[number + 1])
+                    upcoming.append(reader.submit(self._prepare, sources, batches[number + 1]))
                 for index, result in self._encode(prepared):
                     if isinstance(result, Embedding):
                         audio_seconds += result.duration

@@ -280,7 +280,7 @@ def evaluate(
                     device=device or "auto",
                     progress=progress,
                 )
-                store.embed([(u.key, u.path) for u in corpus.utterances], embedder)
+                store.embed(corpus.audio_items(), embedder)
         stored = store.settings
         if stored is None:
             raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")

@@ -82,10 +82,10 @@ SequencesLike = Sequence[Frames] | PackedSequences
 def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarray:
     """Rows of ``frames`` (all when ``rows`` is None) as a contiguous float32 numpy array."""
     if isinstance(frames, torch.Tensor):
-        picked = frames if rows is None else frames[torch.from_numpy(rows)]
-        return np.ascontiguousarray(picked.detach().to("cpu", torch.float32).numpy())
-    picked = frames if rows is None else frames[rows]
-    return np.ascontiguousarray(picked, dtype=np.float32)
+        tensor = frames if rows is None else frames[torch.from_numpy(rows)]
+        return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
+    array = frames if rows is None else frames[rows]
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def _describe_problem(item: object, dim: int | None) -> str | None:
@@ -171,12 +171,11 @@ def as_packed(
 
 def _pack(items: list[Frames]) -> PackedSequences:
     lengths = [int(item.shape[0]) for item in items]
-    if all(isinstance(item, torch.Tensor) for item in items):
-        devices = {item.device for item in items}
-        dtypes = {item.dtype for item in items}
-        if len(devices) == 1 and len(dtypes) == 1:
-            return PackedSequences.from_lengths(torch.cat(items), lengths)
-    if all(isinstance(item, np.ndarray) for item in items):
+    tensors = [item for item in items if isinstance(item, torch.Tensor)]
+    if len(tensors) == len(items):
+        if len({t.device for t in tensors}) == 1 and len({t.dtype for t in tensors}) == 1:
+            return PackedSequences.from_lengths(torch.cat(tensors), lengths)
+    elif not tensors:
         return PackedSequences.from_lengths(np.concatenate(items), lengths)
     arrays = [to_float32_numpy(item) for item in items]
     return PackedSequences.from_lengths(np.concatenate(arrays), lengths)

@@ -116,7 +116,7 @@ class EmbeddingStore:
             ).astype(dtype)
         number = int(self._shards()[-1].stem) + 1 if self._shards() else 0
         with tempfile.NamedTemporaryFile(dir=self.shard_dir, delete=False, suffix=".tmp") as handle:
-            np.savez(handle, **arrays)
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
         os.replace(handle.name, self.shard_dir / f"{number:05d}.npz")
 
     def embed(

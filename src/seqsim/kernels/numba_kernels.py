@@ -29,6 +29,7 @@ def unit_numpy_block(block: PackedSequences) -> PackedSequences:
 
 def cosine_block(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
     """All frame cosines of two unit-norm packed blocks: (Tq, Tr), one GEMM."""
+    assert isinstance(queries.frames, np.ndarray) and isinstance(candidates.frames, np.ndarray)
     return queries.frames @ candidates.frames.T
 
 

@@ -23,8 +23,8 @@ def sequence_means(packed: PackedSequences, backend: str | Backend = "numba") ->
         sums = tensor.new_zeros((len(packed), packed.dim), dtype=torch.float64)
         sums.index_add_(0, segment, tensor.double())
         return (sums / sums.new_tensor(packed.lengths)[:, None]).cpu().numpy()
-    sums = np.add.reduceat(frames, packed.offsets[:-1], axis=0, dtype=np.float64)
-    return sums / packed.lengths[:, None]
+    totals = np.add.reduceat(frames, packed.offsets[:-1], axis=0, dtype=np.float64)
+    return totals / packed.lengths[:, None]
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypedDict
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ def blockwise_scores(
     """
     resolved = resolve_backend(backend)
     scorer: Callable[[Any, Any], np.ndarray]
+    prepare: Callable[[PackedSequences], Any]
     if resolved.name == "numba" or torch_scorer is None:
         scorer, prepare = numba_scorer, unit_numpy_block
     elif resolved.name == "triton" and triton_scorer is not None:
@@ -75,6 +76,15 @@ def blockwise_scores(
         bytes_per_cell=bytes_per_cell,
         progress=progress,
     )
+
+
+class RunOptions(TypedDict, total=False):
+    """Where and how a metric runs; every metric class takes these keywords."""
+
+    backend: str
+    device: str | torch.device | None
+    working_memory: float
+    progress: bool
 
 
 class Metric(ABC):

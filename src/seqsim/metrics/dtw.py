@@ -16,14 +16,21 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from fastdtw import fastdtw
+from typing_extensions import Unpack
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..kernels.torch_kernels import PaddedBlock
-from ..sequences import PackedSequences, SequencesLike, to_float32_numpy
-from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
+from ..sequences import Frames, PackedSequences, SequencesLike, to_float32_numpy
+from .base import (
+    DEFAULT_WORKING_MEMORY_MB,
+    Metric,
+    RunOptions,
+    blockwise_scores,
+    pack_pair,
+    register_metric,
+)
 
 DTWNormalization = Literal["none", "sum", "path"]
 _NORMALIZATIONS = {
@@ -47,7 +54,7 @@ def _check_options(normalization: str, window: int | None, method: str) -> None:
 def _fastdtw_costs(
     queries: PackedSequences, candidates: PackedSequences, normalization: str, radius: int
 ) -> np.ndarray:
-    def unit(frames: np.ndarray) -> np.ndarray:
+    def unit(frames: Frames) -> np.ndarray:
         return numba_kernels.unit_rows(to_float32_numpy(frames)).astype(np.float64)
 
     query_arrays = [unit(queries[i]) for i in range(len(queries))]
@@ -114,15 +121,9 @@ class DTWSim(Metric):
         window: int | None = None,
         method: Literal["exact", "fastdtw"] = "exact",
         radius: int = 1,
-        *,
-        backend: str = "auto",
-        device: str | torch.device | None = None,
-        working_memory: float = DEFAULT_WORKING_MEMORY_MB,
-        progress: bool = False,
+        **run_options: Unpack[RunOptions],
     ) -> None:
-        super().__init__(
-            backend=backend, device=device, working_memory=working_memory, progress=progress
-        )
+        super().__init__(**run_options)
         _check_options(normalization, window, method)
         self.normalization = normalization
         self.window = window

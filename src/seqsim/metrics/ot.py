@@ -14,13 +14,20 @@ from typing import Any, Literal
 
 import numpy as np
 import ot
-import torch
+from typing_extensions import Unpack
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import PackedSequences, SequencesLike
-from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
+from .base import (
+    DEFAULT_WORKING_MEMORY_MB,
+    Metric,
+    RunOptions,
+    blockwise_scores,
+    pack_pair,
+    register_metric,
+)
 
 OTSolver = Literal["exact", "sinkhorn"]
 EMD_MAX_ITERATIONS = 10_000_000
@@ -105,15 +112,9 @@ class OTSim(Metric):
         reg: float = 0.05,
         max_iter: int = 1000,
         tol: float = 1e-6,
-        *,
-        backend: str = "auto",
-        device: str | torch.device | None = None,
-        working_memory: float = DEFAULT_WORKING_MEMORY_MB,
-        progress: bool = False,
+        **run_options: Unpack[RunOptions],
     ) -> None:
-        super().__init__(
-            backend=backend, device=device, working_memory=working_memory, progress=progress
-        )
+        super().__init__(**run_options)
         _check_options(solver, reg, max_iter, tol)
         self.solver = solver
         self.reg = reg

@@ -12,12 +12,19 @@ from __future__ import annotations
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
-import torch
+from typing_extensions import Unpack
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
-from .base import DEFAULT_WORKING_MEMORY_MB, Metric, blockwise_scores, pack_pair, register_metric
+from .base import (
+    DEFAULT_WORKING_MEMORY_MB,
+    Metric,
+    RunOptions,
+    blockwise_scores,
+    pack_pair,
+    register_metric,
+)
 
 SeqSimOutput = Literal["f1", "precision", "recall"]
 
@@ -98,15 +105,9 @@ class SeqSim(Metric):
     def __init__(
         self,
         output: SeqSimOutput = "f1",
-        *,
-        backend: str = "auto",
-        device: str | torch.device | None = None,
-        working_memory: float = DEFAULT_WORKING_MEMORY_MB,
-        progress: bool = False,
+        **run_options: Unpack[RunOptions],
     ) -> None:
-        super().__init__(
-            backend=backend, device=device, working_memory=working_memory, progress=progress
-        )
+        super().__init__(**run_options)
         if output not in SeqSimScores._fields:
             raise ValueError(f"output must be one of {SeqSimScores._fields}, got {output!r}")
         self.output = output
