@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from helpers import random_sequences
 
-from seqsim import PackedSequences
+from seqsim import PackedSequences, SeqSim
 from seqsim.evaluation import (
     bootstrap_interval,
     evaluate_embeddings,
@@ -97,3 +97,27 @@ def test_languages_must_share_sentence_ids():
     frames = packed(random_sequences(rng, 2, 4))
     with pytest.raises(ValueError, match="language bb does not hold the same sentence ids"):
         evaluate_embeddings({"aa": (["x", "y"], frames), "bb": (["y", "x"], frames)})
+
+
+class CountingSeqSim(SeqSim):
+    calls = 0
+
+    def matrix(self, queries, candidates):
+        CountingSeqSim.calls += 1
+        return super().matrix(queries, candidates)
+
+
+@pytest.mark.parametrize(("output", "expected_calls"), [("f1", 3), ("recall", 6)])
+def test_symmetric_metrics_score_each_unordered_pair_once(output, expected_calls):
+    rng = np.random.default_rng(3)
+    ids = [f"s{k}" for k in range(4)]
+    embeddings = {lang: (ids, packed(random_sequences(rng, 4, 8))) for lang in ("aa", "bb", "cc")}
+    CountingSeqSim.calls = 0
+    result = evaluate_embeddings(embeddings, CountingSeqSim(output))
+    assert CountingSeqSim.calls == expected_calls
+    direct = SeqSim(output).matrix(embeddings["bb"][1], embeddings["aa"][1])
+    expected = retrieval_measures(ranks_of_targets(direct))["r@1"]
+    assert (
+        result.summary.query("query_lang == 'bb' and candidate_lang == 'aa'")["r@1"].item()
+        == expected
+    )

@@ -51,3 +51,27 @@ def test_register_a_metric_class_and_refuse_silent_overwrite():
         register_metric("seqsim")(SeqSim)
     with pytest.raises(TypeError, match="cannot register"):
         register_metric("number")(3)
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        SeqSim(),
+        SeqSim("precision"),
+        get_metric("avgsim"),
+        get_metric("dtw"),
+        get_metric("dtw", normalization="path"),
+        get_metric("ot"),
+        get_metric("ot", solver="sinkhorn"),
+    ],
+    ids=repr,
+)
+def test_declared_symmetry_holds(metric):
+    rng = np.random.default_rng(0)
+    a = [rng.standard_normal((int(n), 6)).astype(np.float32) for n in rng.integers(2, 15, size=4)]
+    b = [rng.standard_normal((int(n), 6)).astype(np.float32) for n in rng.integers(2, 15, size=3)]
+    forward, backward = metric.matrix(a, b), metric.matrix(b, a).T
+    if metric.symmetric:
+        np.testing.assert_allclose(forward, backward, atol=1e-6)
+    elif isinstance(metric, SeqSim):
+        assert not np.allclose(forward, backward, atol=1e-3)  # precision is recall swapped

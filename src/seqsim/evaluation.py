@@ -159,15 +159,25 @@ def evaluate_embeddings(
     raw_frames = frames
     if center:
         frames = center_by_language(frames)
+    computed: dict[tuple[str, str, bool], np.ndarray] = {}
+
+    def scores(query_lang: str, candidate_lang: str, centered: bool) -> np.ndarray:
+        """The metric matrix, reusing the transpose of the reverse pair for symmetric metrics."""
+        reverse = (candidate_lang, query_lang, centered)
+        if metric.symmetric and reverse in computed:
+            return computed.pop(reverse).T
+        source = frames if centered else raw_frames
+        result = metric.matrix(source[query_lang], source[candidate_lang])
+        computed[(query_lang, candidate_lang, centered)] = result
+        return result
+
     rows, rank_rows = [], []
     for query_lang in languages:
         for candidate_lang in languages:
             if query_lang == candidate_lang:
                 continue
-            raw = metric.matrix(raw_frames[query_lang], raw_frames[candidate_lang])
-            adjusted = raw
-            if center:
-                adjusted = metric.matrix(frames[query_lang], frames[candidate_lang])
+            raw = scores(query_lang, candidate_lang, centered=False)
+            adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
             adjusted = normalize_scores(adjusted, normalization, k)
             ranks = ranks_of_targets(adjusted)
             row = {"query_lang": query_lang, "candidate_lang": candidate_lang, "n": len(ranks)}

@@ -54,5 +54,7 @@ def avgsim_matrix(
 class AvgSim(Metric):
     """AvgSim (cosine of mean frames); see :func:`avgsim_matrix`."""
 
+    symmetric = True
+
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return avgsim_matrix(queries, candidates, **self._run_options())

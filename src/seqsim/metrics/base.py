@@ -97,6 +97,11 @@ class Metric(ABC):
 
     name: ClassVar[str] = ""
 
+    @property
+    def symmetric(self) -> bool:
+        """Whether ``matrix(a, b)`` is exactly ``matrix(b, a).T`` (lets callers skip half)."""
+        return False
+
     def __init__(
         self,
         *,

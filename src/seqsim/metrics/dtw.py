@@ -133,6 +133,11 @@ class DTWSim(Metric):
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return dtw_matrix(queries, candidates, **self._options(), **self._run_options())
 
+    @property
+    def symmetric(self) -> bool:
+        # exact DTW cost is symmetric; path-length ties are not broken symmetrically
+        return self.method == "exact" and self.normalization != "path"
+
     def _options(self) -> dict[str, Any]:
         return {
             "normalization": self.normalization,

@@ -124,5 +124,10 @@ class OTSim(Metric):
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return ot_matrix(queries, candidates, **self._options(), **self._run_options())
 
+    @property
+    def symmetric(self) -> bool:
+        # Sinkhorn stops on the row marginals only, so it is symmetric only up to ``tol``
+        return self.solver == "exact"
+
     def _options(self) -> dict[str, Any]:
         return {"solver": self.solver, "reg": self.reg, "max_iter": self.max_iter, "tol": self.tol}

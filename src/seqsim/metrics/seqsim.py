@@ -119,5 +119,9 @@ class SeqSim(Metric):
         """Precision, recall and F1 matrices in one pass."""
         return seqsim_scores(queries, candidates, **self._run_options())
 
+    @property
+    def symmetric(self) -> bool:
+        return self.output == "f1"
+
     def _options(self) -> dict[str, Any]:
         return {"output": self.output}
