@@ -181,7 +181,10 @@ def embed(
     help="Bootstrap samples for R@1 confidence intervals.",
 )
 @click.option(
-    "--backend", type=click.Choice(["auto", "torch", "numba"]), default="auto", show_default=True
+    "--backend",
+    type=click.Choice(["auto", "torch", "numba", "triton"]),
+    default="auto",
+    show_default=True,
 )
 @click.option("--device", default=None, help="Device for the encoder and the torch backend.")
 @_friendly_errors
