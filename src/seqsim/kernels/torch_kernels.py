@@ -1,7 +1,9 @@
-"""Torch kernels (CPU or CUDA): blocks are padded to their longest member, compared with one
-GEMM, and reduced with the padding masked out (``-inf`` before a max, zero mass in OT).
+"""Torch kernels (CPU or CUDA) on blocks of packed unit-norm frames.
 
-Blocks arrive sorted by length (see :mod:`seqsim.blocks`), so padding stays small.
+SeqSim needs no padding: one GEMM of all query frames against all candidate frames of the
+block, then segmented maxima (``scatter_reduce``) per candidate and per query. DTW and OT pad
+their block to its longest member (blocks arrive sorted by length, see :mod:`seqsim.blocks`,
+so padding stays small) and mask it out: infinite cost in DTW, zero mass in OT.
 """
 
 from __future__ import annotations
@@ -15,56 +17,79 @@ from ..sequences import PackedSequences
 from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 
-@dataclass(frozen=True)
-class PaddedBlock:
-    """A block of unit-norm frames padded to (N, L, d) float32, its (N, L) mask and lengths."""
-
-    frames: torch.Tensor
-    mask: torch.Tensor
-    lengths: torch.Tensor
-
-    @classmethod
-    def from_packed(cls, block: PackedSequences, device: torch.device) -> PaddedBlock:
-        frames = torch.as_tensor(block.frames, device=device, dtype=torch.float32)
-        frames = torch.nn.functional.normalize(frames, dim=1)
-        lengths = torch.as_tensor(block.lengths, device=device)
-        width = int(block.lengths.max())
-        mask = torch.arange(width, device=device)[None, :] < lengths[:, None]
-        out = frames.new_zeros(len(block), width, frames.shape[1])
-        out[mask] = frames
-        return cls(out, mask, lengths)
-
-    def __len__(self) -> int:
-        return self.frames.shape[0]
+def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
+    """A block as unit-norm, contiguous frames on ``device``, keeping fp16/bf16 (else fp32)."""
+    frames = torch.as_tensor(block.frames, device=device)
+    if frames.dtype not in (torch.float16, torch.bfloat16):
+        frames = frames.float()
+    unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
+    return PackedSequences(unit, block.offsets)
 
 
-def cosine_tiles(queries: PaddedBlock, candidates: PaddedBlock) -> torch.Tensor:
-    """Cosines (Nq, Lq, Nc, Lc) of every query frame with every candidate frame: one GEMM."""
-    q, c = queries.frames, candidates.frames
-    return (q.flatten(0, 1) @ c.flatten(0, 1).T).view(q.shape[0], q.shape[1], *c.shape[:2])
+def _tensor(block: PackedSequences) -> torch.Tensor:
+    """The frames of a prepared block (see :func:`unit_tensor_block`) as float32."""
+    assert isinstance(block.frames, torch.Tensor), "prepare blocks with unit_tensor_block"
+    return block.frames.float()
 
 
-def seqsim_tiles(queries: PaddedBlock, candidates: PaddedBlock) -> np.ndarray:
-    """Precision and recall for every pair of the two blocks; shape (2, Nq, Nc)."""
-    cosines = cosine_tiles(queries, candidates)
-    q_mask, c_mask = queries.mask, candidates.mask
-    cosines.masked_fill_(~c_mask[None, None, :, :], -torch.inf)
-    cosines.masked_fill_(~q_mask[:, :, None, None], -torch.inf)
-    best_per_query_frame = cosines.amax(dim=3).masked_fill_(~q_mask[:, :, None], 0.0)
-    best_per_candidate_frame = cosines.amax(dim=1).masked_fill_(~c_mask[None, :, :], 0.0)
-    recall = best_per_query_frame.sum(dim=1, dtype=torch.float64) / queries.lengths[:, None]
-    precision = best_per_candidate_frame.sum(dim=2, dtype=torch.float64) / candidates.lengths
+def _segments(block: PackedSequences, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each frame's sequence index, and the sequence lengths, on ``device``."""
+    lengths = torch.as_tensor(block.lengths, device=device)
+    return torch.repeat_interleave(torch.arange(len(block), device=device), lengths), lengths
+
+
+def seqsim_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    """Precision and recall (2, Nq, Nc) of two prepared blocks: one GEMM, segmented maxima."""
+    q, c = _tensor(queries), _tensor(candidates)
+    device = q.device
+    q_segment, q_lengths = _segments(queries, device)
+    c_segment, c_lengths = _segments(candidates, device)
+    cosines = q @ c.T
+    best_per_query_frame = cosines.new_full((q.shape[0], len(candidates)), -torch.inf)
+    best_per_query_frame.scatter_reduce_(1, c_segment.expand(q.shape[0], -1), cosines, "amax")
+    best_per_candidate_frame = cosines.new_full((len(queries), c.shape[0]), -torch.inf)
+    best_per_candidate_frame.scatter_reduce_(
+        0, q_segment[:, None].expand(-1, c.shape[0]), cosines, "amax"
+    )
+    shape = (len(queries), len(candidates))
+    recall = torch.zeros(shape, dtype=torch.float64, device=device)
+    recall.index_add_(0, q_segment, best_per_query_frame.double())
+    precision = torch.zeros(shape, dtype=torch.float64, device=device)
+    precision.index_add_(1, c_segment, best_per_candidate_frame.double())
+    recall /= q_lengths[:, None]
+    precision /= c_lengths[None, :]
     return torch.stack([precision, recall]).cpu().numpy()
 
 
+@dataclass(frozen=True)
+class PaddedBlock:
+    """Unit-norm frames padded to (N, L, d) float32 with zeros, and the sequence lengths."""
+
+    frames: torch.Tensor
+    lengths: torch.Tensor
+
+    @classmethod
+    def from_packed(cls, block: PackedSequences) -> PaddedBlock:
+        frames = _tensor(block)
+        segment, lengths = _segments(block, frames.device)
+        position = torch.arange(frames.shape[0], device=frames.device)
+        position -= torch.as_tensor(block.offsets[:-1], device=frames.device)[segment]
+        out = frames.new_zeros(len(block), int(block.lengths.max()), frames.shape[1])
+        out[segment, position] = frames
+        return cls(out, lengths)
+
+
 def pair_costs(
-    queries: PaddedBlock, candidates: PaddedBlock
+    queries: PackedSequences, candidates: PackedSequences
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Cost ``1 - cos`` per pair as (Nq * Nc, Lq, Lc) float64, with each pair's two lengths."""
-    cosines = cosine_tiles(queries, candidates)
-    n_q, l_q, n_c, l_c = cosines.shape
+    """Cost ``1 - cos`` per pair as (Nq * Nc, Lq, Lc) float64 (padding included, to be masked
+    by the caller), with each pair's two lengths."""
+    q, c = PaddedBlock.from_packed(queries), PaddedBlock.from_packed(candidates)
+    n_q, l_q, _ = q.frames.shape
+    n_c, l_c, _ = c.frames.shape
+    cosines = (q.frames.flatten(0, 1) @ c.frames.flatten(0, 1).T).view(n_q, l_q, n_c, l_c)
     cost = 1.0 - cosines.permute(0, 2, 1, 3).reshape(n_q * n_c, l_q, l_c).double()
-    return cost, queries.lengths.repeat_interleave(n_c), candidates.lengths.repeat(n_q)
+    return cost, q.lengths.repeat_interleave(n_c), c.lengths.repeat(n_q)
 
 
 def dtw_wavefront(

@@ -82,19 +82,10 @@ def _seqsim_kernel(
         tl.atomic_add(recall_ptr + query * n_candidates + candidate, recall_sum)
 
 
-def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
-    """A block as unit-norm, contiguous frames on ``device``, keeping fp16/bf16 (else fp32)."""
-    frames = torch.as_tensor(block.frames, device=device)
-    if frames.dtype not in (torch.float16, torch.bfloat16):
-        frames = frames.float()
-    unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
-    return PackedSequences(unit, block.offsets)
-
-
 def seqsim_tiles(
     queries: PackedSequences, candidates: PackedSequences, block_m: int = 32, block_n: int = 64
 ) -> np.ndarray:
-    """Precision and recall (2, Nq, Nc) for prepared blocks (see :func:`unit_tensor_block`)."""
+    """Precision and recall (2, Nq, Nc) of prepared blocks (see ``unit_tensor_block``)."""
     q, c = queries.frames, candidates.frames
     device, dim = q.device, q.shape[1]
     n_q, n_c = len(queries), len(candidates)

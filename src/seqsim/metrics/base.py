@@ -13,16 +13,14 @@ import torch
 from ..backends import Backend, resolve_backend
 from ..blocks import score_all_pairs
 from ..kernels.numba_kernels import unit_numpy_block
-from ..kernels.torch_kernels import PaddedBlock
+from ..kernels.torch_kernels import unit_tensor_block
 from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
 
 DEFAULT_WORKING_MEMORY_MB = 256.0
 
 NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
-TorchScorer = Callable[[PaddedBlock, PaddedBlock], np.ndarray]
-"""(query block, candidate block) as padded unit-norm float32 tensors -> (k, Qb, Rb)."""
-TritonScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
+TensorScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as packed unit-norm tensors on the device -> (k, Qb, Rb)."""
 
 
@@ -41,8 +39,8 @@ def blockwise_scores(
     backend: str | Backend,
     *,
     numba_scorer: NumbaScorer,
-    torch_scorer: TorchScorer | None,
-    triton_scorer: TritonScorer | None = None,
+    torch_scorer: TensorScorer | None,
+    triton_scorer: TensorScorer | None = None,
     kinds: int,
     bytes_per_cell: int,
     working_memory_mb: float,
@@ -58,14 +56,10 @@ def blockwise_scores(
     prepare: Callable[[PackedSequences], Any]
     if resolved.name == "numba" or torch_scorer is None:
         scorer, prepare = numba_scorer, unit_numpy_block
-    elif resolved.name == "triton" and triton_scorer is not None:
-        from ..kernels.triton_kernels import unit_tensor_block
-
-        scorer = triton_scorer
-        prepare = partial(unit_tensor_block, device=resolved.device)
     else:
-        scorer = torch_scorer
-        prepare = partial(PaddedBlock.from_packed, device=resolved.device)
+        use_triton = resolved.name == "triton" and triton_scorer is not None
+        scorer = triton_scorer if use_triton and triton_scorer else torch_scorer
+        prepare = partial(unit_tensor_block, device=resolved.device)
     return score_all_pairs(
         queries,
         candidates,

@@ -21,7 +21,6 @@ from typing_extensions import Unpack
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
-from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import Frames, PackedSequences, SequencesLike, to_float32_numpy
 from .base import (
     DEFAULT_WORKING_MEMORY_MB,
@@ -92,7 +91,7 @@ def dtw_matrix(
         cosines = numba_kernels.cosine_block(q, c)
         return numba_kernels.dtw_tiles(cosines, q.offsets, c.offsets, band, code)
 
-    def torch_scorer(q: PaddedBlock, c: PaddedBlock) -> np.ndarray:
+    def torch_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
         cost, q_len, c_len = torch_kernels.pair_costs(q, c)
         result = torch_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
         return result.view(1, len(q), len(c)).cpu().numpy()

@@ -18,7 +18,6 @@ from typing_extensions import Unpack
 
 from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
-from ..kernels.torch_kernels import PaddedBlock
 from ..sequences import PackedSequences, SequencesLike
 from .base import (
     DEFAULT_WORKING_MEMORY_MB,
@@ -82,7 +81,7 @@ def ot_matrix(
         cosines = numba_kernels.cosine_block(q, c)
         return numba_kernels.sinkhorn_tiles(cosines, q.offsets, c.offsets, reg, max_iter, tol)
 
-    def sinkhorn_torch(q: PaddedBlock, c: PaddedBlock) -> np.ndarray:
+    def sinkhorn_torch(q: PackedSequences, c: PackedSequences) -> np.ndarray:
         cost, q_len, c_len = torch_kernels.pair_costs(q, c)
         result = torch_kernels.sinkhorn_batched(cost, q_len, c_len, reg, max_iter, tol)
         return result.view(1, len(q), len(c)).cpu().numpy()
