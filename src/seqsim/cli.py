@@ -323,7 +323,7 @@ def _run_evaluation(
                 layer=layer,
                 metric=name,
                 langs=langs,
-                progress=False,
+                progress=True,
                 **options,
             )
             results[(name, layer)] = result

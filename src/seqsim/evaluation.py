@@ -19,6 +19,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from ._version import __version__
 from .corpus import Corpus, Utterance
@@ -141,6 +142,7 @@ def evaluate_embeddings(
     bootstrap: int = 0,
     seed: int = 0,
     settings: Mapping[str, Any] | None = None,
+    progress: bool = False,
 ) -> RetrievalResult:
     """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
     same ids, in the same order, in every language.
@@ -172,34 +174,30 @@ def evaluate_embeddings(
         return result
 
     rows, rank_rows = [], []
-    for query_lang in languages:
-        for candidate_lang in languages:
-            if query_lang == candidate_lang:
-                continue
-            raw = scores(query_lang, candidate_lang, centered=False)
-            adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
-            adjusted = normalize_scores(adjusted, normalization, k)
-            ranks = ranks_of_targets(adjusted)
-            row = {"query_lang": query_lang, "candidate_lang": candidate_lang, "n": len(ranks)}
-            row["chance"] = 1.0 / len(ranks)
-            row.update(retrieval_measures(ranks))
-            if bootstrap:
-                row["ci_low"], row["ci_high"] = bootstrap_interval(ranks, bootstrap, seed)
-            row.update(
-                {f"raw_{m}": v for m, v in retrieval_measures(ranks_of_targets(raw)).items()}
-            )
-            rows.append(row)
-            best = adjusted.argmax(axis=1)
-            rank_rows += [
-                {
-                    "query_lang": query_lang,
-                    "candidate_lang": candidate_lang,
-                    "id": sentence,
-                    "rank": int(rank),
-                    "retrieved": reference_ids[b],
-                }
-                for sentence, rank, b in zip(reference_ids, ranks, best, strict=True)
-            ]
+    pairs = [(q, c) for q in languages for c in languages if q != c]
+    for query_lang, candidate_lang in tqdm(pairs, desc="language pairs", disable=not progress):
+        raw = scores(query_lang, candidate_lang, centered=False)
+        adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
+        adjusted = normalize_scores(adjusted, normalization, k)
+        ranks = ranks_of_targets(adjusted)
+        row = {"query_lang": query_lang, "candidate_lang": candidate_lang, "n": len(ranks)}
+        row["chance"] = 1.0 / len(ranks)
+        row.update(retrieval_measures(ranks))
+        if bootstrap:
+            row["ci_low"], row["ci_high"] = bootstrap_interval(ranks, bootstrap, seed)
+        row.update({f"raw_{m}": v for m, v in retrieval_measures(ranks_of_targets(raw)).items()})
+        rows.append(row)
+        best = adjusted.argmax(axis=1)
+        rank_rows += [
+            {
+                "query_lang": query_lang,
+                "candidate_lang": candidate_lang,
+                "id": sentence,
+                "rank": int(rank),
+                "retrieved": reference_ids[b],
+            }
+            for sentence, rank, b in zip(reference_ids, ranks, best, strict=True)
+        ]
     run_settings = {
         **(settings or {}),
         **metric.settings(),
@@ -319,4 +317,5 @@ def evaluate(
             bootstrap=bootstrap,
             seed=seed,
             settings=settings,
+            progress=progress,
         )
