@@ -153,3 +153,17 @@ def test_bad_audio_is_skipped_and_reported(manifest, tiny_whisper_dir, tmp_path)
     assert result.exit_code == 0
     assert "embedded 14, already stored 0, failed 1" in result.output
     assert "3.wav: unreadable or corrupt audio" in result.output
+
+
+def test_evaluate_reuses_a_store_that_holds_more_layers(manifest, tiny_whisper_dir, tmp_path):
+    store = tmp_path / "store"
+    run("embed", manifest, "--model", tiny_whisper_dir, "--layers", "1,2", "--out", store)
+    shards = sorted(p.name for p in (store / "shards").iterdir())
+    result = run(
+        "evaluate", "--manifest", manifest, "--model", tiny_whisper_dir, "--store", store,
+        "--layer", "-1", "--out", tmp_path / "r",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (store / "shards").iterdir()) == shards  # nothing recomputed
+    assert json.loads((store / "store.json").read_text())["layers"] == [1, 2]
+    assert json.loads((tmp_path / "r" / "results.json").read_text())["settings"]["layer"] == 2

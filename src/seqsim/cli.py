@@ -268,27 +268,6 @@ def list_metrics() -> None:
         click.echo(name)
 
 
-def _embed_corpus(
-    corpus: Corpus, model: str, store_path: Path, layers: list[int], device: str | None
-) -> None:
-    """Embed the corpus once for every requested layer (a store that already holds them all,
-    for this model, is extended with its own layer set)."""
-    from .embedder import WhisperEmbedder
-    from .store import EmbeddingStore
-
-    store = EmbeddingStore(store_path)
-    stored = store.settings
-    selection: list[int] = layers
-    if stored is not None and stored["model"] == model:
-        wanted = {layer % stored["hidden_states"] for layer in layers}
-        if wanted <= set(stored["layers"]):
-            selection = stored["layers"]
-    embedder = WhisperEmbedder(model, layers=selection, device=device or "auto")
-    report = store.embed(corpus.audio_items(), embedder)
-    for failure in report.failures:
-        click.echo(f"skipped: {failure['reason']}", err=True)
-
-
 def _run_evaluation(
     corpus: Corpus | None,
     model: str | None,
@@ -299,6 +278,7 @@ def _run_evaluation(
     out: Path,
     **options: Any,
 ) -> None:
+    from .evaluation import embed_corpus
     from .evaluation import evaluate as run
     from .report import (
         layer_ablation,
@@ -307,11 +287,16 @@ def _run_evaluation(
         plot_layer_ablation,
         write_report,
     )
+    from .store import EmbeddingStore
 
     if corpus is not None:
         corpus = corpus.parallel(langs)
         assert model is not None
-        _embed_corpus(corpus, model, store_path, layers, options.get("device"))
+        report = embed_corpus(
+            corpus, model, EmbeddingStore(store_path), layers, options.get("device")
+        )
+        for failure in report.failures:
+            click.echo(f"skipped: {failure['reason']}", err=True)
         model = None  # embedded (and checked against the store) above
     results = {}
     for name in metrics:

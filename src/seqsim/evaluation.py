@@ -26,7 +26,7 @@ from .corpus import Corpus, Utterance
 from .embedder import WhisperEmbedder
 from .metrics.base import Metric, get_metric
 from .sequences import PackedSequences
-from .store import EmbeddingStore, StoreMismatchError
+from .store import EmbeddingStore, EmbedReport, StoreMismatchError
 
 Normalization = Literal["none", "csls", "margin"]
 MEASURES = ("r@1", "r@5", "r@10", "mrr")
@@ -241,6 +241,31 @@ def gather(
     return gathered
 
 
+def embed_corpus(
+    corpus: Corpus,
+    model: str,
+    store: EmbeddingStore,
+    layers: Sequence[int],
+    device: str | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> EmbedReport:
+    """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass.
+
+    A store that already holds all requested layers of this model keeps its own layer set, so
+    that it can be extended (a store never mixes layer sets).
+    """
+    selection = list(layers)
+    stored = store.settings
+    if stored is not None and stored["model"] == model:
+        if {layer % stored["hidden_states"] for layer in layers} <= set(stored["layers"]):
+            selection = stored["layers"]
+    embedder = WhisperEmbedder(
+        model, layers=selection, batch_size=batch_size, device=device or "auto", progress=progress
+    )
+    return store.embed(corpus.audio_items(), embedder)
+
+
 def evaluate(
     corpus: Corpus | None = None,
     *,
@@ -281,14 +306,7 @@ def evaluate(
         if corpus is not None:
             corpus = corpus.parallel(langs)
             if model is not None:
-                embedder = WhisperEmbedder(
-                    model,
-                    layers=layer,
-                    batch_size=batch_size,
-                    device=device or "auto",
-                    progress=progress,
-                )
-                store.embed(corpus.audio_items(), embedder)
+                embed_corpus(corpus, model, store, [layer], device, batch_size, progress)
         stored = store.settings
         if stored is None:
             raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")
