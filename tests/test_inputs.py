@@ -53,7 +53,10 @@ def test_packed_input_whose_lengths_do_not_add_up():
 def test_unknown_backend_and_options():
     with pytest.raises(ValueError, match="unknown backend 'cuda'"):
         SeqSim(backend="cuda")
-    with pytest.raises(ValueError, match="numba backend runs on the CPU only"):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="'cuda' was asked for, but no CUDA device"):
+            SeqSim(backend="torch", device="cuda")
+    with pytest.raises(ValueError, match="numba backend runs on the CPU only|no CUDA device"):
         SeqSim(backend="numba", device="cuda")
     with pytest.raises(ValueError, match="working_memory must be positive"):
         SeqSim(working_memory=0)

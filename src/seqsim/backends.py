@@ -46,6 +46,8 @@ def resolve_backend(
         resolved_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     else:
         resolved_device = torch.device(device)
+        if resolved_device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for, but no CUDA device is available")
     if backend == "auto":
         backend = "torch" if resolved_device.type != "cpu" else "numba"
     if backend == "numba":
