@@ -81,3 +81,24 @@ def test_rejects_bad_options():
         OTSim("sinkhorn", reg=0.001)
     with pytest.raises(ValueError, match="max_iter"):
         OTSim("sinkhorn", max_iter=0)
+
+
+def test_log_domain_follows_the_scaling_iterates(backend_options):
+    rng = np.random.default_rng(15)
+    queries = random_sequences(rng, 4, 12, max_len=30)
+    candidates = random_sequences(rng, 3, 12, max_len=30)
+    scaling = OTSim("sinkhorn", reg=0.05, backend="numba").matrix(queries, candidates)
+    logged = OTSim("sinkhorn", reg=0.05, log_domain=True, **backend_options).matrix(
+        queries, candidates
+    )
+    np.testing.assert_allclose(logged, scaling, atol=1e-5)  # float32 in torch, float64 in numba
+
+
+def test_log_domain_reaches_small_regularisers(backend_options):
+    rng = np.random.default_rng(16)
+    x, y = random_sequences(rng, 2, 8, min_len=10)
+    exact = OTSim()(x, y)
+    with pytest.raises(ValueError, match="pass log_domain=True"):
+        OTSim("sinkhorn", reg=0.001)
+    small = OTSim("sinkhorn", reg=0.001, log_domain=True, max_iter=20000, **backend_options)(x, y)
+    assert np.isfinite(small) and abs(small - exact) < 2e-3

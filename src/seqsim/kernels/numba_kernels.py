@@ -158,8 +158,47 @@ def sinkhorn_pair(cost, reg, max_iter, tol):  # pragma: no cover - compiled
     return transport
 
 
+@njit(cache=True)
+def _logsumexp(values):  # pragma: no cover - compiled
+    peak = values.max()
+    if peak == -np.inf:
+        return -np.inf
+    return peak + np.log(np.exp(values - peak).sum())
+
+
+@njit(cache=True)
+def sinkhorn_pair_log(cost, reg, max_iter, tol):  # pragma: no cover - compiled
+    """:func:`sinkhorn_pair` on the dual potentials ``f = reg log u``, ``g = reg log v`` with
+    log-sum-exp: the same iterates and stopping rule, stable for any ``reg``."""
+    n, m = cost.shape
+    log_a = -np.log(n)
+    log_b = -np.log(m)
+    scaled = -cost / reg
+    f = np.full(n, reg * log_a)
+    g = np.zeros(m)
+    lse = np.empty(n)
+    for iteration in range(max_iter):
+        error = 0.0
+        for i in range(n):
+            lse[i] = _logsumexp(scaled[i] + g / reg)
+            error += abs(np.exp(f[i] / reg + lse[i]) - 1.0 / n)
+        if iteration > 0 and error < tol:
+            break
+        for i in range(n):
+            f[i] = reg * (log_a - lse[i])
+        for j in range(m):
+            g[j] = reg * (log_b - _logsumexp(scaled[:, j] + f / reg))
+    transport = 0.0
+    for i in range(n):
+        for j in range(m):
+            transport += np.exp(scaled[i, j] + (f[i] + g[j]) / reg) * cost[i, j]
+    return transport
+
+
 @njit(parallel=True, cache=True)
-def sinkhorn_tiles(cosines, q_offsets, c_offsets, reg, max_iter, tol):  # pragma: no cover
+def sinkhorn_tiles(
+    cosines, q_offsets, c_offsets, reg, max_iter, tol, log_domain
+):  # pragma: no cover
     """Entropic OT cost for every pair; shape (1, Qb, Rb)."""
     n_q = q_offsets.shape[0] - 1
     n_c = c_offsets.shape[0] - 1
@@ -168,5 +207,9 @@ def sinkhorn_tiles(cosines, q_offsets, c_offsets, reg, max_iter, tol):  # pragma
         q = pair // n_c
         c = pair % n_c
         tile = cosines[q_offsets[q] : q_offsets[q + 1], c_offsets[c] : c_offsets[c + 1]]
-        out[0, q, c] = sinkhorn_pair(1.0 - tile.astype(np.float64), reg, max_iter, tol)
+        cost = 1.0 - tile.astype(np.float64)
+        if log_domain:
+            out[0, q, c] = sinkhorn_pair_log(cost, reg, max_iter, tol)
+        else:
+            out[0, q, c] = sinkhorn_pair(cost, reg, max_iter, tol)
     return out

@@ -129,6 +129,68 @@ def dtw_wavefront(
     return result
 
 
+class _ScalingSinkhorn:
+    """Sinkhorn scaling in float64: ``plan = diag(u) K diag(v)`` with ``K = exp(-C / reg)``."""
+
+    def __init__(self, cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float) -> None:
+        self.cost, self.a, self.b = cost.double(), a.double(), b.double()
+        valid = (self.a > 0)[:, :, None] & (self.b > 0)[:, None, :]
+        self.kernel = torch.exp(-self.cost / reg) * valid
+        self.u, self.v = self.a.clone(), (self.b > 0).double()
+
+    def row_sums(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Row sums of the current plan, and what the next update reuses (``K v``)."""
+        kv = torch.bmm(self.kernel, self.v[:, :, None])[:, :, 0]
+        return self.u * kv, kv
+
+    def update(self, kv: torch.Tensor) -> None:
+        self.u = torch.where(self.a > 0, self.a / kv, 0.0)
+        ktu = torch.bmm(self.u[:, None, :], self.kernel)[:, 0, :]
+        self.v = torch.where(self.b > 0, self.b / ktu, 0.0)
+
+    def transport(self, rows: torch.Tensor) -> torch.Tensor:
+        plan = self.u[rows, :, None] * self.kernel[rows] * self.v[rows, None, :]
+        return (plan * self.cost[rows]).sum(dim=(1, 2))
+
+    def keep(self, rows: torch.Tensor) -> None:
+        for name in ("cost", "a", "b", "kernel", "u", "v"):
+            setattr(self, name, getattr(self, name)[rows])
+
+
+class _LogSinkhorn:
+    """Sinkhorn on the dual potentials ``f, g`` with log-sum-exp, in float32: stable for any
+    ``reg`` (no ``exp(-C/reg)`` to underflow), the form suited to GPUs."""
+
+    def __init__(self, cost: torch.Tensor, a: torch.Tensor, b: torch.Tensor, reg: float) -> None:
+        self.cost, self.reg = cost.float(), reg
+        self.log_a = torch.log(a.float())  # -inf on padding
+        self.log_b = torch.log(b.float())
+        valid = (a > 0)[:, :, None] & (b > 0)[:, None, :]
+        self.scaled = (-self.cost / reg).masked_fill(~valid, -torch.inf)
+        self.f = reg * self.log_a  # the scaling kernel's u = a
+        self.g = torch.where(b > 0, 0.0, -torch.inf).float()  # and v = 1
+
+    def row_sums(self) -> tuple[torch.Tensor, torch.Tensor]:
+        lse = torch.logsumexp(self.scaled + self.g[:, None, :] / self.reg, dim=2)
+        return torch.exp(self.f / self.reg + lse).nan_to_num(0.0), lse
+
+    def update(self, lse: torch.Tensor) -> None:
+        self.f = torch.where(self.log_a > -torch.inf, self.reg * (self.log_a - lse), -torch.inf)
+        lse_columns = torch.logsumexp(self.scaled + self.f[:, :, None] / self.reg, dim=1)
+        self.g = torch.where(
+            self.log_b > -torch.inf, self.reg * (self.log_b - lse_columns), -torch.inf
+        )
+
+    def transport(self, rows: torch.Tensor) -> torch.Tensor:
+        potentials = (self.f[rows, :, None] + self.g[rows, None, :]) / self.reg
+        plan = torch.exp(self.scaled[rows] + potentials)
+        return (plan * self.cost[rows]).sum(dim=(1, 2), dtype=torch.float64)
+
+    def keep(self, rows: torch.Tensor) -> None:
+        for name in ("cost", "log_a", "log_b", "scaled", "f", "g"):
+            setattr(self, name, getattr(self, name)[rows])
+
+
 def sinkhorn_batched(
     cost: torch.Tensor,
     n_len: torch.Tensor,
@@ -136,40 +198,36 @@ def sinkhorn_batched(
     reg: float,
     max_iter: int,
     tol: float,
+    log_domain: bool = False,
 ) -> torch.Tensor:
-    """Sinkhorn scaling between uniform weights for a batch (B, n, m) of padded float64 costs.
+    """Entropic OT cost ``<plan, C>`` between uniform weights for a batch (B, n, m) of padded
+    costs: float64 scaling, or float32 log-domain with ``log_domain``.
 
-    Same iteration and stopping rule as the numba kernel, pair by pair; padding carries zero
-    mass. Converged pairs leave the working set once half of it has converged, so fast pairs
-    do not pay for slow ones.
+    Same iteration and stopping rule as the numba kernels, pair by pair (stop at the first plan
+    whose row-marginal L1 error is below ``tol``); padding carries zero mass. Converged pairs
+    leave the working set once half of it has converged, so fast pairs do not pay for slow ones.
     """
     batch, n, m = cost.shape
     device = cost.device
-    row_valid = torch.arange(n, device=device)[None, :] < n_len[:, None]
-    col_valid = torch.arange(m, device=device)[None, :] < m_len[:, None]
-    kernel = torch.exp(-cost / reg) * (row_valid[:, :, None] & col_valid[:, None, :])
-    a = row_valid / n_len[:, None].double()
-    b = col_valid / m_len[:, None].double()
-    u, v = a.clone(), col_valid.double()
+    a = (torch.arange(n, device=device)[None, :] < n_len[:, None]) / n_len[:, None].double()
+    b = (torch.arange(m, device=device)[None, :] < m_len[:, None]) / m_len[:, None].double()
+    state = (_LogSinkhorn if log_domain else _ScalingSinkhorn)(cost, a, b, reg)
     result = torch.empty(batch, dtype=torch.float64, device=device)
     ids = torch.arange(batch, device=device)
     alive = torch.ones(batch, dtype=torch.bool, device=device)
     for iteration in range(max_iter + 1):
-        kv = torch.bmm(kernel, v[:, :, None])[:, :, 0]
-        error = (u * kv - a).abs().sum(dim=1)
-        finished = alive & ((error < tol) if iteration > 0 else torch.zeros_like(alive))
+        row_sums, reused = state.row_sums()
+        error = (row_sums.double() - a).abs().sum(dim=1)
+        finished = alive & (error < tol) if iteration > 0 else torch.zeros_like(alive)
         if iteration == max_iter:
             finished = alive
         if finished.any():
-            plan = u[finished, :, None] * kernel[finished] * v[finished, None, :]
-            result[ids[finished]] = (plan * cost[finished]).sum(dim=(1, 2))
+            result[ids[finished]] = state.transport(finished).double()
             alive &= ~finished
             if not alive.any():
                 break
             if alive.sum() * 2 <= len(alive):
-                kernel, cost, kv, u, v, a, b = (t[alive] for t in (kernel, cost, kv, u, v, a, b))
-                ids, alive = ids[alive], alive[alive]
-        u = torch.where(a > 0, a / kv, 0.0)
-        ktu = torch.bmm(u[:, None, :], kernel)[:, 0, :]
-        v = torch.where(b > 0, b / ktu, 0.0)
+                state.keep(alive)
+                a, reused, ids, alive = a[alive], reused[alive], ids[alive], alive[alive]
+        state.update(reused)
     return result

@@ -4,8 +4,10 @@ Both sequences are uniform distributions over their unit frames (no positional t
 ground cost is ``1 - x.y``. ``solver="exact"`` solves the earth mover's distance with POT's
 network simplex (on the CPU, one pair at a time, whatever the backend). ``solver="sinkhorn"``
 solves the entropic problem by Sinkhorn scaling in float64, batched over many pairs (``reg``
-at least 0.005, where ``exp(-cost / reg)`` stays clear of underflow), and reports the
-transport cost ``<plan, cost>`` of the entropic plan; a smaller ``reg`` approaches the exact value.
+at least 0.005, where ``exp(-cost / reg)`` stays clear of underflow), or with
+``log_domain=True`` on the dual potentials with log-sum-exp (any ``reg``; float64 in numba,
+float32 in torch, the GPU form), and reports the transport cost ``<plan, cost>`` of the
+entropic plan; a smaller ``reg`` approaches the exact value.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ OTSolver = Literal["exact", "sinkhorn"]
 EMD_MAX_ITERATIONS = 10_000_000
 
 
-def _check_options(solver: str, reg: float, max_iter: int, tol: float) -> None:
+def _check_options(solver: str, reg: float, max_iter: int, tol: float, log_domain: bool) -> None:
     if solver not in ("exact", "sinkhorn"):
         raise ValueError(f"solver must be 'exact' or 'sinkhorn', got {solver!r}")
-    if reg < numba_kernels.MIN_SINKHORN_REG:
+    if reg <= 0:
+        raise ValueError(f"reg must be positive, got {reg}")
+    if not log_domain and reg < numba_kernels.MIN_SINKHORN_REG:
         raise ValueError(
             f"reg must be at least {numba_kernels.MIN_SINKHORN_REG} (got {reg}): smaller values "
-            "underflow exp(-cost / reg); use solver='exact' for the unregularised distance"
+            "underflow exp(-cost / reg); pass log_domain=True, or use solver='exact'"
         )
     if max_iter < 1 or tol <= 0:
         raise ValueError(f"need max_iter >= 1 and tol > 0; got {max_iter}, {tol}")
@@ -66,24 +70,28 @@ def ot_matrix(
     reg: float = 0.05,
     max_iter: int = 1000,
     tol: float = 1e-6,
+    log_domain: bool = False,
     backend: str | Backend = "auto",
     working_memory: float = DEFAULT_WORKING_MEMORY_MB,
     progress: bool = False,
 ) -> np.ndarray:
     """OT similarity ``1 - cost`` of every query against every candidate; see the module doc.
 
-    ``reg``, ``max_iter`` and ``tol`` (row-marginal L1 error) apply to the Sinkhorn solver.
+    ``reg``, ``max_iter``, ``tol`` (row-marginal L1 error) and ``log_domain`` apply to the
+    Sinkhorn solver.
     """
-    _check_options(solver, reg, max_iter, tol)
+    _check_options(solver, reg, max_iter, tol, log_domain)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
 
     def sinkhorn_numba(q: PackedSequences, c: PackedSequences) -> np.ndarray:
         cosines = numba_kernels.cosine_block(q, c)
-        return numba_kernels.sinkhorn_tiles(cosines, q.offsets, c.offsets, reg, max_iter, tol)
+        return numba_kernels.sinkhorn_tiles(
+            cosines, q.offsets, c.offsets, reg, max_iter, tol, log_domain
+        )
 
     def sinkhorn_torch(q: PackedSequences, c: PackedSequences) -> np.ndarray:
         cost, q_len, c_len = torch_kernels.pair_costs(q, c)
-        result = torch_kernels.sinkhorn_batched(cost, q_len, c_len, reg, max_iter, tol)
+        result = torch_kernels.sinkhorn_batched(cost, q_len, c_len, reg, max_iter, tol, log_domain)
         return result.view(1, len(q), len(c)).cpu().numpy()
 
     exact = solver == "exact"
@@ -111,14 +119,16 @@ class OTSim(Metric):
         reg: float = 0.05,
         max_iter: int = 1000,
         tol: float = 1e-6,
+        log_domain: bool = False,
         **run_options: Unpack[RunOptions],
     ) -> None:
         super().__init__(**run_options)
-        _check_options(solver, reg, max_iter, tol)
+        _check_options(solver, reg, max_iter, tol, log_domain)
         self.solver = solver
         self.reg = reg
         self.max_iter = max_iter
         self.tol = tol
+        self.log_domain = log_domain
 
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return ot_matrix(queries, candidates, **self._options(), **self._run_options())
@@ -129,4 +139,10 @@ class OTSim(Metric):
         return self.solver == "exact"
 
     def _options(self) -> dict[str, Any]:
-        return {"solver": self.solver, "reg": self.reg, "max_iter": self.max_iter, "tol": self.tol}
+        return {
+            "solver": self.solver,
+            "reg": self.reg,
+            "max_iter": self.max_iter,
+            "tol": self.tol,
+            "log_domain": self.log_domain,
+        }
