@@ -114,7 +114,8 @@ class EmbeddingStore:
             arrays[f"layer_{layer}"] = np.concatenate(
                 [e.layers[layer].numpy() for _, e in batch]
             ).astype(dtype)
-        number = int(self._shards()[-1].stem) + 1 if self._shards() else 0
+        existing = self._shards()
+        number = int(existing[-1].stem) + 1 if existing else 0
         with tempfile.NamedTemporaryFile(dir=self.shard_dir, delete=False, suffix=".tmp") as handle:
             np.savez(handle, **arrays)  # type: ignore[arg-type]
         os.replace(handle.name, self.shard_dir / f"{number:05d}.npz")

@@ -48,6 +48,11 @@ def _triton_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.
     return triton_kernels.seqsim_tiles(queries, candidates)
 
 
+def _check_output(output: str) -> None:
+    if output not in SeqSimScores._fields:
+        raise ValueError(f"output must be one of {SeqSimScores._fields}, got {output!r}")
+
+
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     """Harmonic mean ``2PR / (P + R)``, 0 where ``P + R`` is 0."""
     total = precision + recall
@@ -90,8 +95,7 @@ def seqsim_matrix(
     progress: bool = False,
 ) -> np.ndarray:
     """One SeqSim matrix (Q, R): ``output`` picks F1 (the default), precision or recall."""
-    if output not in SeqSimScores._fields:
-        raise ValueError(f"output must be one of {SeqSimScores._fields}, got {output!r}")
+    _check_output(output)
     scores = seqsim_scores(
         queries, candidates, backend=backend, working_memory=working_memory, progress=progress
     )
@@ -108,8 +112,7 @@ class SeqSim(Metric):
         **run_options: Unpack[RunOptions],
     ) -> None:
         super().__init__(**run_options)
-        if output not in SeqSimScores._fields:
-            raise ValueError(f"output must be one of {SeqSimScores._fields}, got {output!r}")
+        _check_output(output)
         self.output = output
 
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
