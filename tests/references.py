@@ -19,7 +19,11 @@ def cosine_matrix(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 def seqsim_reference(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(precision, recall, F1) as in BERTScore: R over x's frames, P over y's frames."""
-    cos = cosine_matrix(x, y)
+    return seqsim_from_cosines(cosine_matrix(x, y))
+
+
+def seqsim_from_cosines(cos: np.ndarray) -> tuple[float, float, float]:
+    """(precision, recall, F1) from the (len(x), len(y)) matrix of frame cosines."""
     recall = cos.max(axis=1).mean()
     precision = cos.max(axis=0).mean()
     return precision, recall, 2 * precision * recall / (precision + recall)

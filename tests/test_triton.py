@@ -46,15 +46,6 @@ def test_whisper_large_width_splits_the_feature_dimension():
     np.testing.assert_allclose(by_triton.f1, by_numba.f1, atol=1e-4)
 
 
-@pytest.mark.parametrize(("dtype", "tolerance"), [(torch.float16, 2e-3), (torch.bfloat16, 1.5e-2)])
-def test_half_precision_inputs(dtype, tolerance):
-    rng = np.random.default_rng(1)
-    queries = [torch.from_numpy(q).to(dtype) for q in random_sequences(rng, 3, 64, max_len=60)]
-    candidates = [torch.from_numpy(c).to(dtype) for c in random_sequences(rng, 3, 64, max_len=60)]
-    by_triton, by_numba = both(queries, candidates)
-    np.testing.assert_allclose(by_triton.f1, by_numba.f1, atol=tolerance)
-
-
 def test_negative_cosines_are_not_hidden_by_masking():
     x = np.array([[1.0, 0.0]], dtype=np.float32)
     y = np.array([[-1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)

@@ -19,6 +19,7 @@ from seqsim.whisper.loading import OFFLINE_BASE, offline_base_files
 
 pytestmark = pytest.mark.slow
 DEMO = resources.files("seqsim") / "data" / "demo" / "audio"
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def demo(lang: str, sentence: str) -> str:
@@ -84,10 +85,25 @@ def test_translations_are_retrieved_across_languages(embedder):
     assert recall_at_1 >= 0.5  # chance is 0.1
 
 
-def test_sinkhorn_ranks_like_exact_ot_on_real_embeddings(embedder):
+@pytest.fixture(scope="module")
+def french_and_spanish(embedder):
     sentences = [f"s{k:02d}" for k in range(11, 31)]
     french = [r.layers[6] for r in embedder.embed([demo("fr", s) for s in sentences])]
     spanish = [r.layers[6] for r in embedder.embed([demo("es", s) for s in sentences])]
+    return french, spanish
+
+
+@pytest.mark.parametrize(
+    "solver_options",
+    [
+        pytest.param({"backend": "numba"}, id="float64-scaling-numba"),
+        pytest.param(
+            {"log_domain": True, "backend": "torch", "device": DEVICE}, id=f"float32-log-{DEVICE}"
+        ),
+    ],
+)
+def test_sinkhorn_ranks_like_exact_ot_on_real_embeddings(french_and_spanish, solver_options):
+    french, spanish = french_and_spanish
     exact = OTSim().matrix(french, spanish).argmax(axis=1)
-    sinkhorn = OTSim("sinkhorn", reg=0.05).matrix(french, spanish).argmax(axis=1)
-    assert np.sum(exact != sinkhorn) <= 2  # "all but a few" of 20 queries
+    sinkhorn = OTSim("sinkhorn", reg=0.05, **solver_options).matrix(french, spanish)
+    assert np.sum(exact != sinkhorn.argmax(axis=1)) <= 2  # "all but a few" of 20 queries

@@ -66,7 +66,7 @@ def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, Packe
         block = packed.select(np.arange(len(packed)))
         values = block.frames
         if isinstance(values, torch.Tensor):
-            values = values - values.double().mean(dim=0).float()
+            values = values.float() - values.double().mean(dim=0).float()
         else:
             values = values - values.mean(axis=0, dtype=np.float64).astype(np.float32)
         centered[lang] = PackedSequences(values, block.offsets)

@@ -17,6 +17,7 @@ Frames = np.ndarray | torch.Tensor
 
 _FLOAT_DTYPES_NP = (np.float16, np.float32, np.float64)
 _FLOAT_DTYPES_TORCH = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 @dataclass(frozen=True)
@@ -68,10 +69,15 @@ class PackedSequences:
         return PackedSequences(np.asarray(self.frames[rows]), new_offsets)
 
     def select(self, indices: np.ndarray) -> PackedSequences:
-        """Like :meth:`subset`, in contiguous float32 (a tensor keeps its device)."""
+        """Like :meth:`subset`, contiguous: numpy frames (memory-mapped float16 included)
+        become float32; a tensor keeps its device and a float16/bfloat16 dtype (any other
+        becomes float32), so GPU kernels can multiply half-precision inputs as they are."""
         chosen = self.subset(indices)
         if isinstance(chosen.frames, torch.Tensor):
-            return PackedSequences(chosen.frames.float().contiguous(), chosen.offsets)
+            frames = chosen.frames
+            if frames.dtype not in HALF_DTYPES:
+                frames = frames.float()
+            return PackedSequences(frames.contiguous(), chosen.offsets)
         return PackedSequences(to_float32_numpy(chosen.frames), chosen.offsets)
 
 

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..sequences import PackedSequences
+from ..sequences import HALF_DTYPES, PackedSequences
 from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 
 def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
     """A block as unit-norm, contiguous frames on ``device``, keeping fp16/bf16 (else fp32)."""
     frames = torch.as_tensor(block.frames, device=device)
-    if frames.dtype not in (torch.float16, torch.bfloat16):
+    if frames.dtype not in HALF_DTYPES:
         frames = frames.float()
     unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
     return PackedSequences(unit, block.offsets)
@@ -38,13 +38,22 @@ def _segments(block: PackedSequences, device: torch.device) -> tuple[torch.Tenso
     return torch.repeat_interleave(torch.arange(len(block), device=device), lengths), lengths
 
 
+def frame_cosines(q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``q @ c.T`` in float32. On CUDA, float16/bfloat16 frames are multiplied as they are
+    (tensor cores) with float32 accumulation and output; elsewhere they are widened first."""
+    if q.is_cuda and q.dtype in HALF_DTYPES and c.dtype == q.dtype:
+        return torch.mm(q, c.T, out_dtype=torch.float32)
+    return q.float() @ c.float().T
+
+
 def seqsim_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
     """Precision and recall (2, Nq, Nc) of two prepared blocks: one GEMM, segmented maxima."""
-    q, c = _tensor(queries), _tensor(candidates)
+    q, c = queries.frames, candidates.frames
+    assert isinstance(q, torch.Tensor) and isinstance(c, torch.Tensor), "use unit_tensor_block"
     device = q.device
     q_segment, q_lengths = _segments(queries, device)
     c_segment, c_lengths = _segments(candidates, device)
-    cosines = q @ c.T
+    cosines = frame_cosines(q, c)
     best_per_query_frame = cosines.new_full((q.shape[0], len(candidates)), -torch.inf)
     best_per_query_frame.scatter_reduce_(1, c_segment.expand(q.shape[0], -1), cosines, "amax")
     best_per_candidate_frame = cosines.new_full((len(queries), c.shape[0]), -torch.inf)

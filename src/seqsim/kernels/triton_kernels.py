@@ -3,7 +3,9 @@
 Packed inputs (frames back to back, offsets), no padding. One program takes one tile of
 ``BLOCK_M`` frames of one query and sweeps all frames of one candidate in tiles of
 ``BLOCK_N``, accumulating the dot products over the feature dimension in chunks of ``BLOCK_D``
-(fp32 accumulation, any input float type). From each tile it takes both reductions, as
+with float32 accumulation: float16/bfloat16 frames go to the tensor cores as they are; float32
+frames use TF32 when ``torch.set_float32_matmul_precision`` allows it ("high" or "medium", as
+for torch's own matmuls), else exact float32. From each tile it takes both reductions, as
 FlashAttention keeps its softmax statistics, so the similarity tiles never reach global memory:
 
 - recall side: the running maximum over candidate frames of every query frame, summed at the
@@ -15,6 +17,8 @@ Masked rows and columns are ``-inf`` before each max, never 0 (cosines can be ne
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import torch
@@ -40,6 +44,7 @@ def _seqsim_kernel(
     BLOCK_N: tl.constexpr,
     BLOCK_D: tl.constexpr,
     INPUT_PRECISION: tl.constexpr,
+    WIDEN_INPUTS: tl.constexpr,
 ):
     query = tl.program_id(0) // tiles_per_query
     tile = tl.program_id(0) % tiles_per_query
@@ -70,6 +75,9 @@ def _seqsim_kernel(
                     mask=col_valid[:, None] & feature_valid[None, :],
                     other=0.0,
                 )
+                if WIDEN_INPUTS:
+                    q_tile = q_tile.to(tl.float32)
+                    c_tile = c_tile.to(tl.float32)
                 dots += tl.dot(q_tile, tl.trans(c_tile), input_precision=INPUT_PRECISION)
             dots = tl.where(row_valid[:, None] & col_valid[None, :], dots, float("-inf"))
             row_max = tl.maximum(row_max, tl.max(dots, axis=1))
@@ -95,10 +103,17 @@ def seqsim_tiles(
     column_max = torch.full((n_q, c.shape[0]), -torch.inf, dtype=torch.float32, device=device)
     tiles = int(-(-int(queries.lengths.max()) // block_m))
     block_d = min(64, max(16, triton.next_power_of_2(dim)))
-    precision_mode = "ieee" if q.dtype == torch.float32 else "tf32"
+    precision_mode = "tf32" if torch.get_float32_matmul_precision() != "highest" else "ieee"
+    # Triton's CPU interpreter multiplies bfloat16 bit patterns in tl.dot
+    # (triton-lang/triton#11584): widen there. Products of two bfloat16 values are exact in
+    # float32, so the widened kernel computes the same numbers as the GPU's bfloat16 dot.
+    widen = q.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
+    if widen:
+        precision_mode = "ieee"
     _seqsim_kernel[(n_q * tiles, n_c)](
         q, c, q_offsets, c_offsets, recall, column_max, dim, n_c, c.shape[0], tiles,
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, INPUT_PRECISION=precision_mode,
+        WIDEN_INPUTS=widen,
     )  # fmt: skip
     segment = torch.repeat_interleave(
         torch.arange(n_c, device=device), torch.as_tensor(candidates.lengths, device=device)
