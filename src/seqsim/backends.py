@@ -11,6 +11,8 @@ import torch
 
 BackendName = Literal["auto", "torch", "numba", "triton"]
 BACKENDS: tuple[str, ...] = ("torch", "numba", "triton")
+CPU_WORKING_MEMORY_MB = 256.0
+CUDA_MAX_WORKING_MEMORY_MB = 4096.0
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,16 @@ class Backend:
 
     def __str__(self) -> str:
         return self.name if self.name == "numba" else f"{self.name}:{self.device}"
+
+    def default_working_memory_mb(self) -> float:
+        """Scratch per block pair when the caller gives none: 256 MiB on the CPU (blocks stay
+        in cache-friendly sizes); on CUDA a quarter of the free device memory, at most 4 GiB,
+        because each block pair costs a fixed tens of kernel launches and a synchronisation,
+        which small blocks would not amortise."""
+        if self.device.type != "cuda":
+            return CPU_WORKING_MEMORY_MB
+        free_bytes, _ = torch.cuda.mem_get_info(self.device)
+        return max(CPU_WORKING_MEMORY_MB, min(CUDA_MAX_WORKING_MEMORY_MB, free_bytes / 4 / 2**20))
 
 
 def resolve_backend(

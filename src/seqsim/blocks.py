@@ -8,6 +8,7 @@ than that forms a block of its own). The caller chooses ``max_frames`` from its 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -77,15 +78,25 @@ def score_all_pairs(
     kinds: int,
     working_memory_mb: float,
     bytes_per_cell: int,
+    keep_prepared_candidates: bool = False,
     progress: bool = False,
 ) -> np.ndarray:
     """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R).
 
-    Each selected block goes through ``prepare`` first (once per query block).
+    Each selected block goes through ``prepare`` first: a candidate block once per query
+    block, or once in all with ``keep_prepared_candidates`` (worth its memory when preparing
+    means a copy to a GPU).
     """
     scores = np.empty((kinds, len(queries), len(candidates)), dtype=np.float64)
     query_blocks, candidate_blocks = plan_blocks(
         queries, candidates, working_memory_mb, bytes_per_cell
+    )
+
+    def prepare_candidates(number: int) -> Any:
+        return prepare(candidates.select(candidate_blocks[number]))
+
+    prepared_candidates = (
+        functools.cache(prepare_candidates) if keep_prepared_candidates else prepare_candidates
     )
     with tqdm(
         total=len(query_blocks) * len(candidate_blocks),
@@ -94,8 +105,8 @@ def score_all_pairs(
     ) as bar:
         for q_index in query_blocks:
             query_block = prepare(queries.select(q_index))
-            for c_index in candidate_blocks:
-                block = score_block(query_block, prepare(candidates.select(c_index)))
+            for number, c_index in enumerate(candidate_blocks):
+                block = score_block(query_block, prepared_candidates(number))
                 scores[:, q_index[:, None], c_index[None, :]] = block
                 bar.update()
     return scores

@@ -36,7 +36,7 @@ def avgsim_matrix(
     candidates: SequencesLike,
     *,
     backend: str | Backend = "auto",
-    working_memory: float = 0.0,
+    working_memory: float | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """Cosine of mean frames for every (query, candidate): one GEMM on the means.

@@ -14,9 +14,14 @@ from ..backends import Backend, resolve_backend
 from ..blocks import score_all_pairs
 from ..kernels.numba_kernels import unit_numpy_block
 from ..kernels.torch_kernels import unit_tensor_block
-from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
-
-DEFAULT_WORKING_MEMORY_MB = 256.0
+from ..sequences import (
+    HALF_DTYPES,
+    Frames,
+    PackedSequences,
+    SequencesLike,
+    as_packed,
+    to_float32_numpy,
+)
 
 NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
@@ -43,15 +48,19 @@ def blockwise_scores(
     triton_scorer: TensorScorer | None = None,
     kinds: int,
     bytes_per_cell: int,
-    working_memory_mb: float,
+    working_memory_mb: float | None,
     progress: bool,
 ) -> np.ndarray:
-    """Scores (kinds, Q, R) from the backend's block scorer, within ``working_memory_mb``.
+    """Scores (kinds, Q, R) from the backend's block scorer, within ``working_memory_mb``
+    (None: the backend's default, see :meth:`Backend.default_working_memory_mb`).
 
     Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend;
     the triton backend uses the ``triton_scorer`` where there is one, else the torch scorer.
+    On CUDA the candidates are moved to the device once when they fit in a quarter of its free
+    memory, instead of once per query block.
     """
     resolved = resolve_backend(backend)
+    keep_candidates = False
     scorer: Callable[[Any, Any], np.ndarray]
     prepare: Callable[[PackedSequences], Any]
     if resolved.name == "numba" or torch_scorer is None:
@@ -60,6 +69,9 @@ def blockwise_scores(
         use_triton = resolved.name == "triton" and triton_scorer is not None
         scorer = triton_scorer if use_triton and triton_scorer else torch_scorer
         prepare = partial(unit_tensor_block, device=resolved.device)
+        keep_candidates = fits_in_device_memory(candidates, resolved.device)
+    if working_memory_mb is None:
+        working_memory_mb = resolved.default_working_memory_mb()
     return score_all_pairs(
         queries,
         candidates,
@@ -68,8 +80,18 @@ def blockwise_scores(
         kinds=kinds,
         working_memory_mb=working_memory_mb,
         bytes_per_cell=bytes_per_cell,
+        keep_prepared_candidates=keep_candidates,
         progress=progress,
     )
+
+
+def fits_in_device_memory(sequences: PackedSequences, device: torch.device) -> bool:
+    """Whether prepared copies of ``sequences`` fit in a quarter of the free CUDA memory."""
+    if device.type != "cuda":
+        return False
+    itemsize = 2 if getattr(sequences.frames, "dtype", None) in HALF_DTYPES else 4
+    free_bytes, _ = torch.cuda.mem_get_info(device)
+    return sequences.frames.shape[0] * sequences.dim * itemsize <= free_bytes // 4
 
 
 class RunOptions(TypedDict, total=False):
@@ -77,7 +99,7 @@ class RunOptions(TypedDict, total=False):
 
     backend: str
     device: str | torch.device | None
-    working_memory: float
+    working_memory: float | None
     progress: bool
 
 
@@ -101,13 +123,13 @@ class Metric(ABC):
         *,
         backend: str = "auto",
         device: str | torch.device | None = None,
-        working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+        working_memory: float | None = None,
         progress: bool = False,
     ) -> None:
         self.backend = resolve_backend(backend, device)
-        if working_memory <= 0:
+        if working_memory is not None and working_memory <= 0:
             raise ValueError(f"working_memory must be positive (MiB), got {working_memory}")
-        self.working_memory = float(working_memory)
+        self.working_memory = working_memory
         self.progress = progress
 
     def __call__(self, x: Frames, y: Frames) -> float:

@@ -23,7 +23,6 @@ from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import Frames, PackedSequences, SequencesLike, to_float32_numpy
 from .base import (
-    DEFAULT_WORKING_MEMORY_MB,
     Metric,
     RunOptions,
     blockwise_scores,
@@ -76,7 +75,7 @@ def dtw_matrix(
     method: Literal["exact", "fastdtw"] = "exact",
     radius: int = 1,
     backend: str | Backend = "auto",
-    working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+    working_memory: float | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """DTW similarity ``-cost / Z`` of every query against every candidate; see the module doc."""

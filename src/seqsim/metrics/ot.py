@@ -22,7 +22,6 @@ from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
 from .base import (
-    DEFAULT_WORKING_MEMORY_MB,
     Metric,
     RunOptions,
     blockwise_scores,
@@ -72,7 +71,7 @@ def ot_matrix(
     tol: float = 1e-6,
     log_domain: bool = False,
     backend: str | Backend = "auto",
-    working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+    working_memory: float | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """OT similarity ``1 - cost`` of every query against every candidate; see the module doc.

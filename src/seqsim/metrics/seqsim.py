@@ -18,7 +18,6 @@ from ..backends import Backend
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
 from .base import (
-    DEFAULT_WORKING_MEMORY_MB,
     Metric,
     RunOptions,
     blockwise_scores,
@@ -65,7 +64,7 @@ def seqsim_scores(
     candidates: SequencesLike,
     *,
     backend: str | Backend = "auto",
-    working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+    working_memory: float | None = None,
     progress: bool = False,
 ) -> SeqSimScores:
     """Precision, recall and F1 (SeqSim) of every query against every candidate."""
@@ -91,7 +90,7 @@ def seqsim_matrix(
     *,
     output: SeqSimOutput = "f1",
     backend: str | Backend = "auto",
-    working_memory: float = DEFAULT_WORKING_MEMORY_MB,
+    working_memory: float | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """One SeqSim matrix (Q, R): ``output`` picks F1 (the default), precision or recall."""

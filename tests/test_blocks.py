@@ -1,0 +1,54 @@
+"""The block driver: every pair scored once and put in its place, whatever the blocking, and
+candidate blocks prepared once in all when asked to keep them."""
+
+import numpy as np
+import pytest
+from helpers import random_sequences
+
+from seqsim import PackedSequences
+from seqsim.backends import resolve_backend
+from seqsim.blocks import plan_blocks, score_all_pairs
+from seqsim.sequences import as_packed
+
+
+def first_frame_product(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    """A score that identifies the pair: query i's first value times candidate j's length."""
+    firsts = np.array([queries[i][0, 0] for i in range(len(queries))])
+    return (firsts[:, None] * candidates.lengths[None, :])[None].astype(np.float64)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_every_pair_lands_in_place_and_candidates_are_prepared_once_when_kept(keep):
+    rng = np.random.default_rng(0)
+    queries = as_packed(random_sequences(rng, 9, 4, max_len=30))
+    candidates = as_packed(random_sequences(rng, 11, 4, max_len=30))
+    prepared: list[int] = []
+
+    def prepare(block: PackedSequences) -> PackedSequences:
+        prepared.append(len(block))
+        return block
+
+    working_memory_mb = 60 * 60 * 8 / 2**20  # a few sequences per block on each side
+    scores = score_all_pairs(
+        queries,
+        candidates,
+        first_frame_product,
+        prepare=prepare,
+        kinds=1,
+        working_memory_mb=working_memory_mb,
+        bytes_per_cell=8,
+        keep_prepared_candidates=keep,
+    )
+    expected = np.array(
+        [[queries[i][0, 0] * len(candidates[j]) for j in range(11)] for i in range(9)]
+    )
+    np.testing.assert_allclose(scores[0], expected, rtol=1e-6)
+    query_blocks, candidate_blocks = plan_blocks(queries, candidates, working_memory_mb, 8)
+    assert len(query_blocks) > 1 and len(candidate_blocks) > 1
+    candidate_preparations = len(candidate_blocks) * (1 if keep else len(query_blocks))
+    assert len(prepared) == len(query_blocks) + candidate_preparations
+
+
+def test_cpu_backends_default_to_256_mib_of_scratch():
+    assert resolve_backend("numba").default_working_memory_mb() == 256
+    assert resolve_backend("torch", "cpu").default_working_memory_mb() == 256
