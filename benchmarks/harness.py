@@ -24,6 +24,7 @@ class Record:
     seconds: float
     flops: float | None
     baseline: bool
+    yardstick: str
 
 
 RECORDS: list[Record] = []
@@ -40,12 +41,16 @@ def measure(
     baseline: bool = False,
     rounds: int = 3,
     warmup_rounds: int = 0,
+    yardstick: str = "gemm",
 ) -> object:
-    """Time ``function`` with pytest-benchmark and record it for the summary table."""
+    """Time ``function`` with pytest-benchmark and record it for the summary table; its FLOP
+    rate is shown as a share of the best rate in the group named ``yardstick``."""
     benchmark.group = group
     benchmark.extra_info.update(items=items, flops=flops)
     result = benchmark.pedantic(function, rounds=rounds, iterations=1, warmup_rounds=warmup_rounds)
-    RECORDS.append(Record(group, name, items, benchmark.stats.stats.min, flops, baseline))
+    RECORDS.append(
+        Record(group, name, items, benchmark.stats.stats.min, flops, baseline, yardstick)
+    )
     return result
 
 

@@ -1,7 +1,9 @@
 """Speed of every metric's ``matrix`` on 200 x 200 sequences of ~150 frames, d = 512, next to
 the naive or peer implementation in the same run. Run: ``python -m pytest benchmarks``.
 
-Slow references run on a subset of the pairs; the summary compares pairs per second.
+Slow references run on a subset of the pairs; the summary compares pairs per second. The torch
+backend runs on CUDA when a GPU is present (so DTW and Sinkhorn on the GPU are compared with
+numba and POT on the CPU), else on the CPU.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from numba import njit
 from seqsim import AvgSim, DTWSim, OTSim, SeqSim
 
 GEMM_FRAMES = 8192
+TORCH_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+ON_GPU = TORCH_DEVICE == "cuda"
 
 
 def unit(frames: np.ndarray) -> np.ndarray:
@@ -40,7 +44,7 @@ def test_gemm(benchmark, library):
         benchmark,
         function,
         group="gemm",
-        name=f"one {library} matmul",
+        name=f"one {library} matmul (CPU)",
         items=0,
         flops=2.0 * GEMM_FRAMES**2 * 512,
     )
@@ -52,17 +56,19 @@ def test_gemm(benchmark, library):
 @pytest.mark.parametrize("backend", ["numba", "torch"])
 def test_seqsim(benchmark, corpus, backend):
     queries, candidates = corpus
-    metric = SeqSim(backend=backend, device="cpu")
+    device = TORCH_DEVICE if backend == "torch" else None
+    metric = SeqSim(backend=backend, device=device)
     metric.matrix(queries[:2], candidates[:2])  # compile
-    rounds = 3 if backend == "numba" else 1
+    rounds = 3 if backend == "numba" or ON_GPU else 1
     measure(
         benchmark,
         lambda: metric.matrix(queries, candidates),
         group="seqsim",
-        name=f"SeqSim, {backend}",
+        name=f"SeqSim, {metric.backend}",
         items=len(queries) * len(candidates),
         flops=pairwise_flops(queries, candidates),
         rounds=rounds,
+        yardstick="gemm" if metric.backend.device.type == "cpu" else "",  # GPU: test_scaling.py
     )
 
 
@@ -136,15 +142,17 @@ def test_dtw_numba(benchmark, corpus):
     )
 
 
-def test_dtw_torch_cpu(benchmark, corpus):
-    queries, candidates = corpus[0][:40], corpus[1][:40]
-    metric = DTWSim(backend="torch", device="cpu")
+def test_dtw_torch(benchmark, corpus):
+    size = 200 if ON_GPU else 40
+    queries, candidates = corpus[0][:size], corpus[1][:size]
+    metric = DTWSim(backend="torch", device=TORCH_DEVICE)
+    metric.matrix(queries[:2], candidates[:2])
     measure(
         benchmark,
         lambda: metric.matrix(queries, candidates),
         group="dtw",
-        name="DTWSim, torch cpu",
-        items=1600,
+        name=f"DTWSim, {metric.backend}",
+        items=size * size,
         rounds=1,
     )
 
@@ -253,17 +261,26 @@ def test_ot_pot_emd2_per_pair(benchmark, corpus):
     )
 
 
-@pytest.mark.parametrize("backend", ["numba", "torch"])
-def test_ot_sinkhorn(benchmark, corpus, backend):
-    size = 100 if backend == "numba" else 30
+SINKHORN_RUNS = [
+    pytest.param("numba", False, 100, id="numba"),
+    pytest.param("numba", True, 100, id="numba-log"),
+    pytest.param("torch", False, 200 if ON_GPU else 30, id="torch"),
+    pytest.param("torch", True, 200 if ON_GPU else 30, id="torch-log"),
+]
+
+
+@pytest.mark.parametrize(("backend", "log_domain", "size"), SINKHORN_RUNS)
+def test_ot_sinkhorn(benchmark, corpus, backend, log_domain, size):
     queries, candidates = corpus[0][:size], corpus[1][:size]
-    metric = OTSim("sinkhorn", reg=0.05, backend=backend, device="cpu")
+    device = TORCH_DEVICE if backend == "torch" else None
+    metric = OTSim("sinkhorn", reg=0.05, log_domain=log_domain, backend=backend, device=device)
     metric.matrix(queries[:2], candidates[:2])
+    domain = "log-domain" if log_domain else "scaling"
     measure(
         benchmark,
         lambda: metric.matrix(queries, candidates),
         group="ot",
-        name=f"OTSim sinkhorn reg 0.05, {backend}",
+        name=f"OTSim sinkhorn reg 0.05 {domain}, {metric.backend}",
         items=size * size,
         rounds=1,
     )
