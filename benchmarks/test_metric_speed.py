@@ -142,10 +142,14 @@ def test_dtw_numba(benchmark, corpus):
     )
 
 
-def test_dtw_torch(benchmark, corpus):
+DEVICE_DTW_BACKENDS = ["torch", "triton"] if ON_GPU else ["torch"]
+
+
+@pytest.mark.parametrize("backend", DEVICE_DTW_BACKENDS)
+def test_dtw_on_device(benchmark, corpus, backend):
     size = 200 if ON_GPU else 40
     queries, candidates = corpus[0][:size], corpus[1][:size]
-    metric = DTWSim(backend="torch", device=TORCH_DEVICE)
+    metric = DTWSim(backend=backend, device=TORCH_DEVICE)
     metric.matrix(queries[:2], candidates[:2])
     measure(
         benchmark,

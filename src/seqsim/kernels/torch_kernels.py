@@ -130,12 +130,25 @@ def dtw_wavefront(
         total[:, i + 1, j + 1] = best + cost[:, i, j]
         steps[:, i + 1, j + 1] = best_steps + 1
     rows = torch.arange(batch, device=device)
-    result = total[rows, n_len, m_len]
+    return normalize_dtw(
+        total[rows, n_len, m_len], steps[rows, n_len, m_len], n_len, m_len, normalization
+    )
+
+
+def normalize_dtw(
+    total: torch.Tensor,
+    steps: torch.Tensor,
+    n_len: torch.Tensor,
+    m_len: torch.Tensor,
+    normalization: int,
+) -> torch.Tensor:
+    """Each pair's DTW cost divided as ``normalization`` asks: by nothing, by ``n + m`` or by
+    the number of steps on the optimal path."""
     if normalization == NORMALIZE_SUM:
-        return result / (n_len + m_len)
+        return total / (n_len + m_len)
     if normalization == NORMALIZE_PATH:
-        return result / steps[rows, n_len, m_len]
-    return result
+        return total / steps
+    return total
 
 
 class _ScalingSinkhorn:

@@ -1,6 +1,6 @@
-"""Fused SeqSim kernel in Triton: runs on CUDA, or on the CPU under ``TRITON_INTERPRET=1``.
+"""Triton kernels (CUDA, or the CPU under ``TRITON_INTERPRET=1``): fused SeqSim and batched DTW.
 
-Packed inputs (frames back to back, offsets), no padding. One program takes one tile of
+SeqSim takes packed inputs (frames back to back, offsets), no padding. One program takes one tile of
 ``BLOCK_M`` frames of one query and sweeps all frames of one candidate in tiles of
 ``BLOCK_N``, accumulating the dot products over the feature dimension in chunks of ``BLOCK_D``
 with float32 accumulation: float16/bfloat16 frames go to the tensor cores as they are; float32
@@ -14,6 +14,11 @@ FlashAttention keeps its softmax statistics, so the similarity tiles never reach
   atomically into a (queries, candidate frames) buffer of column maxima.
 
 Masked rows and columns are ``-inf`` before each max, never 0 (cosines can be negative).
+
+DTW gives one program to each pair of a padded cost batch and sweeps the anti-diagonals of the
+dynamic programme, all cells of a diagonal at once, in a single launch (the torch wavefront
+launches a dozen kernels per diagonal). The last two diagonals live in a small global scratch
+buffer per pair, separated by a barrier between diagonals.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import triton
 import triton.language as tl
 
 from ..sequences import PackedSequences
+from .torch_kernels import normalize_dtw
 
 
 @triton.jit
@@ -123,3 +129,80 @@ def seqsim_tiles(
     precision = precision_sums / torch.as_tensor(candidates.lengths, device=device)[None, :]
     recall = recall.double() / torch.as_tensor(queries.lengths, device=device)[:, None]
     return torch.stack([precision, recall]).cpu().numpy()
+
+
+@triton.jit
+def _dtw_kernel(
+    cost_ptr,
+    n_len_ptr,
+    m_len_ptr,
+    total_buffer_ptr,
+    steps_buffer_ptr,
+    total_ptr,
+    steps_ptr,
+    rows,
+    cols,
+    window,
+    BLOCK: tl.constexpr,
+):
+    pair = tl.program_id(0)
+    n = tl.load(n_len_ptr + pair).to(tl.int32)
+    m = tl.load(m_len_ptr + pair).to(tl.int32)
+    band = tl.maximum(window, tl.abs(n - m))
+    i = tl.arange(0, BLOCK)  # row of the DP table (0 = the boundary row)
+    totals = total_buffer_ptr + pair * 3 * BLOCK  # diagonals t % 3, indexed by row
+    steps = steps_buffer_ptr + pair * 3 * BLOCK
+    costs = cost_ptr + pair.to(tl.int64) * rows * cols
+    infinity = float("inf")
+    # diagonal 0 holds only (0, 0) = 0; diagonal 1 only boundary cells
+    tl.store(totals + i, tl.where(i == 0, 0.0, infinity).to(tl.float64))
+    tl.store(totals + BLOCK + i, tl.full((BLOCK,), infinity, tl.float64))
+    tl.store(steps + i, tl.zeros((BLOCK,), tl.int32))
+    tl.store(steps + BLOCK + i, tl.zeros((BLOCK,), tl.int32))
+    tl.debug_barrier()
+    for diagonal in range(2, n + m + 1):
+        j = diagonal - i
+        previous = ((diagonal - 1) % 3) * BLOCK
+        before = ((diagonal - 2) % 3) * BLOCK
+        has_row_above = i >= 1
+        best = tl.load(totals + before + i - 1, mask=has_row_above, other=infinity)
+        best_steps = tl.load(steps + before + i - 1, mask=has_row_above, other=0)
+        up = tl.load(totals + previous + i - 1, mask=has_row_above, other=infinity)
+        up_steps = tl.load(steps + previous + i - 1, mask=has_row_above, other=0)
+        better = up < best  # ties: diagonal, then (i - 1, j), then (i, j - 1)
+        best = tl.where(better, up, best)
+        best_steps = tl.where(better, up_steps, best_steps)
+        left = tl.load(totals + previous + i)
+        left_steps = tl.load(steps + previous + i)
+        better = left < best
+        best = tl.where(better, left, best)
+        best_steps = tl.where(better, left_steps, best_steps)
+        inside = has_row_above & (i <= n) & (j >= 1) & (j <= m) & (tl.abs(i - j) <= band)
+        cost = tl.load(costs + (i - 1) * cols + (j - 1), mask=inside, other=infinity)
+        current = (diagonal % 3) * BLOCK
+        tl.store(totals + current + i, tl.where(inside, cost + best, infinity))
+        tl.store(steps + current + i, best_steps + 1)
+        tl.debug_barrier()
+    last = ((n + m) % 3) * BLOCK
+    tl.store(total_ptr + pair, tl.load(totals + last + n))
+    tl.store(steps_ptr + pair, tl.load(steps + last + n))
+
+
+def dtw_wavefront(
+    cost: torch.Tensor, n_len: torch.Tensor, m_len: torch.Tensor, window: int, normalization: int
+) -> torch.Tensor:
+    """Exact DTW for a batch (B, n, m) of padded float64 cost tiles: the contract, recursion and
+    tie rule of :func:`seqsim.kernels.torch_kernels.dtw_wavefront`, in one launch."""
+    batch, rows, cols = cost.shape
+    block = triton.next_power_of_2(rows + 1)
+    device = cost.device
+    total_buffer = torch.empty((batch, 3, block), dtype=torch.float64, device=device)
+    steps_buffer = torch.empty((batch, 3, block), dtype=torch.int32, device=device)
+    total = torch.empty(batch, dtype=torch.float64, device=device)
+    steps = torch.empty(batch, dtype=torch.int32, device=device)
+    _dtw_kernel[(batch,)](
+        cost.contiguous(), n_len, m_len, total_buffer, steps_buffer, total, steps,
+        rows, cols, window if window >= 0 else rows + cols,  # no band: one wider than any pair
+        BLOCK=block, num_warps=min(16, max(1, block // 128)),
+    )  # fmt: skip
+    return normalize_dtw(total, steps, n_len, m_len, normalization)

@@ -95,12 +95,20 @@ def dtw_matrix(
         result = torch_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
         return result.view(1, len(q), len(c)).cpu().numpy()
 
+    def triton_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
+        from ..kernels import triton_kernels
+
+        cost, q_len, c_len = torch_kernels.pair_costs(q, c)
+        result = triton_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
+        return result.view(1, len(q), len(c)).cpu().numpy()
+
     (costs,) = blockwise_scores(
         packed_queries,
         packed_candidates,
         backend,
         numba_scorer=numba_scorer,
         torch_scorer=torch_scorer,
+        triton_scorer=triton_scorer,
         kinds=1,
         bytes_per_cell=32,
         working_memory_mb=working_memory,
