@@ -13,7 +13,7 @@ import ot
 import pytest
 import torch
 from fastdtw import fastdtw
-from harness import measure, pairwise_flops
+from harness import measure, measure_matrix, pairwise_flops
 from numba import njit
 
 from seqsim import AvgSim, DTWSim, OTSim, SeqSim
@@ -58,16 +58,15 @@ def test_seqsim(benchmark, corpus, backend):
     queries, candidates = corpus
     device = TORCH_DEVICE if backend == "torch" else None
     metric = SeqSim(backend=backend, device=device)
-    metric.matrix(queries[:2], candidates[:2])  # compile
-    rounds = 3 if backend == "numba" or ON_GPU else 1
-    measure(
+    measure_matrix(
         benchmark,
-        lambda: metric.matrix(queries, candidates),
+        metric,
+        queries,
+        candidates,
         group="seqsim",
         name=f"SeqSim, {metric.backend}",
-        items=len(queries) * len(candidates),
         flops=pairwise_flops(queries, candidates),
-        rounds=rounds,
+        rounds=3 if backend == "numba" or ON_GPU else 1,
         yardstick="gemm" if metric.backend.device.type == "cpu" else "",  # GPU: test_scaling.py
     )
 
@@ -100,13 +99,14 @@ def test_seqsim_per_pair_numpy_loop(benchmark, corpus):
 
 def test_avgsim(benchmark, corpus):
     queries, candidates = corpus
-    metric = AvgSim(backend="numba")
-    measure(
+    measure_matrix(
         benchmark,
-        lambda: metric.matrix(queries, candidates),
+        AvgSim(backend="numba"),
+        queries,
+        candidates,
         group="avgsim",
         name="AvgSim, numba",
-        items=40000,
+        rounds=3,
     )
 
 
@@ -130,14 +130,13 @@ def test_avgsim_per_pair_numpy_loop(benchmark, corpus):
 
 def test_dtw_numba(benchmark, corpus):
     queries, candidates = corpus
-    metric = DTWSim(backend="numba")
-    metric.matrix(queries[:2], candidates[:2])
-    measure(
+    measure_matrix(
         benchmark,
-        lambda: metric.matrix(queries, candidates),
+        DTWSim(backend="numba"),
+        queries,
+        candidates,
         group="dtw",
         name="DTWSim, numba",
-        items=40000,
         rounds=2,
     )
 
@@ -150,14 +149,8 @@ def test_dtw_on_device(benchmark, corpus, backend):
     size = 200 if ON_GPU else 40
     queries, candidates = corpus[0][:size], corpus[1][:size]
     metric = DTWSim(backend=backend, device=TORCH_DEVICE)
-    metric.matrix(queries[:2], candidates[:2])
-    measure(
-        benchmark,
-        lambda: metric.matrix(queries, candidates),
-        group="dtw",
-        name=f"DTWSim, {metric.backend}",
-        items=size * size,
-        rounds=1,
+    measure_matrix(
+        benchmark, metric, queries, candidates, group="dtw", name=f"DTWSim, {metric.backend}"
     )
 
 
@@ -226,14 +219,8 @@ def test_dtw_fastdtw_package(benchmark, corpus):
 
 def test_ot_exact(benchmark, corpus):
     queries, candidates = corpus[0][:20], corpus[1][:20]
-    metric = OTSim()
-    measure(
-        benchmark,
-        lambda: metric.matrix(queries, candidates),
-        group="ot",
-        name="OTSim exact (POT per pair)",
-        items=400,
-        rounds=1,
+    measure_matrix(
+        benchmark, OTSim(), queries, candidates, group="ot", name="OTSim exact (POT per pair)"
     )
 
 
@@ -278,13 +265,6 @@ def test_ot_sinkhorn(benchmark, corpus, backend, log_domain, size):
     queries, candidates = corpus[0][:size], corpus[1][:size]
     device = TORCH_DEVICE if backend == "torch" else None
     metric = OTSim("sinkhorn", reg=0.05, log_domain=log_domain, backend=backend, device=device)
-    metric.matrix(queries[:2], candidates[:2])
     domain = "log-domain" if log_domain else "scaling"
-    measure(
-        benchmark,
-        lambda: metric.matrix(queries, candidates),
-        group="ot",
-        name=f"OTSim sinkhorn reg 0.05 {domain}, {metric.backend}",
-        items=size * size,
-        rounds=1,
-    )
+    name = f"OTSim sinkhorn reg 0.05 {domain}, {metric.backend}"
+    measure_matrix(benchmark, metric, queries, candidates, group="ot", name=name)
