@@ -23,11 +23,21 @@ if importlib.util.find_spec("triton") is not None:
         BACKENDS.append(("triton", "cpu"))
 
 
-@pytest.fixture(params=BACKENDS, ids=lambda p: p[0] if p[1] is None else f"{p[0]}-{p[1]}")
+def _backend_id(param: tuple[str, str | None]) -> str:
+    backend, device = param
+    return backend if device is None else f"{backend}-{device}"
+
+
+@pytest.fixture(params=BACKENDS, ids=_backend_id)
 def backend_options(request: pytest.FixtureRequest) -> dict:
     """Keyword arguments selecting one backend, for metric constructors."""
-    backend, device = request.param
-    return {"backend": backend, "device": device}
+    return dict(zip(("backend", "device"), request.param, strict=True))
+
+
+@pytest.fixture(params=[p for p in BACKENDS if p[0] != "numba"], ids=_backend_id)
+def device_backend_options(request: pytest.FixtureRequest) -> dict:
+    """Like ``backend_options``, for the backends that numba (the CPU reference) checks."""
+    return dict(zip(("backend", "device"), request.param, strict=True))
 
 
 @pytest.fixture(scope="session")
