@@ -96,8 +96,9 @@ def case_lengths(count: int, frames: int) -> np.ndarray:
 def case_sequences(count: int, frames: int, dim: int) -> PackedSequences:
     """Random frames (the cost does not depend on the values) on the benchmark device."""
     lengths = case_lengths(count, frames)
-    generator = torch.Generator().manual_seed(count * frames + dim)
-    values = torch.randn(int(lengths.sum()), dim, generator=generator).to(DEVICE, DTYPE)
+    generator = torch.Generator(device=DEVICE).manual_seed(count * frames + dim)
+    shape = (int(lengths.sum()), dim)
+    values = torch.randn(shape, generator=generator, device=DEVICE).to(DTYPE)
     return PackedSequences.from_lengths(values, lengths)
 
 
