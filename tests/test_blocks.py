@@ -3,11 +3,13 @@ candidate blocks prepared once in all when asked to keep them."""
 
 import numpy as np
 import pytest
+import torch
 from helpers import random_sequences
 
 from seqsim import PackedSequences
-from seqsim.backends import resolve_backend
+from seqsim.backends import Backend, resolve_backend
 from seqsim.blocks import plan_blocks, score_all_pairs
+from seqsim.metrics.base import fits_in_device_memory
 from seqsim.sequences import as_packed
 
 
@@ -52,3 +54,26 @@ def test_every_pair_lands_in_place_and_candidates_are_prepared_once_when_kept(ke
 def test_cpu_backends_default_to_256_mib_of_scratch():
     assert resolve_backend("numba").default_working_memory_mb() == 256
     assert resolve_backend("torch", "cpu").default_working_memory_mb() == 256
+
+
+@pytest.mark.parametrize(("free_mib", "expected_mib"), [(64_000, 4096), (8_000, 2000), (512, 256)])
+def test_cuda_scratch_is_a_quarter_of_free_memory_within_bounds(
+    monkeypatch, free_mib, expected_mib
+):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (free_mib * 2**20, 2**40))
+    cuda = Backend("torch", torch.device("cuda"))
+    assert cuda.default_working_memory_mb() == expected_mib
+
+
+def test_candidates_are_kept_on_cuda_only_when_they_fit_in_a_quarter_of_free_memory(monkeypatch):
+    frames = 1000
+    candidates = PackedSequences.from_lengths(np.zeros((frames, 64), np.float32), [frames])
+    half = PackedSequences.from_lengths(torch.zeros((frames, 64), dtype=torch.bfloat16), [frames])
+    float32_bytes = frames * 64 * 4
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * float32_bytes, 2**40))
+    cuda = torch.device("cuda")
+    assert fits_in_device_memory(candidates, cuda)
+    assert not fits_in_device_memory(candidates, torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * float32_bytes - 4, 2**40))
+    assert not fits_in_device_memory(candidates, cuda)
+    assert fits_in_device_memory(half, cuda)  # kept in bfloat16: half the bytes
