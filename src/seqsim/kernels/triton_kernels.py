@@ -182,6 +182,8 @@ def _dtw_kernel(
         current = (diagonal % 3) * BLOCK
         tl.store(totals + current + i, tl.where(inside, cost + best, infinity))
         tl.store(steps + current + i, best_steps + 1)
+        # other threads read these cells (shifted by one row) next, and overwrite what this
+        # diagonal read two diagonals on: a block-wide barrier orders the global accesses
         tl.debug_barrier()
     last = ((n + m) % 3) * BLOCK
     tl.store(total_ptr + pair, tl.load(totals + last + n))
