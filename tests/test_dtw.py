@@ -69,6 +69,15 @@ def test_device_backends_equal_numba_on_long_unequal_sequences(device_backend_op
         np.testing.assert_allclose(by_backend, by_numba, atol=1e-5)
 
 
+def test_device_backends_handle_whisper_length_sequences(device_backend_options):
+    """30 s of speech is 1500 encoder frames: the longest sequence the issue asks for."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((1500, 8)).astype(np.float32)
+    y = rng.standard_normal((1400, 8)).astype(np.float32)
+    by_numba = DTWSim("path", backend="numba")(x, y)
+    assert DTWSim("path", **device_backend_options)(x, y) == pytest.approx(by_numba, abs=1e-6)
+
+
 def test_rejects_bad_options():
     with pytest.raises(ValueError, match="normalization"):
         DTWSim("mean")
