@@ -46,6 +46,16 @@ def test_whisper_large_width_splits_the_feature_dimension():
     np.testing.assert_allclose(by_triton.f1, by_numba.f1, atol=1e-4)
 
 
+def test_whisper_length_sequences():
+    """1500 frames (30 s of speech): many query tiles merge their column maxima atomically."""
+    rng = np.random.default_rng(2)
+    queries = [rng.standard_normal((1500, 96)).astype(np.float32)]
+    candidates = [rng.standard_normal((1400, 96)).astype(np.float32)]
+    by_triton, by_numba = both(queries, candidates)
+    np.testing.assert_allclose(by_triton.precision, by_numba.precision, atol=1e-5)
+    np.testing.assert_allclose(by_triton.recall, by_numba.recall, atol=1e-5)
+
+
 def test_negative_cosines_are_not_hidden_by_masking():
     x = np.array([[1.0, 0.0]], dtype=np.float32)
     y = np.array([[-1.0, 0.2], [-1.0, -0.3]], dtype=np.float32)
