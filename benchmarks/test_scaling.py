@@ -131,18 +131,25 @@ def padded_bmm_seqsim(sequences: PackedSequences) -> np.ndarray:
     return out.cpu().numpy()
 
 
-def run_case(
-    benchmark, scaling_budget: float, count: int, frames: int, dim: int, implementation: str
-) -> None:
+CASES = [
+    pytest.param(count, frames, dim, id=f"{count}x{count}-{frames}f-d{dim}")
+    for dim in DIMS
+    for frames in FRAMES
+    for count in SIZES
+]
+
+
+@pytest.mark.parametrize("implementation", [*IMPLEMENTATIONS, "padded bmm"])
+@pytest.mark.parametrize(("count", "frames", "dim"), CASES)
+def test_seqsim_scaling(benchmark, scaling_budget, count, frames, dim, implementation):
     if dim not in GEMM_SECONDS_PER_FLOP:
         pytest.skip(f"no GEMM yardstick measured for d={dim} in this run")
     flops = case_flops(case_lengths(count, frames), dim)
     projected = flops * GEMM_SECONDS_PER_FLOP[dim]
-    budget = scaling_budget
-    if projected > budget:
+    if projected > scaling_budget:
         pytest.skip(
             f"{count} x {count}, {frames} frames, d={dim}: projected {format_duration(projected)} "
-            f"at this run's GEMM rate, over the {budget:.0f} s budget"
+            f"at this run's GEMM rate, over the {scaling_budget:g} s budget"
         )
     sequences = case_sequences(count, frames, dim)
     if implementation == "padded bmm":
@@ -173,20 +180,6 @@ def format_duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
-
-
-CASES = [
-    pytest.param(count, frames, dim, id=f"{count}x{count}-{frames}f-d{dim}")
-    for dim in DIMS
-    for frames in FRAMES
-    for count in SIZES
-]
-
-
-@pytest.mark.parametrize("implementation", [*IMPLEMENTATIONS, "padded bmm"])
-@pytest.mark.parametrize(("count", "frames", "dim"), CASES)
-def test_seqsim_scaling(benchmark, scaling_budget, count, frames, dim, implementation):
-    run_case(benchmark, scaling_budget, count, frames, dim, implementation)
 
 
 def test_padded_bmm_computes_seqsim():
