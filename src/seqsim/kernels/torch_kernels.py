@@ -18,10 +18,9 @@ from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 
 def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
-    """A block as unit-norm, contiguous frames on ``device``, keeping fp16/bf16 (else fp32)."""
+    """A block from :meth:`PackedSequences.select` (float32, or float16/bfloat16 tensors) as
+    unit-norm, contiguous frames on ``device`` in the same dtype, normalised in float32."""
     frames = torch.as_tensor(block.frames, device=device)
-    if frames.dtype not in HALF_DTYPES:
-        frames = frames.float()
     unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
     return PackedSequences(unit, block.offsets)
 

@@ -112,10 +112,8 @@ def seqsim_tiles(
     precision_mode = "tf32" if torch.get_float32_matmul_precision() != "highest" else "ieee"
     # Triton's CPU interpreter multiplies bfloat16 bit patterns in tl.dot
     # (triton-lang/triton#11584): widen there. Products of two bfloat16 values are exact in
-    # float32, so the widened kernel computes the same numbers as the GPU's bfloat16 dot.
+    # float32 (and in TF32), so the widened kernel computes the same numbers as the GPU's.
     widen = q.dtype == torch.bfloat16 and os.environ.get("TRITON_INTERPRET") == "1"
-    if widen:
-        precision_mode = "ieee"
     _seqsim_kernel[(n_q * tiles, n_c)](
         q, c, q_offsets, c_offsets, recall, column_max, dim, n_c, c.shape[0], tiles,
         BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d, INPUT_PRECISION=precision_mode,
