@@ -1,14 +1,26 @@
+import errno
 import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 import torch
 from helpers import tone
+from store_workers import SETTINGS, frames_for
 
 from seqsim import EmbeddingStore, SeqSim, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, AudioError
-from seqsim.store import StoreMismatchError
+from seqsim.store import CorruptShardError, StoreError, StoreFullError, StoreMismatchError
+from seqsim.store import files as files_module
+from seqsim.store import store as store_module
+
+WORKERS = str(Path(__file__).with_name("store_workers.py"))
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +79,13 @@ def test_interrupted_job_resumes_without_recomputing(tmp_path, corpus, embedder)
     assert (
         len(store.keys()) == 4
     )  # one full shard of 3, plus the partial one flushed on the way out
-    (store.shard_dir / "half-written.tmp").write_bytes(b"\0" * 10)  # as if killed mid-write
+    # as if a writer had been killed mid-write: its temporary file, no living lock
+    leftover = store.shard_dir / ".seqsim-tmp.deadhost-1-00000000.20260101T000000-x.npz"
+    leftover.write_bytes(b"\0" * 10)
     counter = InterruptAfter(embedder, 10**9)
     report = EmbeddingStore(tmp_path / "store").embed(corpus, counter, shard_size=3)
     assert (report.embedded, report.skipped, counter.seen) == (3, 4, 3)
-    assert not list(store.shard_dir.glob("*.tmp"))
+    assert not leftover.exists()
     keys, packed = store.load(1)
     assert sorted(keys) == sorted(key for key, _ in corpus)
     fresh = EmbeddingStore(tmp_path / "fresh")
@@ -125,3 +139,198 @@ def test_float32_storage(tmp_path, corpus, embedder):
     torch.testing.assert_close(
         torch.from_numpy(np.array(packed[0])), embedder.embed(corpus[0][1]).layers[2]
     )
+
+
+# ---------------------------------------------------------------------- the writer API
+
+
+def write(store, keys, **options):
+    with store.writer(SETTINGS, **options) as writer:
+        for key in keys:
+            writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+
+
+def assert_holds_exactly(store, keys):
+    """Every key once, with the frames :func:`frames_for` gives it, in every layer."""
+    assert sorted(store.keys()) == sorted(keys)
+    for layer in SETTINGS["layers"]:
+        stored_keys, packed = store.load(layer)
+        assert sorted(stored_keys) == sorted(keys)
+        for row, key in enumerate(stored_keys):
+            np.testing.assert_array_equal(np.asarray(packed[row]), frames_for(key, layer))
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["pt%2FBR/s01", "a/b/c", "trailing-nul\0", " spaced ", "ünï/çødé", "tab\\there", "", "[1]"],
+)
+def test_keys_round_trip_exactly(tmp_path, key):
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, [key, "other"])
+    assert store.keys() == [key, "other"]
+    assert_holds_exactly(store, [key, "other"])
+
+
+def test_a_key_written_twice_is_read_once_first_shard_wins(tmp_path):
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a", "b"], shard_size=1)
+    with store.writer(SETTINGS) as writer:  # a second writer given "b" again, other frames
+        writer.add("b", {layer: frames_for("c", layer) for layer in SETTINGS["layers"]})
+        writer.add("d", {layer: frames_for("d", layer) for layer in SETTINGS["layers"]})
+    assert len(list(store.shard_dir.glob("*.npz"))) == 3
+    assert store.keys() == ["a", "b", "d"]
+    assert_holds_exactly(store, ["a", "b", "d"])  # "b" keeps its first frames
+
+
+def test_concurrent_writer_processes_lose_and_duplicate_nothing(tmp_path):
+    """Three processes write one store at once, with overlapping keys, two keys per shard."""
+    path = tmp_path / "store"
+    ranges = [(0, 30), (20, 50), (45, 60)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, WORKERS, "write", str(path), str(first), str(last), "0.01"],
+            stderr=subprocess.PIPE,
+        )
+        for first, last in ranges
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0, worker.stderr.read().decode()
+    store = EmbeddingStore(path)
+    shards = list(store.shard_dir.glob("*.npz"))
+    assert len(shards) == 15 + 15 + 8  # unique names: no writer replaced another's shard
+    assert_holds_exactly(store, [f"k{n}" for n in range(60)])
+    assert not list(path.rglob(".seqsim-tmp.*")) and not list((path / "writers").iterdir())
+
+
+def test_opening_and_cleaning_touch_only_dead_writers_own_files(tmp_path):
+    folder = tmp_path / "home"
+    (folder / "shards").mkdir(parents=True)
+    foreign = [folder / "notes.tmp", folder / "shards" / "draft.tmp", folder / "sub" / "x.tmp"]
+    foreign[2].parent.mkdir()
+    for path in foreign:
+        path.write_text("mine")
+    store = EmbeddingStore(folder)
+    with pytest.raises(StoreError, match="is not an embedding store"):
+        store.load(0)
+    write(store, ["a"])
+    with store.writer(SETTINGS) as writer:  # alive while another writer cleans up
+        alive = store.shard_dir / f".seqsim-tmp.{writer.owner}.in-progress.npz"
+        alive.write_bytes(b"partial")
+        dead = store.shard_dir / ".seqsim-tmp.otherhost-99-deadbeef.in-progress.npz"
+        dead.write_bytes(b"partial")
+        removed = EmbeddingStore(folder).remove_dead_writers_files()
+        assert removed == [dead] and alive.exists()
+    assert all(path.read_text() == "mine" for path in foreign)
+
+
+def test_a_truncated_shard_is_named_then_set_aside_and_re_embedded(tmp_path, corpus, embedder):
+    store = EmbeddingStore(tmp_path / "store")
+    store.embed(corpus, embedder, shard_size=3)
+    first = sorted(store.shard_dir.glob("*.npz"))[0]
+    first.write_bytes(first.read_bytes()[:-100])  # as a disk copy cut short would leave it
+    (tmp_path / "store" / "index.json").unlink()
+    with pytest.raises(CorruptShardError, match=f"{first}: corrupt shard .*embed again"):
+        store.load(1)
+    with pytest.raises(CorruptShardError, match=str(first)):
+        store.keys()
+    counter = InterruptAfter(embedder, 10**9)
+    report = store.embed(corpus, counter, shard_size=3)
+    assert report.set_aside == [str(store.shard_dir / "set-aside" / first.name)]
+    assert (report.embedded, report.skipped, counter.seen) == (3, 4, 3)
+    keys, _ = store.load(1)
+    assert sorted(keys) == sorted(key for key, _ in corpus)
+
+
+def test_damaged_frames_fail_their_checksum_and_are_re_embedded(tmp_path, corpus, embedder):
+    store = EmbeddingStore(tmp_path / "store")
+    store.embed(corpus, embedder, shard_size=4)
+    shard = sorted(store.shard_dir.glob("*.npz"))[0]
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the frames: the index still reads
+    shard.write_bytes(bytes(data))
+    (tmp_path / "store" / "index.json").unlink()
+    with pytest.raises(CorruptShardError, match=f"{shard}: corrupt shard .*CRC"):
+        store.consolidate()
+    report = store.embed(corpus, embedder, shard_size=4)
+    assert report.set_aside == [str(store.shard_dir / "set-aside" / shard.name)]
+    assert report.embedded == 4 and len(store.keys()) == 7
+
+
+def test_set_aside_corrupt_shards_for_a_store_without_its_audio(tmp_path):
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a", "b", "c"], shard_size=1)
+    shard = sorted(store.shard_dir.glob("*.npz"))[1]
+    shard.write_bytes(b"PK\x03\x04 not a zip")
+    assert store.set_aside_corrupt_shards() == [store.shard_dir / "set-aside" / shard.name]
+    assert_holds_exactly(store, ["a", "c"])
+
+
+def test_files_follow_the_umask(tmp_path, corpus, embedder):
+    previous = os.umask(0o002)
+    try:
+        store = EmbeddingStore(tmp_path / "store")
+        store.embed(corpus[:2] + [("gone", tmp_path / "gone.wav")], embedder)
+    finally:
+        os.umask(previous)
+    files = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    names = {p.name for p in files}
+    assert {"store.json", "index.json", "failures.jsonl", "layer_1.npy", "layer_2.npy"} <= names
+    assert any(p.suffix == ".npz" for p in files)
+    modes = {p.relative_to(tmp_path): oct(stat.S_IMODE(p.stat().st_mode)) for p in files}
+    assert set(modes.values()) == {"0o664"}, modes
+
+
+def test_a_full_disk_while_writing_a_shard(tmp_path, monkeypatch):
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a", "b"], shard_size=2)
+    monkeypatch.setattr(files_module, "free_bytes", lambda folder: 1000)
+    with pytest.raises(StoreFullError) as caught:
+        write(store, ["c", "d"], shard_size=2)
+    message = str(caught.value)
+    assert "\n" not in message and str(store.shard_dir) in message
+    assert re.search(r"no space left on device: writing it needs [\d.]+ KiB, 1000 B free", message)
+    assert not list(store.path.rglob(".seqsim-tmp.*"))
+    monkeypatch.undo()
+    write(store, ["c", "d"])  # room again: the next run carries on
+    assert_holds_exactly(store, ["a", "b", "c", "d"])
+
+
+def test_a_full_disk_reported_by_the_write_itself(tmp_path, monkeypatch):
+    """Where the free-space estimate is wrong, ENOSPC from the write gives the same error."""
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a"])
+
+    def no_space(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", no_space)
+    with pytest.raises(StoreFullError, match="no space left on device: writing it needs"):
+        write(store, ["b"])
+    assert not list(store.path.rglob(".seqsim-tmp.*"))
+
+
+def test_store_of_an_older_format_is_refused(tmp_path):
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "store.json").write_text(json.dumps({"format": 1, "model": "m"}))
+    with pytest.raises(StoreMismatchError, match="store of format 1, this seqsim reads format 2"):
+        EmbeddingStore(tmp_path / "old").load(0)
+
+
+def test_flush_bounds_what_a_killed_run_loses(tmp_path, monkeypatch):
+    """A writer flushes every ``shard_size`` utterances, and sooner once the oldest buffered one
+    is ``flush_seconds`` old (a fake clock, so the test does not depend on the machine's speed)."""
+    clock = iter([0.0, 0.0, 5.0, 10.5, 11.0, 12.0, 13.0, 14.0, 15.0])
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: next(clock))
+    store = EmbeddingStore(tmp_path / "store")
+    with store.writer(SETTINGS, shard_size=3, flush_seconds=10) as writer:
+        for key in ("a", "b", "c"):  # at 0 s, 5 s, 10.5 s: "a" is 10.5 s old, flush
+            writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+        assert store.keys() == ["a", "b", "c"]
+        for key in ("d", "e", "f", "g"):  # at 11..14 s: three make a full shard
+            writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+        assert store.keys() == ["a", "b", "c", "d", "e", "f"]
+    assert store.keys() == list("abcdefg")  # the rest on closing
+    with pytest.raises(ValueError, match="flush_seconds must be a finite number >= 0"):
+        store.writer(SETTINGS, flush_seconds=float("nan")).__enter__()
+    with pytest.raises(ValueError, match="shard_size must be a whole number >= 1, got 0"):
+        store.writer(SETTINGS, shard_size=0).__enter__()
