@@ -61,7 +61,7 @@ def test_parallel_drops_and_lists_missing_sentences(files):
 
 
 def test_bad_manifests_name_the_file_and_row(files):
-    with pytest.raises(CorpusError, match=r"bad.tsv: missing column\(s\) lang"):
+    with pytest.raises(CorpusError, match=r"bad.tsv:1: missing column\(s\) lang; found id, path$"):
         read_manifest(write(files, "bad.tsv", [("1", "wav/en1.wav")], columns=("id", "path")))
     duplicated = [*ROWS, ("1", "en", "wav/en2.wav", "again")]
     with pytest.raises(
