@@ -135,7 +135,7 @@ def test_manifest_errors_and_usage(tmp_path, tiny_whisper_dir):
     bad = tmp_path / "bad.tsv"
     bad.write_text("id\tpath\n1\tx.wav\n")
     result = run("embed", bad, "--model", tiny_whisper_dir, "--out", tmp_path / "s")
-    assert result.exit_code == 1 and "bad.tsv: missing column(s) lang" in result.output
+    assert result.exit_code == 1 and "bad.tsv:1: missing column(s) lang" in result.output
     usage = run("evaluate", "--manifest", bad, "--out", tmp_path / "r")
     assert usage.exit_code == 2 and "--manifest needs --model" in usage.output
     assert run("evaluate", "--out", tmp_path / "r").exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,7 @@ import click
 from .audio import AudioError
 from .corpus import Corpus, CorpusError, demo_corpus, read_manifest
 from .metrics import available_metrics
-from .store import StoreMismatchError
+from .store import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, StoreError
 from .whisper.ctranslate2_checkpoint import CheckpointError
 from .whisper.loading import OFFLINE_BASE
 
@@ -27,21 +28,34 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (
-            CorpusError,
-            AudioError,
-            StoreMismatchError,
-            CheckpointError,
-            FileNotFoundError,
-            ValueError,
-        ) as error:
+        except (CorpusError, AudioError, StoreError, CheckpointError, ValueError) as error:
             raise click.ClickException(str(error)) from None
+        except OSError as error:  # a file the library did not name itself
+            where = f"{error.filename}: " if error.filename else ""
+            raise click.ClickException(f"{where}{error.strerror or error}") from None
 
     return wrapper
 
 
+def _writable_folder(folder: Path, what: str) -> None:
+    """Create ``folder`` and check that files can be written there, before any long work."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise click.ClickException(
+            f"{folder}: cannot write the {what} there ({error.strerror or error})"
+        ) from None
+
+
 def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def _metric_names(text: str) -> list[str]:
+    """Registered metric names, lower-cased (as registered), each once, in the order given."""
+    return list(dict.fromkeys(name.lower() for name in _split(text) or ["seqsim"]))
 
 
 def _layers(text: str) -> list[int]:
@@ -80,8 +94,8 @@ def main() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Store directory (created, or resumed).",
 )
-@click.option("--batch-size", default=16, show_default=True)
-@click.option("--device", default="auto", show_default=True)
+@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--dtype",
     type=click.Choice(["float16", "float32"]),
@@ -99,6 +113,20 @@ def main() -> None:
 @click.option(
     "--fail-fast", is_flag=True, help="Stop at the first bad audio file instead of recording it."
 )
+@click.option(
+    "--shard-size",
+    default=DEFAULT_SHARD_SIZE,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Utterances per shard at most.",
+)
+@click.option(
+    "--flush-seconds",
+    default=DEFAULT_FLUSH_SECONDS,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Write a shard at least this often: a killed run loses no more work than this.",
+)
 @_friendly_errors
 def embed(
     manifest: Path,
@@ -110,6 +138,8 @@ def embed(
     dtype: str,
     duplicates: str,
     fail_fast: bool,
+    shard_size: int,
+    flush_seconds: float,
 ) -> None:
     """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store."""
     from .embedder import WhisperEmbedder
@@ -117,16 +147,23 @@ def embed(
 
     corpus = read_manifest(manifest, duplicates=duplicates)
     selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
+    _writable_folder(store_path, "store")
     embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
     report = EmbeddingStore(store_path).embed(
-        corpus.audio_items(), embedder, dtype=dtype, fail_fast=fail_fast
+        corpus.audio_items(),
+        embedder,
+        dtype=dtype,
+        fail_fast=fail_fast,
+        shard_size=shard_size,
+        flush_seconds=flush_seconds,
     )
     click.echo(
         f"embedded {report.embedded}, already stored {report.skipped}, "
         f"failed {len(report.failures)} -> {store_path}"
     )
-    for failure in report.failures:
-        click.echo(f"  failed: {failure['reason']}", err=True)
+    _echo_failures(report.failures)
+    for shard in report.set_aside:
+        click.echo(f"set aside corrupt shard {shard}; its utterances were embedded again", err=True)
     if corpus.dropped_recordings:
         click.echo(
             f"kept one recording per sentence and language; dropped {corpus.dropped_recordings}"
@@ -172,13 +209,20 @@ def embed(
     default="none",
     show_default=True,
 )
-@click.option("--k", default=10, show_default=True, help="Neighbours for csls / margin.")
+@click.option(
+    "--k",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Neighbours for csls / margin.",
+)
 @click.option("--center", is_flag=True, help="Subtract each language's mean frame first.")
 @click.option(
     "--bootstrap",
     default=0,
     show_default=True,
-    help="Bootstrap samples for R@1 confidence intervals.",
+    type=click.IntRange(min=0),
+    help="Bootstrap samples for R@1 confidence intervals (0: none).",
 )
 @click.option(
     "--backend",
@@ -213,7 +257,7 @@ def evaluate(
         corpus,
         model,
         store_path or out / "store",
-        _split(metric) or ["seqsim"],
+        _metric_names(metric),
         _layers(layer_text),
         _split(langs),
         out,
@@ -254,7 +298,7 @@ def demo(out: Path, metric: str, layer_text: str) -> None:
         demo_corpus(),
         OFFLINE_BASE,
         out / "store",
-        _split(metric) or ["seqsim"],
+        _metric_names(metric),
         _layers(layer_text),
         None,
         out,
@@ -268,6 +312,11 @@ def list_metrics() -> None:
         click.echo(name)
 
 
+def _echo_failures(failures: list[dict[str, str]]) -> None:
+    for failure in failures:
+        click.echo(f"skipped: {failure['reason']}", err=True)
+
+
 def _run_evaluation(
     corpus: Corpus | None,
     model: str | None,
@@ -278,8 +327,7 @@ def _run_evaluation(
     out: Path,
     **options: Any,
 ) -> None:
-    from .evaluation import embed_corpus
-    from .evaluation import evaluate as run
+    from .evaluation import check_languages, evaluate_grid
     from .report import (
         layer_ablation,
         markdown_table,
@@ -287,34 +335,23 @@ def _run_evaluation(
         plot_layer_ablation,
         write_report,
     )
-    from .store import EmbeddingStore
 
-    if corpus is not None:
-        corpus = corpus.parallel(langs)
-        assert model is not None
-        report = embed_corpus(
-            corpus, model, EmbeddingStore(store_path), layers, options.get("device")
-        )
-        for failure in report.failures:
-            click.echo(f"skipped: {failure['reason']}", err=True)
-        model = None  # embedded (and checked against the store) above
-    results = {}
-    for name in metrics:
-        for layer in layers:
-            result = run(
-                corpus,
-                store=store_path,
-                model=model,
-                layer=layer,
-                metric=name,
-                langs=langs,
-                progress=True,
-                **options,
-            )
-            results[(name, layer)] = result
-            target = out if len(results) == 1 else out / f"{name}_layer{result.settings['layer']}"
-            write_report(result, target)
-    (first_metric, first_layer), primary = next(iter(results.items()))
+    check_languages(langs)
+    _writable_folder(out, "report")
+    results = evaluate_grid(
+        corpus,
+        store=store_path,
+        model=model,
+        layers=layers,
+        metrics=metrics,
+        langs=langs,
+        progress=True,
+        **options,
+    )
+    for number, ((name, _), result) in enumerate(results.items()):  # the first one on top
+        target = out if number == 0 else out / f"{name}_layer{result.settings['layer']}"
+        write_report(result, target)
+    (first_metric, _), primary = next(iter(results.items()))
     settings = primary.settings
     click.echo(
         f"R@1 (%) {first_metric}, {settings['model']} layer {settings['layer']}, "
@@ -323,6 +360,13 @@ def _run_evaluation(
     )
     click.echo(markdown_table(primary.matrix("r@1")))
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
+    _echo_failures(primary.failures)
+    if primary.failures:
+        click.echo(
+            f"{len(primary.failures)} utterance(s) skipped (bad audio), listed in results.json; "
+            "their sentences were left out in every language",
+            err=True,
+        )
     if settings.get("missing_sentences"):
         for lang, ids in settings["missing_sentences"].items():
             click.echo(

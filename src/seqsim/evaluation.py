@@ -40,6 +40,34 @@ def ranks_of_targets(scores: np.ndarray) -> np.ndarray:
     return 1 + better + earlier_ties
 
 
+NORMALIZATIONS = ("none", "csls", "margin")
+
+
+def _whole_number(value: object, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+
+
+def check_scoring_options(normalization: str, k: int, bootstrap: int, seed: int) -> None:
+    """Raise a clear ``ValueError`` for an option :func:`evaluate_embeddings` cannot use."""
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(
+            f"normalization must be 'none', 'csls' or 'margin', got {normalization!r}"
+        )
+    _whole_number(k, "k (neighbours for csls / margin)", 1)
+    _whole_number(bootstrap, "bootstrap (samples; 0 for none)", 0)
+    _whole_number(seed, "seed", 0)
+
+
+def check_languages(langs: Sequence[str] | None) -> None:
+    """Retrieval goes from one language to another: at least two different ones."""
+    if langs is not None and len(set(langs)) < 2:
+        raise ValueError(
+            f"retrieval needs at least two languages, got {list(langs)}; "
+            "queries in one are matched against candidates in another"
+        )
+
+
 def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> np.ndarray:
     """Hubness correction of a (Q, R) score matrix, as in multilingual bitext mining.
 
@@ -47,6 +75,7 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
     ``r(x)`` is the mean of the ``k`` best scores of query ``x`` over all candidates, ``r(y)`` the
     same for candidate ``y`` over all queries. The ratio margin assumes positive scores.
     """
+    _whole_number(k, "k (neighbours for csls / margin)", 1)
     if method == "none":
         return scores
     k = min(k, scores.shape[0], scores.shape[1])
@@ -86,6 +115,7 @@ def bootstrap_interval(
     ranks: np.ndarray, samples: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of R@1 over queries."""
+    _whole_number(samples, "bootstrap (samples)", 1)
     rng = np.random.default_rng(seed)
     hits = (ranks <= 1).astype(float)
     means = hits[rng.integers(0, len(hits), size=(samples, len(hits)))].mean(axis=1)
@@ -104,6 +134,9 @@ class RetrievalResult:
     ranks: pd.DataFrame
     """One row per query: query_lang, candidate_lang, id, rank, retrieved (the top candidate)."""
     settings: dict[str, Any] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    """Utterances left out because their audio failed: key, source, reason. Their sentences
+    are left out in every language (listed in ``settings["missing_sentences"]``)."""
 
     @property
     def settings_hash(self) -> str:
@@ -129,6 +162,7 @@ class RetrievalResult:
             "languages": self.languages,
             "pairs": self.summary.to_dict(orient="records"),
             "mean": {m: self.mean(m) for m in MEASURES},
+            "failures": self.failures,
         }
 
 
@@ -152,7 +186,9 @@ def evaluate_embeddings(
     language's mean frame first. Raw measures are always reported too (``raw_*`` columns).
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
+    check_scoring_options(normalization, k, bootstrap, seed)
     languages = list(embeddings)
+    check_languages(languages)
     reference_ids = list(embeddings[languages[0]][0])
     for lang, (ids, _) in embeddings.items():
         if list(ids) != reference_ids:
@@ -213,13 +249,7 @@ def evaluate_embeddings(
 
 def corpus_from_keys(keys: Sequence[str]) -> Corpus:
     """A corpus (without audio paths) from embedding-store keys ``lang/id``."""
-    utterances = []
-    for key in keys:
-        lang, _, sentence = key.partition("/")
-        if not sentence:
-            raise ValueError(f"store key {key!r} is not of the form lang/id")
-        utterances.append(Utterance(sentence, lang, path=None))
-    return Corpus(utterances)
+    return Corpus([Utterance.from_key(key) for key in keys])
 
 
 def gather(
@@ -234,7 +264,9 @@ def gather(
         absent = [u.key for u in utterances if u.key not in position]
         if absent:
             raise ValueError(
-                f"the store has no embeddings for {len(absent)} utterance(s), e.g. {absent[:3]}"
+                f"the store has no embeddings for {len(absent)} utterance(s), e.g. "
+                f"{absent[:3]}; embed them first (their audio may have failed: see the "
+                "store's failures.jsonl)"
             )
         indices = np.array([position[u.key] for u in utterances])
         gathered[lang] = ([u.id for u in utterances], frames.subset(indices))
@@ -266,13 +298,23 @@ def embed_corpus(
     return store.embed(corpus.audio_items(), embedder)
 
 
-def evaluate(
+def _without_failures(
+    corpus: Corpus, report: EmbedReport, langs: Sequence[str] | None
+) -> Corpus:
+    """The corpus less the utterances whose audio failed, parallel again (their sentences are
+    then listed as missing in those languages and left out everywhere)."""
+    if not report.failures:
+        return corpus
+    return corpus.without({failure["key"] for failure in report.failures}).parallel(langs)
+
+
+def evaluate_grid(
     corpus: Corpus | None = None,
     *,
     store: str | Path | EmbeddingStore | None = None,
     model: str | None = None,
-    layer: int = -1,
-    metric: str = "seqsim",
+    layers: Sequence[int] = (-1,),
+    metrics: Sequence[str | Metric] = ("seqsim",),
     langs: Sequence[str] | None = None,
     normalization: Normalization = "none",
     k: int = 10,
@@ -283,22 +325,27 @@ def evaluate(
     device: str | None = None,
     batch_size: int = 16,
     progress: bool = True,
-) -> RetrievalResult:
-    """R@1 (and R@5, R@10, MRR) matrices over language pairs, in one call.
-
-    With a ``corpus`` and a ``model``, utterances are embedded first, into ``store`` when given
-    (resumable, reused by later calls) or a temporary one. With a ``corpus`` and a ``store``,
-    the corpus's utterances are read from the store. With a ``store`` alone, all its embeddings
-    are evaluated (``model``, if given, must match the store's). ``metric`` is any registered
-    metric name; ``backend``/``device`` go to it.
-    """
+) -> dict[tuple[str, int], RetrievalResult]:
+    """:func:`evaluate` for several metrics and layers, embedding once: results keyed by
+    ``(metric name, layer as given)``. Every option is checked before any embedding starts."""
     if corpus is None and store is None:
         raise ValueError("give a corpus (with a model) or a store of embeddings")
     if corpus is not None and model is None and store is None:
         raise ValueError(
             "a corpus needs a model to embed it (or a store that holds its embeddings)"
         )
-    metric_object = get_metric(metric, backend=backend, device=device, progress=False)
+    check_scoring_options(normalization, k, bootstrap, seed)
+    check_languages(langs)
+    if not layers or not metrics:
+        raise ValueError("give at least one layer and one metric")
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
+            raise ValueError(f"layer must be a whole number, got {layer!r}")
+    metric_objects = [
+        get_metric(m, backend=backend, device=device) if isinstance(m, str) else m
+        for m in metrics
+    ]
+    failures: list[dict[str, str]] = []
     with ExitStack() as cleanup:
         if store is None:
             store = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seqsim-store-"))
@@ -306,7 +353,8 @@ def evaluate(
         if corpus is not None:
             corpus = corpus.parallel(langs)
             if model is not None:
-                embed_corpus(corpus, model, store, [layer], device, batch_size, progress)
+                report = embed_corpus(corpus, model, store, layers, device, batch_size, progress)
+                corpus, failures = _without_failures(corpus, report, langs), report.failures
         stored = store.settings
         if stored is None:
             raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")
@@ -314,26 +362,52 @@ def evaluate(
             raise StoreMismatchError(
                 f"{store.path} holds embeddings of {stored['model']!r}, not of {model!r}"
             )
-        keys, frames = store.load(layer)
-        if corpus is None:
-            corpus = corpus_from_keys(keys).parallel(langs)
-        absolute_layer = layer % stored["hidden_states"]
-        settings = {
-            "model": stored["model"],
-            "layer": absolute_layer,
-            "store_dtype": stored["dtype"],
-        }
-        if corpus.dropped_recordings or corpus.missing:
-            settings["dropped_recordings"] = corpus.dropped_recordings
-            settings["missing_sentences"] = corpus.missing
-        return evaluate_embeddings(
-            gather(corpus, keys, frames),
-            metric_object,
-            normalization=normalization,
-            k=k,
-            center=center,
-            bootstrap=bootstrap,
-            seed=seed,
-            settings=settings,
-            progress=progress,
-        )
+        results = {}
+        for layer in layers:
+            keys, frames = store.load(layer)
+            layer_corpus = corpus or corpus_from_keys(keys).parallel(langs)
+            settings: dict[str, Any] = {
+                "model": stored["model"],
+                "layer": layer % stored["hidden_states"],
+                "store_dtype": stored["dtype"],
+            }
+            if layer_corpus.dropped_recordings or layer_corpus.missing:
+                settings["dropped_recordings"] = layer_corpus.dropped_recordings
+                settings["missing_sentences"] = layer_corpus.missing
+            embeddings = gather(layer_corpus, keys, frames)
+            for metric_object in metric_objects:
+                result = evaluate_embeddings(
+                    embeddings,
+                    metric_object,
+                    normalization=normalization,
+                    k=k,
+                    center=center,
+                    bootstrap=bootstrap,
+                    seed=seed,
+                    settings=settings,
+                    progress=progress,
+                )
+                result.failures = failures
+                results[(metric_object.name, layer)] = result
+        return results
+
+
+def evaluate(
+    corpus: Corpus | None = None,
+    *,
+    layer: int = -1,
+    metric: str | Metric = "seqsim",
+    **options: Any,
+) -> RetrievalResult:
+    """R@1 (and R@5, R@10, MRR) matrices over language pairs, in one call.
+
+    With a ``corpus`` and a ``model``, utterances are embedded first, into ``store`` when given
+    (resumable, reused by later calls) or a temporary one; utterances whose audio fails are
+    left out and listed in ``result.failures``. With a ``corpus`` and a ``store``, the corpus's
+    utterances are read from the store. With a ``store`` alone, all its embeddings are
+    evaluated (``model``, if given, must match the store's). ``metric`` is any registered
+    metric name (or a :class:`Metric`); ``backend``/``device`` go to it. The other options are
+    those of :func:`evaluate_grid`; an unknown one raises ``TypeError``.
+    """
+    results = evaluate_grid(corpus, layers=[layer], metrics=[metric], **options)
+    return next(iter(results.values()))

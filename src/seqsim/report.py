@@ -94,9 +94,14 @@ def report_markdown(result: RetrievalResult) -> str:
         {"mean over pairs (%)": [100 * result.mean(m) for m in ("r@1", "r@5", "r@10", "mrr")]},
         index=pd.Index(["R@1", "R@5", "R@10", "MRR"], name="measure"),
     )
+    parts += ["## Means", markdown_table(means)]
+    if result.failures:
+        parts += [
+            "## Skipped utterances",
+            "Their audio failed, so their sentences were left out in every language:",
+            "\n".join(f"- `{f['key']}`: {f['reason']}" for f in result.failures),
+        ]
     parts += [
-        "## Means",
-        markdown_table(means),
         "## Settings",
         "```json",
         json.dumps(s, indent=2, default=str),
