@@ -58,7 +58,34 @@ def test_unknown_backend_and_options():
             SeqSim(backend="torch", device="cuda")
     with pytest.raises(ValueError, match="numba backend runs on the CPU only|no CUDA device"):
         SeqSim(backend="numba", device="cuda")
-    with pytest.raises(ValueError, match="working_memory must be positive"):
+    with pytest.raises(ValueError, match="working_memory must be a positive finite number"):
         SeqSim(working_memory=0)
     with pytest.raises(TypeError, match="unexpected keyword argument 'layer'"):
         SeqSim(layer=3)
+
+
+def _grad_pair() -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    rng = np.random.default_rng(3)
+    queries = [torch.tensor(rng.standard_normal((n, 6)), dtype=torch.float32) for n in (4, 7)]
+    candidates = [torch.tensor(rng.standard_normal((n, 6)), dtype=torch.float32) for n in (5, 2)]
+    return queries, candidates
+
+
+@pytest.mark.parametrize("metric", METRICS)
+def test_tensors_that_require_grad_score_as_their_values(metric, backend_options):
+    queries, candidates = _grad_pair()
+    with_grad = [t.clone().requires_grad_() for t in queries]
+    expected = metric(**backend_options).matrix(queries, candidates)
+    scores = metric(**backend_options).matrix(with_grad, candidates)
+    np.testing.assert_array_equal(scores, expected)
+    packed = PackedSequences.from_lengths(torch.cat(candidates).requires_grad_(), [5, 2])
+    np.testing.assert_array_equal(metric(**backend_options).matrix(queries, packed), expected)
+    assert all(t.requires_grad for t in with_grad)  # the caller's tensors are left as they were
+
+
+@pytest.mark.parametrize(
+    ("metric", "identical"), [(SeqSim, 1.0), (AvgSim, 1.0), (DTWSim, 0.0), (OTSim, 1.0)]
+)
+def test_a_grad_sequence_against_itself(metric, identical, backend_options):
+    x = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0], [3.0, 0.0, 1.0]], requires_grad=True)
+    assert metric(**backend_options)(x, x) == pytest.approx(identical, abs=1e-5)

@@ -1,4 +1,8 @@
-"""Where a metric runs: the ``backend`` and ``device`` arguments every metric takes."""
+"""Where a metric runs: the ``backend``, ``device`` and ``working_memory`` arguments every
+metric takes, and the option checks that metrics and the embedder share.
+
+Every check raises a one-line ``ValueError`` that names the option and the value it got.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,53 @@ from typing import Literal
 
 import torch
 
+from .checks import check_positive
+
 BackendName = Literal["auto", "torch", "numba", "triton"]
 BACKENDS: tuple[str, ...] = ("torch", "numba", "triton")
 CPU_WORKING_MEMORY_MB = 256.0
 CUDA_MAX_WORKING_MEMORY_MB = 4096.0
+_DEVICE_CHOICES = "use 'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+def check_working_memory(working_memory: object) -> None:
+    """``working_memory`` (MiB of scratch per block pair) must be None or a positive number."""
+    if working_memory is not None:
+        check_positive("working_memory", working_memory, "number of MiB")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The torch device that ``device`` names, checked against this machine.
+
+    ``None`` or ``"auto"`` is the first CUDA device when there is one, else the CPU. Raises
+    ``ValueError`` for a name torch does not parse, a device other than CPU or CUDA, CUDA on a
+    machine without it (a CPU-only torch build, or no GPU), or ``cuda:N`` past the last GPU.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {device!r}; {_DEVICE_CHOICES}") from None
+    if resolved.type not in ("cpu", "cuda"):
+        raise ValueError(f"unsupported device {device!r}; {_DEVICE_CHOICES}")
+    if resolved.type == "cuda":
+        if not torch.cuda.is_available():
+            reason = (
+                f"torch {torch.__version__} is a CPU-only build"
+                if torch.version.cuda is None
+                else "no GPU was found"
+            )
+            raise ValueError(
+                f"device {device!r} was asked for, but no CUDA device is available ({reason})"
+            )
+        count = torch.cuda.device_count()
+        if resolved.index is not None and resolved.index >= count:
+            raise ValueError(
+                f"device {device!r} does not exist: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+    return resolved
 
 
 @dataclass(frozen=True)
@@ -42,10 +89,11 @@ def resolve_backend(
 ) -> Backend:
     """Turn the user's ``backend``/``device`` into a :class:`Backend`.
 
-    ``"auto"`` picks torch on CUDA when a GPU is present (or ``device`` names one), else numba,
-    the faster CPU path (see docs/performance.md). ``numba`` runs on the CPU only. ``triton``
-    runs Triton kernels where a metric has one (SeqSim) and torch otherwise; it needs CUDA, or
-    ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, for testing) on the CPU.
+    ``device`` goes through :func:`resolve_device`. ``"auto"`` picks torch on CUDA when a GPU is
+    present (or ``device`` names one), else numba, the faster CPU path (see
+    docs/performance.md). ``numba`` runs on the CPU only. ``triton`` runs Triton kernels where
+    a metric has one (SeqSim) and torch otherwise; it needs CUDA, or ``TRITON_INTERPRET=1``
+    (Triton's CPU interpreter, for testing) on the CPU.
     A :class:`Backend` passes through unchanged.
     """
     if isinstance(backend, Backend):
@@ -54,16 +102,11 @@ def resolve_backend(
         raise ValueError(
             f"unknown backend {backend!r}; choose one of 'auto', 'torch', 'numba', 'triton'"
         )
-    if device is None:
-        resolved_device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        resolved_device = torch.device(device)
-        if resolved_device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} was asked for, but no CUDA device is available")
+    resolved_device = resolve_device(device)
     if backend == "auto":
         backend = "torch" if resolved_device.type != "cpu" else "numba"
     if backend == "numba":
-        if resolved_device.type != "cpu" and device is not None:
+        if resolved_device.type != "cpu" and device not in (None, "auto"):
             raise ValueError(f"the numba backend runs on the CPU only, not on device {device!r}")
         resolved_device = torch.device("cpu")
     if backend == "triton":

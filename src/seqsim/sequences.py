@@ -139,7 +139,8 @@ def as_packed(
 
     Raises ``ValueError`` naming ``name[index]`` for an empty list, an empty or non 2-D
     sequence, a non-float dtype, a dimension that differs from ``dim`` (or from the other
-    sequences), or a NaN/inf frame.
+    sequences), or a NaN/inf frame. Tensor frames are detached: metrics are not differentiable,
+    so a tensor with ``requires_grad`` is scored on its values.
     """
     if isinstance(sequences, PackedSequences):
         packed = sequences
@@ -171,6 +172,8 @@ def as_packed(
                 raise ValueError(f"{name}[{index}] {problem}")
             dim = int(item.shape[1])
         packed = _pack(items)
+    if isinstance(packed.frames, torch.Tensor):
+        packed = PackedSequences(packed.frames.detach(), packed.offsets)
     _check_finite(packed.frames, packed.offsets, name)
     return packed
 

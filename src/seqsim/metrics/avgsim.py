@@ -7,7 +7,7 @@ import torch
 
 from ..backends import Backend, resolve_backend
 from ..sequences import PackedSequences, SequencesLike
-from .base import Metric, pack_pair, register_metric
+from .base import Metric, check_run_options, pack_pair, register_metric
 
 
 def sequence_means(packed: PackedSequences, backend: str | Backend = "numba") -> np.ndarray:
@@ -44,9 +44,10 @@ def avgsim_matrix(
     ``working_memory`` and ``progress`` are accepted for a uniform interface; the means
     need memory proportional to the number of sequences only.
     """
+    resolved = check_run_options(backend, working_memory, progress)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
-    query_means = _unit(sequence_means(packed_queries, backend))
-    candidate_means = _unit(sequence_means(packed_candidates, backend))
+    query_means = _unit(sequence_means(packed_queries, resolved))
+    candidate_means = _unit(sequence_means(packed_candidates, resolved))
     return query_means @ candidate_means.T
 
 

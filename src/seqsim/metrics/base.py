@@ -10,8 +10,9 @@ from typing import Any, ClassVar, TypedDict
 import numpy as np
 import torch
 
-from ..backends import Backend, resolve_backend
+from ..backends import Backend, check_working_memory, resolve_backend
 from ..blocks import score_all_pairs
+from ..checks import check_flag
 from ..kernels.numba_kernels import unit_numpy_block
 from ..kernels.torch_kernels import unit_tensor_block
 from ..sequences import (
@@ -27,6 +28,21 @@ NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
 TensorScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
 """(query block, candidate block) as packed unit-norm tensors on the device -> (k, Qb, Rb)."""
+
+
+def check_run_options(
+    backend: str | Backend,
+    working_memory: object,
+    progress: object,
+    device: str | torch.device | None = None,
+) -> Backend:
+    """Check the options every metric takes, before any work; return the resolved backend.
+
+    Both the metric classes and the functions of :mod:`seqsim.functional` call it first.
+    """
+    check_working_memory(working_memory)
+    check_flag("progress", progress)
+    return resolve_backend(backend, device)
 
 
 def pack_pair(
@@ -126,9 +142,7 @@ class Metric(ABC):
         working_memory: float | None = None,
         progress: bool = False,
     ) -> None:
-        self.backend = resolve_backend(backend, device)
-        if working_memory is not None and working_memory <= 0:
-            raise ValueError(f"working_memory must be positive (MiB), got {working_memory}")
+        self.backend = check_run_options(backend, working_memory, progress, device)
         self.working_memory = working_memory
         self.progress = progress
 

@@ -20,12 +20,14 @@ from fastdtw import fastdtw
 from typing_extensions import Unpack
 
 from ..backends import Backend
+from ..checks import check_choice, check_count
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import Frames, PackedSequences, SequencesLike, to_float32_numpy
 from .base import (
     Metric,
     RunOptions,
     blockwise_scores,
+    check_run_options,
     pack_pair,
     register_metric,
 )
@@ -38,15 +40,12 @@ _NORMALIZATIONS = {
 }
 
 
-def _check_options(normalization: str, window: int | None, method: str) -> None:
-    if normalization not in _NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be one of {list(_NORMALIZATIONS)}, got {normalization!r}"
-        )
-    if window is not None and window < 0:
-        raise ValueError(f"window must be a non-negative number of frames, got {window}")
-    if method not in ("exact", "fastdtw"):
-        raise ValueError(f"method must be 'exact' or 'fastdtw', got {method!r}")
+def _check_options(normalization: str, window: int | None, method: str, radius: int) -> None:
+    check_choice("normalization", normalization, _NORMALIZATIONS)
+    if window is not None:
+        check_count("window", window, 0)
+    check_choice("method", method, ("exact", "fastdtw"))
+    check_count("radius", radius, 1)  # fastdtw fails inside with radius 0
 
 
 def _fastdtw_costs(
@@ -79,7 +78,8 @@ def dtw_matrix(
     progress: bool = False,
 ) -> np.ndarray:
     """DTW similarity ``-cost / Z`` of every query against every candidate; see the module doc."""
-    _check_options(normalization, window, method)
+    _check_options(normalization, window, method, radius)
+    resolved = check_run_options(backend, working_memory, progress)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
     if method == "fastdtw":
         return -_fastdtw_costs(packed_queries, packed_candidates, normalization, radius)
@@ -105,7 +105,7 @@ def dtw_matrix(
     (costs,) = blockwise_scores(
         packed_queries,
         packed_candidates,
-        backend,
+        resolved,
         numba_scorer=numba_scorer,
         torch_scorer=torch_scorer,
         triton_scorer=triton_scorer,
@@ -130,7 +130,7 @@ class DTWSim(Metric):
         **run_options: Unpack[RunOptions],
     ) -> None:
         super().__init__(**run_options)
-        _check_options(normalization, window, method)
+        _check_options(normalization, window, method, radius)
         self.normalization = normalization
         self.window = window
         self.method = method

@@ -19,12 +19,14 @@ import ot
 from typing_extensions import Unpack
 
 from ..backends import Backend
+from ..checks import check_choice, check_count, check_flag, check_positive
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
 from .base import (
     Metric,
     RunOptions,
     blockwise_scores,
+    check_run_options,
     pack_pair,
     register_metric,
 )
@@ -34,17 +36,16 @@ EMD_MAX_ITERATIONS = 10_000_000
 
 
 def _check_options(solver: str, reg: float, max_iter: int, tol: float, log_domain: bool) -> None:
-    if solver not in ("exact", "sinkhorn"):
-        raise ValueError(f"solver must be 'exact' or 'sinkhorn', got {solver!r}")
-    if reg <= 0:
-        raise ValueError(f"reg must be positive, got {reg}")
-    if not log_domain and reg < numba_kernels.MIN_SINKHORN_REG:
+    check_choice("solver", solver, ("exact", "sinkhorn"))
+    check_positive("reg", reg)
+    check_count("max_iter", max_iter, 1)
+    check_positive("tol", tol)
+    check_flag("log_domain", log_domain)
+    if solver == "sinkhorn" and not log_domain and reg < numba_kernels.MIN_SINKHORN_REG:
         raise ValueError(
             f"reg must be at least {numba_kernels.MIN_SINKHORN_REG} (got {reg}): smaller values "
             "underflow exp(-cost / reg); pass log_domain=True, or use solver='exact'"
         )
-    if max_iter < 1 or tol <= 0:
-        raise ValueError(f"need max_iter >= 1 and tol > 0; got {max_iter}, {tol}")
 
 
 def _emd_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
@@ -80,6 +81,7 @@ def ot_matrix(
     Sinkhorn solver.
     """
     _check_options(solver, reg, max_iter, tol, log_domain)
+    resolved = check_run_options(backend, working_memory, progress)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
 
     def sinkhorn_numba(q: PackedSequences, c: PackedSequences) -> np.ndarray:
@@ -97,7 +99,7 @@ def ot_matrix(
     (costs,) = blockwise_scores(
         packed_queries,
         packed_candidates,
-        backend,
+        resolved,
         numba_scorer=_emd_tiles if exact else sinkhorn_numba,
         torch_scorer=None if exact else sinkhorn_torch,
         kinds=1,

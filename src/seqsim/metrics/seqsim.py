@@ -15,12 +15,14 @@ import numpy as np
 from typing_extensions import Unpack
 
 from ..backends import Backend
+from ..checks import check_choice
 from ..kernels import numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
 from .base import (
     Metric,
     RunOptions,
     blockwise_scores,
+    check_run_options,
     pack_pair,
     register_metric,
 )
@@ -48,8 +50,7 @@ def _triton_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.
 
 
 def _check_output(output: str) -> None:
-    if output not in SeqSimScores._fields:
-        raise ValueError(f"output must be one of {SeqSimScores._fields}, got {output!r}")
+    check_choice("output", output, SeqSimScores._fields)
 
 
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -68,11 +69,12 @@ def seqsim_scores(
     progress: bool = False,
 ) -> SeqSimScores:
     """Precision, recall and F1 (SeqSim) of every query against every candidate."""
+    resolved = check_run_options(backend, working_memory, progress)
     packed_queries, packed_candidates = pack_pair(queries, candidates)
     precision, recall = blockwise_scores(
         packed_queries,
         packed_candidates,
-        backend,
+        resolved,
         numba_scorer=_numba_scorer,
         torch_scorer=torch_kernels.seqsim_tiles,
         triton_scorer=_triton_scorer,
