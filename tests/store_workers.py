@@ -50,21 +50,43 @@ class DieAfter:
             yield item
 
 
-def embed_and_die(store_path: str, model: str, manifest: str, count: int, shard: int) -> None:
-    """Embed a manifest into a store, batch size 1, dying after ``count`` utterances."""
+class WaitFor(DieAfter):
+    """An embedder that, before its first utterance, waits until the file ``release`` exists."""
+
+    def __init__(self, embedder, release: str) -> None:
+        super().__init__(embedder, -1)
+        self.release = release
+
+    def embed_iter(self, sources):
+        deadline = time.monotonic() + 120
+        while not os.path.exists(self.release) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield from self.embedder.embed_iter(sources)
+
+
+def embed(store_path: str, model: str, manifest: str, wrap, **options) -> None:
+    """Embed a manifest's layer 1 into a store, one utterance per batch, through ``wrap``."""
     from seqsim import EmbeddingStore, WhisperEmbedder
     from seqsim.corpus import read_manifest
 
     embedder = WhisperEmbedder(model, layers=[1], batch_size=1, progress=False)
     items = read_manifest(manifest).audio_items()
-    EmbeddingStore(store_path).embed(items, DieAfter(embedder, count), shard_size=shard)
+    EmbeddingStore(store_path).embed(items, wrap(embedder), **options)
 
 
 if __name__ == "__main__":
     mode, *arguments = sys.argv[1:]
     if mode == "write":
         write_keys(arguments[0], int(arguments[1]), int(arguments[2]), float(arguments[3]))
-    elif mode == "embed-and-die":
-        embed_and_die(*arguments[:3], int(arguments[3]), int(arguments[4]))
+    elif mode == "embed-and-die":  # STORE MODEL MANIFEST COUNT SHARD_SIZE FLUSH_SECONDS
+        count, shard_size, flush_seconds = int(arguments[3]), int(arguments[4]), arguments[5]
+        embed(
+            *arguments[:3],
+            lambda embedder: DieAfter(embedder, count),
+            shard_size=shard_size,
+            flush_seconds=float(flush_seconds),
+        )
+    elif mode == "embed-when-released":  # STORE MODEL MANIFEST RELEASE_FILE
+        embed(*arguments[:3], lambda embedder: WaitFor(embedder, arguments[3]))
     else:
         raise SystemExit(f"unknown mode {mode!r}")

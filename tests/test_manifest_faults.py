@@ -235,8 +235,11 @@ def test_invalid_utf8_names_the_line(folder, name, content):
     ],
 )
 def test_row_numbers_are_physical_lines(folder, name, lines, line, newline):
+    """(The CLI records a missing audio file as one failed item instead; see test_faults.py.)"""
     path = write(folder, name, lines, newline=newline)
-    refused(path, line, f"audio file {folder / 'nowhere.wav'} does not exist")
+    with pytest.raises(CorpusError) as caught:
+        read_manifest(path)
+    assert str(caught.value) == f"{path}:{line}: audio file {folder / 'nowhere.wav'} does not exist"
 
 
 @pytest.mark.parametrize(

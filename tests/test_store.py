@@ -330,7 +330,9 @@ def test_flush_bounds_what_a_killed_run_loses(tmp_path, monkeypatch):
             writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
         assert store.keys() == ["a", "b", "c", "d", "e", "f"]
     assert store.keys() == list("abcdefg")  # the rest on closing
-    with pytest.raises(ValueError, match="flush_seconds must be a finite number >= 0"):
+    with pytest.raises(
+        ValueError, match="flush_seconds must be a non-negative finite number of seconds, got nan"
+    ):
         store.writer(SETTINGS, flush_seconds=float("nan")).__enter__()
-    with pytest.raises(ValueError, match="shard_size must be a whole number >= 1, got 0"):
+    with pytest.raises(ValueError, match="shard_size must be an integer >= 1, got 0"):
         store.writer(SETTINGS, shard_size=0).__enter__()

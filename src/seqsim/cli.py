@@ -94,7 +94,11 @@ def main() -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Store directory (created, or resumed).",
 )
-@click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    help="Utterances per encoder pass [default: 16 on CUDA, 1 on the CPU].",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--dtype",
@@ -133,7 +137,7 @@ def embed(
     model: str,
     layers: str,
     store_path: Path,
-    batch_size: int,
+    batch_size: int | None,
     device: str,
     dtype: str,
     duplicates: str,
@@ -145,7 +149,8 @@ def embed(
     from .embedder import WhisperEmbedder
     from .store import EmbeddingStore
 
-    corpus = read_manifest(manifest, duplicates=duplicates)
+    # a missing audio file is one bad item, recorded and skipped like an unreadable one
+    corpus = read_manifest(manifest, duplicates=duplicates, check_files=False)
     selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
     _writable_folder(store_path, "store")
     embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
@@ -252,7 +257,7 @@ def evaluate(
         raise click.UsageError("give --manifest (with --model) or --store")
     if manifest is not None and model is None:
         raise click.UsageError("--manifest needs --model")
-    corpus = read_manifest(manifest) if manifest is not None else None
+    corpus = read_manifest(manifest, check_files=False) if manifest is not None else None
     _run_evaluation(
         corpus,
         model,

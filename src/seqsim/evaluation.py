@@ -19,12 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ._version import __version__
-from .corpus import Corpus, Utterance
+from .checks import check_choice, check_count
+from .corpus import Corpus, CorpusError, Utterance
 from .embedder import WhisperEmbedder
 from .metrics.base import Metric, get_metric
+from .progress import progress_bar
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
 
@@ -43,20 +44,12 @@ def ranks_of_targets(scores: np.ndarray) -> np.ndarray:
 NORMALIZATIONS = ("none", "csls", "margin")
 
 
-def _whole_number(value: object, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-
-
 def check_scoring_options(normalization: str, k: int, bootstrap: int, seed: int) -> None:
     """Raise a clear ``ValueError`` for an option :func:`evaluate_embeddings` cannot use."""
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"normalization must be 'none', 'csls' or 'margin', got {normalization!r}"
-        )
-    _whole_number(k, "k (neighbours for csls / margin)", 1)
-    _whole_number(bootstrap, "bootstrap (samples; 0 for none)", 0)
-    _whole_number(seed, "seed", 0)
+    check_choice("normalization", normalization, NORMALIZATIONS)
+    check_count("k (neighbours for csls / margin)", k, 1)
+    check_count("bootstrap (samples; 0 for none)", bootstrap, 0)
+    check_count("seed", seed, 0)
 
 
 def check_languages(langs: Sequence[str] | None) -> None:
@@ -75,7 +68,8 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
     ``r(x)`` is the mean of the ``k`` best scores of query ``x`` over all candidates, ``r(y)`` the
     same for candidate ``y`` over all queries. The ratio margin assumes positive scores.
     """
-    _whole_number(k, "k (neighbours for csls / margin)", 1)
+    check_choice("normalization", method, NORMALIZATIONS)
+    check_count("k (neighbours for csls / margin)", k, 1)
     if method == "none":
         return scores
     k = min(k, scores.shape[0], scores.shape[1])
@@ -83,9 +77,7 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
     candidate_side = np.sort(scores, axis=0)[-k:, :].mean(axis=0)[None, :]
     if method == "csls":
         return 2 * scores - query_side - candidate_side
-    if method == "margin":
-        return scores / ((query_side + candidate_side) / 2)
-    raise ValueError(f"normalization must be 'none', 'csls' or 'margin', got {method!r}")
+    return scores / ((query_side + candidate_side) / 2)  # margin
 
 
 def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, PackedSequences]:
@@ -115,7 +107,7 @@ def bootstrap_interval(
     ranks: np.ndarray, samples: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of R@1 over queries."""
-    _whole_number(samples, "bootstrap (samples)", 1)
+    check_count("bootstrap (samples)", samples, 1)
     rng = np.random.default_rng(seed)
     hits = (ranks <= 1).astype(float)
     means = hits[rng.integers(0, len(hits), size=(samples, len(hits)))].mean(axis=1)
@@ -211,7 +203,9 @@ def evaluate_embeddings(
 
     rows, rank_rows = [], []
     pairs = [(q, c) for q in languages for c in languages if q != c]
-    for query_lang, candidate_lang in tqdm(pairs, desc="language pairs", disable=not progress):
+    for query_lang, candidate_lang in progress_bar(
+        pairs, desc="language pairs", disable=not progress
+    ):
         raw = scores(query_lang, candidate_lang, centered=False)
         adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
         adjusted = normalize_scores(adjusted, normalization, k)
@@ -279,7 +273,7 @@ def embed_corpus(
     store: EmbeddingStore,
     layers: Sequence[int],
     device: str | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> EmbedReport:
     """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass.
@@ -298,14 +292,17 @@ def embed_corpus(
     return store.embed(corpus.audio_items(), embedder)
 
 
-def _without_failures(
-    corpus: Corpus, report: EmbedReport, langs: Sequence[str] | None
-) -> Corpus:
+def _without_failures(corpus: Corpus, report: EmbedReport, langs: Sequence[str] | None) -> Corpus:
     """The corpus less the utterances whose audio failed, parallel again (their sentences are
     then listed as missing in those languages and left out everywhere)."""
     if not report.failures:
         return corpus
-    return corpus.without({failure["key"] for failure in report.failures}).parallel(langs)
+    failed = {failure["key"] for failure in report.failures}
+    if failed >= {utterance.key for utterance in corpus.utterances}:
+        raise CorpusError(
+            f"the audio of every utterance failed, e.g. {report.failures[0]['reason']}"
+        )
+    return corpus.without(failed).parallel(langs)
 
 
 def evaluate_grid(
@@ -323,7 +320,7 @@ def evaluate_grid(
     seed: int = 0,
     backend: str = "auto",
     device: str | None = None,
-    batch_size: int = 16,
+    batch_size: int | None = None,
     progress: bool = True,
 ) -> dict[tuple[str, int], RetrievalResult]:
     """:func:`evaluate` for several metrics and layers, embedding once: results keyed by
@@ -339,11 +336,9 @@ def evaluate_grid(
     if not layers or not metrics:
         raise ValueError("give at least one layer and one metric")
     for layer in layers:
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
-            raise ValueError(f"layer must be a whole number, got {layer!r}")
+        check_count("layer", layer, -(10**6))
     metric_objects = [
-        get_metric(m, backend=backend, device=device) if isinstance(m, str) else m
-        for m in metrics
+        get_metric(m, backend=backend, device=device) if isinstance(m, str) else m for m in metrics
     ]
     failures: list[dict[str, str]] = []
     with ExitStack() as cleanup:

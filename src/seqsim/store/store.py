@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -37,6 +36,7 @@ import torch
 
 from .._version import __version__
 from ..audio import AudioError, AudioInput, describe
+from ..checks import check_count, check_positive
 from ..sequences import PackedSequences
 from . import locks
 from .files import (
@@ -83,15 +83,8 @@ class EmbedReport:
 
 
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
-    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
-        raise ValueError(f"shard_size must be a whole number >= 1, got {shard_size!r}")
-    if (
-        isinstance(flush_seconds, bool)
-        or not isinstance(flush_seconds, (int, float))
-        or not math.isfinite(flush_seconds)
-        or flush_seconds < 0
-    ):
-        raise ValueError(f"flush_seconds must be a finite number >= 0, got {flush_seconds!r}")
+    check_count("shard_size", shard_size, 1)
+    check_positive("flush_seconds", flush_seconds, "number of seconds", zero=True)
 
 
 class ShardWriter:
