@@ -36,7 +36,7 @@ import torch
 
 from .._version import __version__
 from ..audio import AudioError, AudioInput, describe
-from ..checks import check_count, check_positive
+from ..checks import check_choice, check_count, check_positive
 from ..sequences import PackedSequences
 from . import locks
 from .files import (
@@ -209,8 +209,7 @@ class EmbeddingStore:
         missing = [name for name in (*IDENTITY, "hidden_states") if name not in settings]
         if missing:
             raise ValueError(f"store settings lack {', '.join(missing)}")
-        if settings["dtype"] not in STORAGE_DTYPES:
-            raise ValueError(f"dtype must be 'float16' or 'float32', got {settings['dtype']!r}")
+        check_choice("dtype", settings["dtype"], STORAGE_DTYPES)
         if self.settings is None:
             make_folder(self.shard_dir)
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **settings}
@@ -262,14 +261,16 @@ class EmbeddingStore:
         """Keys of every stored utterance, each once, in storage order."""
         return list(_first_copies(self._contents()))
 
-    def set_aside_corrupt_shards(self) -> list[Path]:
+    def set_aside_corrupt_shards(self, check_frames: bool = True) -> list[Path]:
         """Move every shard that cannot be read back to ``shards/set-aside/`` and return where
-        each went; their utterances count as not stored (an embed run redoes them)."""
+        each went; their utterances count as not stored (an embed run redoes them). Without
+        ``check_frames`` only keys, lengths and layer headers are read (fast; the frames are
+        CRC-checked by the next consolidation)."""
         moved = []
         for shard in self._shards():
             try:
                 contents = read_contents(shard)
-                for layer in contents.dims:
+                for layer in contents.dims if check_frames else ():
                     read_layer(shard, layer)
             except CorruptShardError as error:
                 moved.append(self._set_aside(shard, error))
@@ -304,8 +305,7 @@ class EmbeddingStore:
         is set aside and its utterances embedded again. One embed run at a time per store:
         a second one raises :class:`~seqsim.store.StoreBusyError`.
         """
-        if dtype not in STORAGE_DTYPES:
-            raise ValueError(f"dtype must be 'float16' or 'float32', got {dtype!r}")
+        check_choice("dtype", dtype, STORAGE_DTYPES)
         check_flush_policy(shard_size, flush_seconds)
         counts = Counter(key for key, _ in utterances)
         duplicates = sorted(key for key, count in counts.items() if count > 1)
@@ -325,7 +325,9 @@ class EmbeddingStore:
                 with self.writer(
                     settings, shard_size=shard_size, flush_seconds=flush_seconds
                 ) as writer:
-                    report.set_aside += [str(p) for p in self.set_aside_unreadable_indexes()]
+                    report.set_aside += [
+                        str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
+                    ]
                     done = set(self.keys()) | {f["key"] for f in report.failures}
                     todo = [(key, source) for key, source in utterances if key not in done]
                     if attempt == 0:
@@ -339,17 +341,6 @@ class EmbeddingStore:
             with locks.owner(self.path) as owner:
                 write_text_atomically(self.path / "failures.jsonl", owner, lines)
         return report
-
-    def set_aside_unreadable_indexes(self) -> list[Path]:
-        """Set aside the shards whose keys, lengths or layer headers cannot be read (the cheap
-        check; frame data is CRC-checked when consolidating)."""
-        moved = []
-        for shard in self._shards():
-            try:
-                read_contents(shard)
-            except CorruptShardError as error:
-                moved.append(self._set_aside(shard, error))
-        return moved
 
     @staticmethod
     def _embed_into(
@@ -399,7 +390,10 @@ class EmbeddingStore:
                 except CorruptShardError as error:
                     if repair:
                         return [self._set_aside(error.path, error)]
-                    advice = "run the embed again to set it aside and re-embed its utterances"
+                    advice = (
+                        "run the embed again to set it aside and re-embed its utterances, or "
+                        "drop it with EmbeddingStore.set_aside_corrupt_shards()"
+                    )
                     raise CorruptShardError(error.path, error.problem, advice) from None
         return []
 
