@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -165,6 +166,38 @@ def test_a_killed_run_loses_at_most_one_flush(
     result = embed(manifest, store, tiny_whisper_dir)
     assert f"embedded {15 - stored}, already stored {stored}, failed 0" in result.output
     assert not list(store.rglob(".seqsim-tmp.*")) and len(EmbeddingStore(store).keys()) == 15
+
+
+def test_sigterm_flushes_finished_work_before_exiting(
+    tmp_path, manifest, tiny_whisper_dir, monkeypatch
+):
+    """``kill`` (SIGTERM, as batch schedulers send) after 6 utterances, none flushed yet: the
+    CLI writes them on the way out, so a rerun redoes none of them."""
+    from seqsim.embedder import WhisperEmbedder
+
+    embed_iter = WhisperEmbedder.embed_iter
+
+    def terminated_after_six(self, sources):
+        for seen, item in enumerate(embed_iter(self, sources)):
+            if seen == 6:
+                os.kill(os.getpid(), signal.SIGTERM)
+            yield item
+
+    monkeypatch.setattr(WhisperEmbedder, "embed_iter", terminated_after_six)
+
+    def unhandled(signum, frame):  # what runs if the CLI installed no handler of its own
+        raise RuntimeError("SIGTERM reached the test's fallback handler")
+
+    previous = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        result = embed(manifest, tmp_path / "s", tiny_whisper_dir, "--flush-seconds", "1000")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert result.exit_code == 128 + signal.SIGTERM
+    assert len(EmbeddingStore(tmp_path / "s").keys()) == 6
+    monkeypatch.undo()
+    again = embed(manifest, tmp_path / "s", tiny_whisper_dir)
+    assert "embedded 9, already stored 6" in again.output
 
 
 def test_a_full_disk_while_embedding_then_resume(tmp_path, manifest, tiny_whisper_dir):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -71,6 +73,14 @@ def _layers(text: str) -> list[int]:
 @click.version_option(package_name="seqsim")
 def main() -> None:
     """Speech-to-speech retrieval on Whisper encoder frames."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a batch scheduler's time limit) unwinds like Ctrl-C, so the utterances
+    finished but not yet flushed are written before the process exits (code 143)."""
+    raise SystemExit(128 + signum)
 
 
 @main.command()
