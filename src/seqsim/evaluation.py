@@ -1,8 +1,9 @@
 """Cross-lingual retrieval evaluation: for every ordered pair of languages (query language,
 candidate language), retrieve each query's parallel utterance among all candidates.
 
-Ranks are 1-based. Ties are broken deterministically by candidate order (sentence id order):
-a candidate scoring exactly the same as the correct one ranks before it when it comes earlier.
+Ranks and measures come from :mod:`seqsim.ranking` (1-based ranks; ties broken by candidate
+order, i.e. sentence id order: a candidate scoring exactly the same as the correct one ranks
+before it when it comes earlier).
 """
 
 from __future__ import annotations
@@ -14,42 +15,29 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ._version import __version__
-from .checks import check_choice, check_count
+from .checks import check_count
 from .corpus import Corpus, CorpusError, Utterance
 from .embedder import WhisperEmbedder
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
+from .ranking import (
+    MEASURES,
+    Normalization,
+    bootstrap_interval,
+    check_scoring_options,
+    normalize_scores,
+    ranks_of_targets,
+    retrieval_measures,
+)
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
-
-Normalization = Literal["none", "csls", "margin"]
-MEASURES = ("r@1", "r@5", "r@10", "mrr")
-
-
-def ranks_of_targets(scores: np.ndarray) -> np.ndarray:
-    """Rank (1 = best) of the correct candidate ``i`` for every query ``i`` of a square matrix."""
-    correct = np.diag(scores)[:, None]
-    better = (scores > correct).sum(axis=1)
-    earlier_ties = np.tril(scores == correct, k=-1).sum(axis=1)
-    return 1 + better + earlier_ties
-
-
-NORMALIZATIONS = ("none", "csls", "margin")
-
-
-def check_scoring_options(normalization: str, k: int, bootstrap: int, seed: int) -> None:
-    """Raise a clear ``ValueError`` for an option :func:`evaluate_embeddings` cannot use."""
-    check_choice("normalization", normalization, NORMALIZATIONS)
-    check_count("k (neighbours for csls / margin)", k, 1)
-    check_count("bootstrap (samples; 0 for none)", bootstrap, 0)
-    check_count("seed", seed, 0)
 
 
 def check_languages(langs: Sequence[str] | None) -> None:
@@ -59,25 +47,6 @@ def check_languages(langs: Sequence[str] | None) -> None:
             f"retrieval needs at least two languages, got {list(langs)}; "
             "queries in one are matched against candidates in another"
         )
-
-
-def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> np.ndarray:
-    """Hubness correction of a (Q, R) score matrix, as in multilingual bitext mining.
-
-    ``csls``: ``2 s(x, y) - r(x) - r(y)``; ``margin`` (ratio): ``s(x, y) / ((r(x) + r(y)) / 2)``;
-    ``r(x)`` is the mean of the ``k`` best scores of query ``x`` over all candidates, ``r(y)`` the
-    same for candidate ``y`` over all queries. The ratio margin assumes positive scores.
-    """
-    check_choice("normalization", method, NORMALIZATIONS)
-    check_count("k (neighbours for csls / margin)", k, 1)
-    if method == "none":
-        return scores
-    k = min(k, scores.shape[0], scores.shape[1])
-    query_side = np.sort(scores, axis=1)[:, -k:].mean(axis=1)[:, None]
-    candidate_side = np.sort(scores, axis=0)[-k:, :].mean(axis=0)[None, :]
-    if method == "csls":
-        return 2 * scores - query_side - candidate_side
-    return scores / ((query_side + candidate_side) / 2)  # margin
 
 
 def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, PackedSequences]:
@@ -92,27 +61,6 @@ def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, Packe
             values = values - values.mean(axis=0, dtype=np.float64).astype(np.float32)
         centered[lang] = PackedSequences(values, block.offsets)
     return centered
-
-
-def retrieval_measures(ranks: np.ndarray) -> dict[str, float]:
-    return {
-        "r@1": float(np.mean(ranks <= 1)),
-        "r@5": float(np.mean(ranks <= 5)),
-        "r@10": float(np.mean(ranks <= 10)),
-        "mrr": float(np.mean(1.0 / ranks)),
-    }
-
-
-def bootstrap_interval(
-    ranks: np.ndarray, samples: int, seed: int, level: float = 0.95
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of R@1 over queries."""
-    check_count("bootstrap (samples)", samples, 1)
-    rng = np.random.default_rng(seed)
-    hits = (ranks <= 1).astype(float)
-    means = hits[rng.integers(0, len(hits), size=(samples, len(hits)))].mean(axis=1)
-    tail = (1 - level) / 2 * 100
-    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
 @dataclass
