@@ -1,0 +1,231 @@
+"""Stage 1 of a search: a shortlist of candidates per query, from faiss, for the exact rerank.
+
+Two generators, both over L2-normalised frames:
+
+- :class:`MeanPooled`: one vector per utterance (the mean of its unit frames); the shortlist
+  is the nearest means. Small and fast, but a mean forgets which frames matched: it keeps
+  exhaustive SeqSim's top-1 for few queries (docs/search.md).
+- :class:`FrameVotes`: every frame of every candidate in one faiss index; each query frame
+  fetches its ``per_frame`` nearest frames, and the neighbour lists are turned into an
+  estimate of both SeqSim directions per candidate utterance (see :func:`vote_scores`): the
+  recall side (each query frame's best match in the candidate) and the precision side (each
+  candidate frame's best match in the query), whose F1 ranks the shortlist.
+
+A generator is a small object with ``add`` (sequences numbered in order), ``shortlist`` and a
+``state`` that :mod:`seqsim.search.index` saves. faiss indexes are built from a factory string
+(``"Flat"``, ``"HNSW32"``, ``"IVF4096,PQ64"``, ...) with inner-product metric; one that needs
+training is trained on the first sequences added.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import faiss
+import numpy as np
+
+from ..checks import check_count
+from ..sequences import PackedSequences, to_float32_numpy
+
+MIN_TRAINING_PER_LIST = 39
+"""faiss warns below 39 training points per inverted list (or PQ centroid)."""
+
+
+def unit_frames(packed: PackedSequences) -> np.ndarray:
+    """All frames as float32 rows of norm 1 (zero rows stay zero)."""
+    frames = to_float32_numpy(packed.frames)
+    norms = np.linalg.norm(frames, axis=1, keepdims=True)
+    return frames / np.maximum(norms, 1e-12)
+
+
+def new_faiss_index(factory: str, dim: int) -> faiss.Index:
+    try:
+        return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[-1]
+        raise ValueError(f"faiss cannot build index {factory!r}: {first_line}") from None
+
+
+def add_vectors(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
+    """Add ``vectors`` (training the index first on them if it needs it)."""
+    if not index.is_trained:
+        try:
+            index.train(vectors)
+        except RuntimeError as error:
+            raise ValueError(
+                f"faiss index {factory!r} could not be trained on {len(vectors)} vectors "
+                f"({str(error).strip().splitlines()[-1]}); add more sequences at first, or "
+                "choose a smaller index (e.g. 'Flat')"
+            ) from None
+    index.add(vectors)
+
+
+class CandidateGenerator(ABC):
+    """Stage 1 of :class:`~seqsim.search.SequenceIndex`."""
+
+    name: ClassVar[str]
+
+    def __init__(self, factory: str = "Flat", **faiss_parameters: Any) -> None:
+        self.factory = factory
+        self.faiss_parameters = faiss_parameters
+        self.index: faiss.Index | None = None
+
+    def options(self) -> dict[str, Any]:
+        """What determines the shortlist (saved with the index)."""
+        return {"generator": self.name, "factory": self.factory, **self.faiss_parameters}
+
+    def _faiss(self, dim: int) -> faiss.Index:
+        if self.index is None:
+            self.index = new_faiss_index(self.factory, dim)
+        return self.index
+
+    def _searchable(self) -> faiss.Index:
+        """The faiss index with the search parameters applied (e.g. nprobe, efSearch)."""
+        if self.index is None:
+            raise ValueError("no sequences were added")
+        for name, value in self.faiss_parameters.items():
+            faiss.ParameterSpace().set_index_parameter(self.index, name, value)
+        return self.index
+
+    @abstractmethod
+    def add(self, packed: PackedSequences) -> None:
+        """Append sequences (numbered after those added before)."""
+
+    @abstractmethod
+    def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
+        """(Q, count) candidate ids per query, most promising first; -1 pads a short list."""
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays to save; :meth:`restore` takes them back."""
+        assert self.index is not None
+        return {"faiss": faiss.serialize_index(self.index)}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        self.index = faiss.deserialize_index(state["faiss"])
+
+
+class MeanPooled(CandidateGenerator):
+    """The nearest mean vectors (mean of an utterance's unit frames, normalised)."""
+
+    name = "mean"
+
+    def add(self, packed: PackedSequences) -> None:
+        add_vectors(self._faiss(packed.dim), _unit_means(packed), self.factory)
+
+    def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
+        _, ids = self._searchable().search(_unit_means(queries), count)
+        return ids
+
+
+def _unit_means(packed: PackedSequences) -> np.ndarray:
+    sums = np.add.reduceat(unit_frames(packed), packed.offsets[:-1], axis=0)
+    means = sums / packed.lengths[:, None]
+    return np.ascontiguousarray(means / np.linalg.norm(means, axis=1, keepdims=True), np.float32)
+
+
+class FrameVotes(CandidateGenerator):
+    """Frame-level nearest neighbours, turned into estimates of SeqSim's two directions.
+
+    ``per_frame``: neighbours fetched per query frame (more: a better estimate, slower).
+    ``symmetric=False`` ranks by the recall side alone (PyLate / ColBERT v1 style voting).
+    """
+
+    name = "frames"
+
+    def __init__(
+        self, per_frame: int = 32, symmetric: bool = True, factory: str = "Flat", **faiss: Any
+    ) -> None:
+        check_count("per_frame", per_frame, 1)
+        super().__init__(factory, **faiss)
+        self.per_frame, self.symmetric = per_frame, symmetric
+        self.owner = np.zeros(0, np.int64)
+        """For every indexed frame, the number of its sequence."""
+        self.lengths = np.zeros(0, np.int64)
+
+    def options(self) -> dict[str, Any]:
+        return {**super().options(), "per_frame": self.per_frame, "symmetric": self.symmetric}
+
+    def add(self, packed: PackedSequences) -> None:
+        first = len(self.lengths)
+        add_vectors(self._faiss(packed.dim), unit_frames(packed), self.factory)
+        self.owner = np.concatenate(
+            [self.owner, np.repeat(np.arange(first, first + len(packed)), packed.lengths)]
+        )
+        self.lengths = np.concatenate([self.lengths, packed.lengths])
+
+    def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
+        similarities, frame_ids = self._searchable().search(unit_frames(queries), self.per_frame)
+        lists = np.full((len(queries), count), -1, np.int64)
+        for number in range(len(queries)):
+            rows = slice(queries.offsets[number], queries.offsets[number + 1])
+            scores = vote_scores(
+                similarities[rows], frame_ids[rows], self.owner, self.lengths, self.symmetric
+            )
+            found = np.flatnonzero(np.isfinite(scores))
+            best = found[np.argsort(-scores[found], kind="stable")[:count]]
+            lists[number, : len(best)] = best
+        return lists
+
+    def state(self) -> dict[str, np.ndarray]:
+        return {**super().state(), "owner": self.owner, "lengths": self.lengths}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        super().restore(state)
+        self.owner, self.lengths = state["owner"], state["lengths"]
+
+
+def vote_scores(
+    similarities: np.ndarray,
+    frame_ids: np.ndarray,
+    owner: np.ndarray,
+    lengths: np.ndarray,
+    symmetric: bool,
+) -> np.ndarray:
+    """Estimated SeqSim (or recall alone) of one query against every indexed sequence, from
+    its frames' neighbour lists ``similarities``/``frame_ids`` (n, k); -inf where no frame of
+    a sequence was fetched.
+
+    Recall: each query frame's best fetched similarity in the sequence, or, where it fetched
+    none there, its k-th similarity (an upper bound of its true best match). Precision: each
+    fetched candidate frame's best similarity to a query frame; the sequence's other frames
+    count at the lowest k-th similarity of the query (a floor estimate). Their F1 estimates
+    SeqSim's.
+    """
+    valid = frame_ids >= 0
+    rows = np.broadcast_to(np.arange(len(frame_ids))[:, None], frame_ids.shape)[valid]
+    frames, sims = frame_ids[valid], similarities[valid]
+    sequences = owner[frames]
+    kth = np.where(valid, similarities, np.inf).min(axis=1)
+    kth[~np.isfinite(kth)] = 0.0
+    # best similarity per (query frame, sequence): sort by sequence, then by similarity
+    order = np.lexsort((-sims, sequences, rows))
+    rows, sequences, sims, frames = rows[order], sequences[order], sims[order], frames[order]
+    first = np.ones(len(rows), bool)
+    first[1:] = (rows[1:] != rows[:-1]) | (sequences[1:] != sequences[:-1])
+    gains = np.bincount(
+        sequences[first], weights=sims[first] - kth[rows[first]], minlength=len(lengths)
+    )
+    recall = (kth.sum() + gains) / len(frame_ids)
+    scores = np.full(len(lengths), -np.inf)
+    seen = np.unique(sequences)
+    if not symmetric:
+        scores[seen] = recall[seen]
+        return scores
+    # best similarity per fetched candidate frame
+    by_frame = np.lexsort((-sims, frames))
+    unique = np.ones(len(frames), bool)
+    unique[1:] = frames[by_frame][1:] != frames[by_frame][:-1]
+    frame_best = sims[by_frame][unique]
+    frame_owner = sequences[by_frame][unique]
+    totals = np.bincount(frame_owner, weights=frame_best, minlength=len(lengths))
+    counts = np.bincount(frame_owner, minlength=len(lengths))
+    floor = kth.min()
+    precision = (totals + (lengths - counts) * floor) / lengths
+    both = precision[seen] + recall[seen]
+    product = 2 * precision[seen] * recall[seen]
+    scores[seen] = np.divide(product, both, out=np.zeros_like(both), where=both > 0)
+    return scores
+
+
+GENERATORS: dict[str, type[CandidateGenerator]] = {"mean": MeanPooled, "frames": FrameVotes}

@@ -1,0 +1,285 @@
+"""A searchable index of frame sequences: a faiss shortlist, then an exact rerank.
+
+``search`` runs two stages. Stage 1, a :class:`~seqsim.search.candidates.CandidateGenerator`,
+proposes ``candidates`` sequences per query; stage 2 scores them exactly with the index's
+metric (``metric.matrix``: the same block kernels, on any backend) and keeps the best ``k``.
+``exhaustive=True`` skips stage 1 and scores every sequence: the reference that stage 1 is
+measured against (:func:`seqsim.search.agreement`).
+
+Results are faiss-style ``(scores, ids)``, each ``(Q, k)``, best first; equal scores are
+ordered by id (smaller first), the evaluator's tie rule. ``index.keys[ids]`` names them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from .._version import __version__
+from ..checks import check_count
+from ..metrics.base import Metric, get_metric
+from ..progress import progress_bar
+from ..ranking import top_k
+from ..sequences import PackedSequences, SequencesLike, as_packed
+from ..store import EmbeddingStore
+from ..store.files import StoreError, write_atomically
+from .candidates import GENERATORS, CandidateGenerator
+from .sequences import SequenceCollection
+
+FORMAT_VERSION = 1
+EXHAUSTIVE_QUERY_BLOCK = 256
+"""Queries scored at once by ``exhaustive=True`` (bounds the (queries, index) score matrix)."""
+
+
+class SearchIndexError(ValueError):
+    """An index file or a search that cannot be used; the message names it."""
+
+
+class SequenceIndex:
+    """Frame sequences, searchable by similarity (see the module documentation).
+
+    ``metric``: a registered metric name or :class:`~seqsim.Metric` for the rerank (SeqSim by
+    default); ``backend``/``device``/``working_memory`` go to it. ``generator``: ``"frames"``
+    (frame-level neighbours estimating both SeqSim directions; the default, see
+    docs/search.md) or ``"mean"`` (mean vectors), with its options (``per_frame``,
+    ``factory`` = a faiss index factory string such as ``"Flat"``, ``"HNSW32"`` or
+    ``"IVF4096,PQ64"``, and faiss search parameters such as ``nprobe=16``). ``candidates``:
+    the shortlist length per query.
+    """
+
+    def __init__(
+        self,
+        metric: str | Metric = "seqsim",
+        *,
+        generator: str | CandidateGenerator = "frames",
+        candidates: int = 100,
+        backend: str = "auto",
+        device: str | None = None,
+        working_memory: float | None = None,
+        **generator_options: Any,
+    ) -> None:
+        check_count("candidates", candidates, 1)
+        self.metric = (
+            get_metric(metric, backend=backend, device=device, working_memory=working_memory)
+            if isinstance(metric, str)
+            else metric
+        )
+        if isinstance(generator, str):
+            if generator not in GENERATORS:
+                known = ", ".join(repr(name) for name in GENERATORS)
+                raise ValueError(f"unknown generator {generator!r}; choose one of {known}")
+            generator = GENERATORS[generator](**generator_options)
+        elif generator_options:
+            raise TypeError(f"options {sorted(generator_options)} need a generator name")
+        self.generator = generator
+        self.candidates = candidates
+        self.sequences = SequenceCollection()
+        self.keys = np.zeros(0, dtype=object)
+        self.source: dict[str, Any] = {}
+        """Where the frames came from: the store, its model and layer (empty for arrays)."""
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def dim(self) -> int | None:
+        return self.sequences.dim
+
+    def settings(self) -> dict[str, Any]:
+        """What determines this index's results (saved with it)."""
+        return {
+            "metric": self.metric.settings(),
+            "shortlist": self.generator.options(),
+            "candidates": self.candidates,
+            "dim": self.dim,
+            "source": self.source,
+        }
+
+    def __repr__(self) -> str:
+        return f"SequenceIndex({len(self)} sequences, {self.settings()})"
+
+    # ------------------------------------------------------------------ building
+
+    def add(self, sequences: SequencesLike, keys: Sequence[str] | None = None) -> None:
+        """Add sequences (numbered after those already there); ``keys`` name them (their
+        numbers as text by default)."""
+        packed = as_packed(sequences, "sequences", dim=self.dim)
+        if keys is None:
+            keys = [str(number) for number in range(len(self), len(self) + len(packed))]
+        elif len(keys) != len(packed):
+            raise ValueError(f"{len(keys)} keys for {len(packed)} sequences")
+        self.generator.add(packed)
+        self.sequences.append(packed)
+        self.keys = np.concatenate([self.keys, np.array(list(keys), dtype=object)])
+
+    @classmethod
+    def from_store(
+        cls, store: str | Path | EmbeddingStore, layer: int = -1, **options: Any
+    ) -> SequenceIndex:
+        """An index of every utterance in ``store`` (layer ``layer``), built block by block
+        from its memory-mapped frames, which the index keeps using (never loaded whole)."""
+        store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+        keys, frames = store.load(layer)
+        settings = store.settings or {}
+        index = cls(**options)
+        index.source = {
+            "store": str(store.path.resolve()),
+            "model": settings.get("model"),
+            "layer": layer % settings.get("hidden_states", layer + 1),
+        }
+        for block in progress_bar(
+            np.array_split(np.arange(len(keys)), max(1, len(keys) // 4096)),
+            desc="indexing",
+            unit="block",
+        ):
+            index.generator.add(frames.subset(block))
+        index.sequences.append(frames)
+        index.keys = np.array(keys, dtype=object)
+        return index
+
+    # ------------------------------------------------------------------ searching
+
+    def search(
+        self,
+        queries: SequencesLike,
+        k: int = 10,
+        *,
+        exhaustive: bool = False,
+        progress: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best
+        first. ``k`` larger than the index is clamped to its size (with a warning)."""
+        if not len(self):
+            raise SearchIndexError("the index is empty: add sequences before searching")
+        check_count("k", k, 1)
+        if k > len(self):
+            warnings.warn(
+                f"k={k} is more than the {len(self)} sequences indexed; returning {len(self)}",
+                stacklevel=2,
+            )
+            k = len(self)
+        packed = as_packed(queries, "queries", dim=self.dim)
+        if exhaustive:
+            return self._exhaustive(packed, k, progress)
+        shortlists = self.generator.shortlist(packed, max(k, self.candidates))
+        scores = np.full((len(packed), k), -np.inf)
+        ids = np.full((len(packed), k), -1, dtype=np.int64)
+        for number in progress_bar(range(len(packed)), desc="searching", disable=not progress):
+            shortlist = np.unique(shortlists[number][shortlists[number] >= 0])  # ascending ids
+            exact = self.metric.matrix(
+                packed.subset(np.array([number])), self.sequences.subset(shortlist)
+            )
+            best_scores, best = top_k(exact, k)
+            found = best.shape[1]
+            scores[number, :found], ids[number, :found] = best_scores[0], shortlist[best[0]]
+        return scores, ids
+
+    def _exhaustive(
+        self, queries: PackedSequences, k: int, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        everything = self.sequences.subset(np.arange(len(self)))
+        blocks = np.array_split(
+            np.arange(len(queries)), max(1, -(-len(queries) // EXHAUSTIVE_QUERY_BLOCK))
+        )
+        results = [
+            top_k(self.metric.matrix(queries.subset(block), everything), k)
+            for block in progress_bar(blocks, desc="exhaustive search", disable=not progress)
+        ]
+        return np.concatenate([s for s, _ in results]), np.concatenate([i for _, i in results])
+
+    # ------------------------------------------------------------------ saving
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one file (replaced atomically; an interrupted save leaves the
+        previous file as it was). Frames added as arrays are saved with it; an index built
+        from a store keeps pointing at the store."""
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {
+            f"shortlist_{name}": value for name, value in self.generator.state().items()
+        }
+        record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **self.settings()}
+        arrays["settings"] = _json_bytes(record)
+        arrays["keys"] = _json_bytes(list(self.keys))
+        if not self.source:
+            frames, lengths = self.sequences.packed_arrays()
+            arrays["frames"], arrays["lengths"] = frames, lengths
+        needed = sum(array.nbytes for array in arrays.values()) + 2**16
+        owner = f"index-{id(self):x}"
+
+        def write(handle: BinaryIO) -> None:
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
+
+        write_atomically(path, owner, write, needed=needed)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, **run_options: Any) -> SequenceIndex:
+        """Read an index written by :meth:`save`. ``run_options`` (``backend``, ``device``,
+        ``working_memory``) choose where its metric runs; the metric itself is the saved one.
+        Refuses a file of another format version, or one that is damaged, naming it."""
+        path = Path(path)
+        try:
+            with zipfile.ZipFile(path) as archive:
+                arrays = {
+                    name[: -len(".npy")]: np.lib.format.read_array(
+                        io.BytesIO(archive.read(name)), allow_pickle=False
+                    )
+                    for name in archive.namelist()
+                }
+            record = json.loads(arrays.pop("settings").tobytes())
+            keys = json.loads(arrays.pop("keys").tobytes())
+        except FileNotFoundError:
+            raise SearchIndexError(f"{path}: no such index file") from None
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as error:
+            raise SearchIndexError(f"{path}: not a readable seqsim index ({error})") from None
+        if record.get("format") != FORMAT_VERSION:
+            raise SearchIndexError(
+                f"{path}: index format {record.get('format')!r}, this seqsim reads format "
+                f"{FORMAT_VERSION} (made by seqsim {record.get('seqsim_version')}); rebuild it"
+            )
+        metric_settings = dict(record["metric"])
+        metric = get_metric(metric_settings.pop("metric"), **metric_settings, **run_options)
+        shortlist = dict(record["shortlist"])
+        generator = GENERATORS[shortlist.pop("generator")](**shortlist)
+        generator.restore(
+            {
+                name[len("shortlist_") :]: value
+                for name, value in arrays.items()
+                if name.startswith("shortlist_")
+            }
+        )
+        index = cls(metric, generator=generator, candidates=record["candidates"])
+        index.keys = np.array(keys, dtype=object)
+        index.source = record["source"]
+        if index.source:
+            index.sequences.append(_store_frames(path, index.source, keys))
+        else:
+            index.sequences.append(
+                PackedSequences.from_lengths(arrays["frames"], arrays["lengths"])
+            )
+        return index
+
+
+def _json_bytes(value: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), np.uint8)
+
+
+def _store_frames(path: Path, source: dict[str, Any], keys: list[str]) -> PackedSequences:
+    """The frames of an index built from a store, checked to be the ones it indexed."""
+    try:
+        stored_keys, frames = EmbeddingStore(source["store"]).load(source["layer"])
+    except StoreError as error:
+        raise SearchIndexError(f"{path}: its store cannot be read ({error})") from None
+    if stored_keys != keys:
+        raise SearchIndexError(
+            f"{path}: the store {source['store']} has changed since the index was built "
+            f"({len(stored_keys)} utterances now, {len(keys)} indexed); rebuild the index"
+        )
+    return frames

@@ -1,0 +1,210 @@
+"""The sequence index: exhaustive search equals the metric's matrix, the two-stage search equals
+exhaustive when the shortlist holds everything, planted matches are found, results survive a
+save and load, and bad input is refused with a clear message."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import random_sequences
+from store_workers import SETTINGS, frames_for
+
+from seqsim import SeqSim, get_metric
+from seqsim.search import SearchIndexError, SequenceIndex
+from seqsim.store import EmbeddingStore
+
+
+def reference_top_k(matrix: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best first; equal scores: smaller id first (written with sorted(), independently)."""
+    ids = np.array([sorted(range(len(row)), key=lambda j: (-row[j], j))[:k] for row in matrix])
+    return np.take_along_axis(matrix, ids, axis=1), ids
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    rng = np.random.default_rng(7)
+    return random_sequences(rng, 60, 16, min_len=3, max_len=25)
+
+
+@pytest.fixture(scope="module")
+def queries():
+    rng = np.random.default_rng(8)
+    return random_sequences(rng, 9, 16, min_len=3, max_len=25)
+
+
+@pytest.mark.parametrize("metric", ["seqsim", "avgsim", "dtw"])
+def test_exhaustive_search_is_the_metric_matrix_top_k(corpus, queries, metric):
+    index = SequenceIndex(metric)
+    index.add(corpus)
+    scores, ids = index.search(queries, k=7, exhaustive=True)
+    expected_scores, expected_ids = reference_top_k(get_metric(metric).matrix(queries, corpus), 7)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_array_equal(scores, expected_scores)
+
+
+def test_ties_are_ordered_by_id():
+    """One-hot frames make every cosine exactly 0 or 1, so copies tie exactly."""
+    a, b = np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:]
+    index = SequenceIndex()
+    index.add([a, b, a, b])
+    for exhaustive in (True, False):
+        scores, ids = index.search([a, b], k=4, exhaustive=exhaustive)
+        np.testing.assert_array_equal(ids, [[0, 2, 1, 3], [1, 3, 0, 2]])
+        np.testing.assert_array_equal(scores, [[1, 1, 0, 0], [1, 1, 0, 0]])
+
+
+@pytest.mark.parametrize("generator", ["frames", "mean"])
+def test_a_shortlist_of_everything_gives_the_exhaustive_result(corpus, queries, generator):
+    index = SequenceIndex(generator=generator, candidates=len(corpus))
+    index.add(corpus[:25])
+    index.add(corpus[25:])  # added in two parts
+    scores, ids = index.search(queries, k=10)
+    exhaustive_scores, exhaustive_ids = index.search(queries, k=10, exhaustive=True)
+    np.testing.assert_array_equal(ids, exhaustive_ids)
+    np.testing.assert_allclose(scores, exhaustive_scores, rtol=0, atol=1e-6)
+
+
+def planted(rng, count, dim=32, noise=0.15):
+    """Sequences and, for some of them, a query that is a noisy, time-warped copy."""
+    sequences = random_sequences(rng, count, dim, min_len=8, max_len=30)
+    targets = rng.choice(count, 12, replace=False)
+    queries = []
+    for target in targets:
+        source = sequences[target]
+        warped = source[np.sort(rng.choice(len(source), len(source), replace=True))]
+        queries.append(warped + noise * rng.standard_normal(warped.shape).astype(np.float32))
+    return sequences, queries, targets
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"generator": "frames", "candidates": 5},
+        {"generator": "frames", "candidates": 5, "factory": "HNSW16"},
+        {"generator": "frames", "candidates": 5, "factory": "IVF8,Flat", "nprobe": 4},
+        {"generator": "mean", "candidates": 10},
+    ],
+)
+def test_every_planted_match_is_found(options):
+    sequences, queries, targets = planted(np.random.default_rng(3), 400)
+    index = SequenceIndex(**options)
+    index.add(sequences)
+    _, ids = index.search(queries, k=1)
+    np.testing.assert_array_equal(ids[:, 0], targets)
+
+
+def test_every_backend_reranks_to_the_same_scores(corpus, queries, backend_options):
+    reference = SequenceIndex(candidates=20)
+    reference.add(corpus)
+    expected_scores, expected_ids = reference.search(queries, k=5)
+    index = SequenceIndex(candidates=20, **backend_options)
+    index.add(corpus)
+    scores, ids = index.search(queries, k=5)
+    np.testing.assert_array_equal(ids, expected_ids)
+    np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=2e-6)
+
+
+def test_save_and_load_give_identical_results(tmp_path, corpus, queries):
+    index = SequenceIndex(candidates=15, per_frame=8)
+    index.add(corpus, keys=[f"utt{n}" for n in range(len(corpus))])
+    scores, ids = index.search(queries, k=6)
+    path = index.save(tmp_path / "corpus.index")
+    loaded = SequenceIndex.load(path)
+    assert len(loaded) == len(corpus) and loaded.settings() == index.settings()
+    again_scores, again_ids = loaded.search(queries, k=6)
+    np.testing.assert_array_equal(again_ids, ids)
+    np.testing.assert_array_equal(again_scores, scores)
+    assert list(loaded.keys[ids[0]]) == [f"utt{n}" for n in ids[0]]
+
+
+def test_an_index_from_a_store_reads_its_memory_map(tmp_path):
+    store = EmbeddingStore(tmp_path / "store")
+    keys = [f"k{n}" for n in range(40)]
+    with store.writer(SETTINGS) as writer:
+        for key in keys:
+            writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+    index = SequenceIndex.from_store(store, layer=1, candidates=10)
+    assert list(index.keys) == store.keys() and index.source["layer"] == 1
+    queries = [frames_for("k3", 1), frames_for("k17", 1)]
+    _, ids = index.search(queries, k=1)
+    assert list(index.keys[ids[:, 0]]) == ["k3", "k17"]
+    loaded = SequenceIndex.load(index.save(tmp_path / "store.index"))
+    np.testing.assert_array_equal(loaded.search(queries, k=3)[1], index.search(queries, k=3)[1])
+    with store.writer(SETTINGS) as writer:  # the store moves on: the index must be rebuilt
+        writer.add("new", {layer: frames_for("new", layer) for layer in SETTINGS["layers"]})
+    with pytest.raises(SearchIndexError, match="has changed since the index was built"):
+        SequenceIndex.load(tmp_path / "store.index")
+
+
+# ---------------------------------------------------------------------- bad input
+
+
+def test_bad_searches_are_refused_clearly(corpus, queries):
+    empty = SequenceIndex()
+    with pytest.raises(SearchIndexError, match="the index is empty"):
+        empty.search(queries)
+    index = SequenceIndex()
+    index.add(corpus)
+    for k in (0, -2, 1.5, True):
+        with pytest.raises(ValueError, match=f"k must be an integer >= 1, got {k!r}"):
+            index.search(queries, k=k)
+    with pytest.warns(UserWarning, match="k=100 is more than the 60 sequences indexed"):
+        scores, ids = index.search(queries, k=100)
+    assert ids.shape == (len(queries), 60) and sorted(ids[0]) == list(range(60))
+    wrong = [np.ones((4, 8), np.float32)]
+    with pytest.raises(ValueError, match=r"queries\[0\] has dimension 8 .* 16"):
+        index.search(wrong)
+    bad = queries[0].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match=r"queries\[1\] has a NaN or infinite value at frame 1"):
+        index.search([queries[1], bad])
+    with pytest.raises(ValueError, match=r"sequences\[0\] has a NaN"):
+        index.add([bad])
+    with pytest.raises(ValueError, match="unknown generator 'colbert'"):
+        SequenceIndex(generator="colbert")
+    with pytest.raises(ValueError, match="faiss cannot build index 'IVF-nonsense'"):
+        SequenceIndex(factory="IVF-nonsense").add(corpus)
+    with pytest.raises(ValueError, match="3 keys for 60 sequences"):
+        SequenceIndex().add(corpus, keys=["a", "b", "c"])
+
+
+def test_damaged_index_files_are_named(tmp_path, corpus):
+    index = SequenceIndex()
+    index.add(corpus)
+    path = index.save(tmp_path / "a.index")
+    data = path.read_bytes()
+    (tmp_path / "cut.index").write_bytes(data[: len(data) // 2])
+    flipped = bytearray(data)
+    flipped[len(data) // 3] ^= 0xFF
+    (tmp_path / "flipped.index").write_bytes(bytes(flipped))
+    (tmp_path / "text.index").write_text("not an index")
+    for name in ("cut.index", "flipped.index", "text.index"):
+        with pytest.raises(SearchIndexError, match=f"{tmp_path / name}: not a readable seqsim"):
+            SequenceIndex.load(tmp_path / name)
+    with pytest.raises(SearchIndexError, match="no such index file"):
+        SequenceIndex.load(tmp_path / "missing.index")
+
+
+def test_saving_over_an_index_replaces_it_whole(tmp_path, corpus, queries, monkeypatch):
+    first = SequenceIndex()
+    first.add(corpus[:30])
+    path = first.save(tmp_path / "a.index")
+    second = SequenceIndex()
+    second.add(corpus)
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        second.save(path)
+    monkeypatch.undo()
+    assert len(SequenceIndex.load(path)) == 30  # the old index, whole
+    assert [p.name for p in tmp_path.iterdir()] == ["a.index"]  # no temporary left
+    second.save(path)
+    assert len(SequenceIndex.load(path)) == 60
+
+
+def test_the_default_metric_is_seqsim(corpus):
+    index = SequenceIndex()
+    assert isinstance(index.metric, SeqSim) and index.settings()["metric"]["metric"] == "seqsim"
