@@ -320,6 +320,186 @@ def demo(out: Path, metric: str, layer_text: str) -> None:
     )
 
 
+@main.group(name="index")
+def index_group() -> None:
+    """Build a search index over a store (then query it with `seqsim search`)."""
+
+
+@index_group.command(name="build")
+@click.option(
+    "--store",
+    "store_path",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Embedding store whose utterances become searchable.",
+)
+@click.option("--layer", default=-1, show_default=True, help="Encoder layer of the store.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Index file (replaced atomically).",
+)
+@click.option("--metric", default="seqsim", show_default=True, help="Metric of the exact rerank.")
+@click.option(
+    "--generator",
+    type=click.Choice(["frames", "mean"]),
+    default="frames",
+    show_default=True,
+    help="Shortlist: frame-level neighbours (both SeqSim directions) or mean vectors.",
+)
+@click.option(
+    "--candidates",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Shortlist length per query (reranked exactly).",
+)
+@click.option(
+    "--per-frame",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Neighbours per query frame (frames shortlist).",
+)
+@click.option(
+    "--factory",
+    default="Flat",
+    show_default=True,
+    help="faiss index factory string: Flat, HNSW32, IVF4096,PQ64, ...",
+)
+@_friendly_errors
+def build_index(
+    store_path: Path,
+    layer: int,
+    out: Path,
+    metric: str,
+    generator: str,
+    candidates: int,
+    per_frame: int,
+    factory: str,
+) -> None:
+    """Index every utterance of a store."""
+    import time
+
+    from .search import SequenceIndex
+
+    _writable_folder(out.parent, "index")
+    options: dict[str, Any] = {"factory": factory}
+    if generator == "frames":
+        options["per_frame"] = per_frame
+    started = time.perf_counter()
+    index = SequenceIndex.from_store(
+        store_path, layer, metric=metric, generator=generator, candidates=candidates, **options
+    )
+    index.save(out)
+    click.echo(
+        f"indexed {len(index)} utterances of {store_path} (layer {index.source['layer']}) in "
+        f"{time.perf_counter() - started:.1f} s -> {out}"
+    )
+
+
+@main.command()
+@click.argument("index_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Store of the queries (alone, or as the cache for --manifest).",
+)
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Queries.")
+@click.option("--model", help="Model for --manifest (must be the index's).")
+@click.option("--langs", help="Only queries in these languages, comma-separated.")
+@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TSV of hits: query, rank, candidate, score.",
+)
+@click.option(
+    "--exhaustive", is_flag=True, help="Score every indexed utterance (the reference; slow)."
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "torch", "numba", "triton"]),
+    default="auto",
+    show_default=True,
+)
+@click.option("--device", default=None, help="Device for the encoder and the rerank.")
+@_friendly_errors
+def search(
+    index_path: Path,
+    store_path: Path | None,
+    manifest: Path | None,
+    model: str | None,
+    langs: str | None,
+    k: int,
+    out: Path,
+    exhaustive: bool,
+    backend: str,
+    device: str | None,
+) -> None:
+    """The K best indexed utterances for every query utterance."""
+    import tempfile
+    import time
+
+    import numpy as np
+
+    from .corpus import Utterance
+    from .evaluation import embed_corpus
+    from .search import SequenceIndex
+    from .store import EmbeddingStore
+
+    if store_path is None and manifest is None:
+        raise click.UsageError("give --store, or --manifest with --model (and --store as cache)")
+    if manifest is not None and model is None:
+        raise click.UsageError("--manifest needs --model")
+    _writable_folder(out.parent, "hits")
+    index = SequenceIndex.load(index_path, backend=backend, device=device)
+    source = index.source
+    if model is not None and source and model != source["model"]:
+        raise click.ClickException(
+            f"{index_path} indexes frames of {source['model']!r}, not of {model!r}"
+        )
+    with tempfile.TemporaryDirectory(prefix="seqsim-queries-") as scratch:
+        store = EmbeddingStore(store_path or Path(scratch))
+        if manifest is not None and model is not None:
+            corpus = read_manifest(manifest, check_files=False)
+            report = embed_corpus(corpus, model, store, [source.get("layer", -1)], device)
+            _echo_failures(report.failures)
+        stored = store.settings or {}
+        if source and stored.get("model") != source["model"]:
+            raise click.ClickException(
+                f"the queries are frames of {stored.get('model')!r}, the index holds frames "
+                f"of {source['model']!r} ({index_path})"
+            )
+        keys, frames = store.load(source.get("layer", -1))
+        wanted = set(_split(langs) or [])
+        chosen = [
+            n for n, key in enumerate(keys) if not wanted or Utterance.from_key(key).lang in wanted
+        ]
+        if not chosen:
+            raise click.ClickException(f"no query utterance in {', '.join(sorted(wanted))}")
+        started = time.perf_counter()
+        scores, ids = index.search(
+            frames.subset(np.array(chosen)), k, exhaustive=exhaustive, progress=True
+        )
+        elapsed = time.perf_counter() - started
+    rows = [
+        f"{keys[query]}\t{rank}\t{index.keys[hit]}\t{score:.6f}"
+        for query, hit_row, score_row in zip(chosen, ids, scores, strict=True)
+        for rank, (hit, score) in enumerate(zip(hit_row, score_row, strict=True), start=1)
+        if hit >= 0
+    ]
+    out.write_text("query\trank\tcandidate\tscore\n" + "".join(r + "\n" for r in rows))
+    click.echo(
+        f"searched {len(chosen)} queries in {elapsed:.1f} s ({len(chosen) / elapsed:.1f} "
+        f"queries/s), k={ids.shape[1]}, "
+        f"{'exhaustive' if exhaustive else f'shortlist {index.candidates}'} -> {out}"
+    )
+
+
 @main.command(name="metrics")
 def list_metrics() -> None:
     """List the registered metric names."""

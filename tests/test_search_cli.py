@@ -1,0 +1,64 @@
+"""`seqsim index build` and `seqsim search` end to end on a small store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+from test_faults import write_manifest
+
+from seqsim import SeqSim
+from seqsim.cli import main
+from seqsim.store import EmbeddingStore
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_build_search_and_the_hits_file(tmp_path, tiny_whisper_dir):
+    manifest = write_manifest(tmp_path)
+    store = tmp_path / "store"
+    assert run("embed", manifest, "--model", tiny_whisper_dir, "--out", store).exit_code == 0
+    index = tmp_path / "corpus.index"
+    # a shortlist as long as the corpus: the results must be the exhaustive ones
+    built = run("index", "build", "--store", store, "--out", index, "--candidates", "15")
+    assert built.exit_code == 0, built.output
+    assert f"indexed 15 utterances of {store} (layer 2)" in built.output
+    hits = tmp_path / "hits.tsv"
+    result = run("search", index, "--store", store, "--langs", "aa", "--k", "4", "--out", hits)
+    assert result.exit_code == 0, result.output
+    assert "searched 5 queries in" in result.output
+    assert "queries/s), k=4, shortlist 15" in result.output
+    table = pd.read_csv(hits, sep="\t", dtype={"query": str, "candidate": str})
+    assert list(table.columns) == ["query", "rank", "candidate", "score"]
+    assert len(table) == 20 and set(table["query"]) == {f"aa/{k}" for k in range(5)}
+    # the exhaustive SeqSim ranking, computed here without the index
+    keys, frames = EmbeddingStore(store).load(-1)
+    queries = [n for n, key in enumerate(keys) if key.startswith("aa/")]
+    matrix = SeqSim().matrix(frames.subset(np.array(queries)), frames)
+    for row, query in zip(matrix, queries, strict=True):
+        best = sorted(range(len(keys)), key=lambda j: (-row[j], j))[:4]
+        hit_rows = table[table["query"] == keys[query]]
+        assert list(hit_rows["candidate"]) == [keys[j] for j in best]
+        np.testing.assert_allclose(hit_rows["score"], row[best], atol=1e-6)
+    assert list(table[table["rank"] == 1]["candidate"]) == list(table[table["rank"] == 1]["query"])
+
+
+def test_search_refuses_queries_of_another_model(tmp_path, tiny_whisper_dir):
+    manifest = write_manifest(tmp_path)
+    store = tmp_path / "store"
+    run("embed", manifest, "--model", tiny_whisper_dir, "--out", store)
+    run("index", "build", "--store", store, "--out", tmp_path / "i.index")
+    other = run(
+        "search", tmp_path / "i.index", "--manifest", manifest, "--model", "openai/whisper-tiny",
+        "--out", tmp_path / "h.tsv",
+    )  # fmt: skip
+    assert other.exit_code == 1
+    assert f"indexes frames of '{tiny_whisper_dir}', not of 'openai/whisper-tiny'" in other.output
+    broken = tmp_path / "broken.index"
+    broken.write_bytes(b"PK\x03\x04junk")
+    result = run("search", broken, "--store", store, "--out", tmp_path / "h.tsv")
+    assert result.exit_code == 1 and "not a readable seqsim index" in result.output
+    usage = run("search", tmp_path / "i.index", "--out", tmp_path / "h.tsv")
+    assert usage.exit_code == 2 and "give --store, or --manifest" in usage.output
