@@ -53,7 +53,7 @@ def test_ties_are_ordered_by_id():
         np.testing.assert_array_equal(scores, [[1, 1, 0, 0], [1, 1, 0, 0]])
 
 
-@pytest.mark.parametrize("generator", ["frames", "mean"])
+@pytest.mark.parametrize("generator", ["frames", "mean", "centroids"])
 def test_a_shortlist_of_everything_gives_the_exhaustive_result(corpus, queries, generator):
     index = SequenceIndex(generator=generator, candidates=len(corpus))
     index.add(corpus[:25])
@@ -83,6 +83,7 @@ def planted(rng, count, dim=32, noise=0.15):
         {"generator": "frames", "candidates": 5, "factory": "HNSW16"},
         {"generator": "frames", "candidates": 5, "factory": "IVF8,Flat", "nprobe": 4},
         {"generator": "mean", "candidates": 10},
+        {"generator": "centroids", "candidates": 5, "centroids": 64, "rescore": 50},
     ],
 )
 def test_every_planted_match_is_found(options):
@@ -104,8 +105,11 @@ def test_every_backend_reranks_to_the_same_scores(corpus, queries, backend_optio
     np.testing.assert_allclose(scores, expected_scores, rtol=0, atol=2e-6)
 
 
-def test_save_and_load_give_identical_results(tmp_path, corpus, queries):
-    index = SequenceIndex(candidates=15, per_frame=8)
+@pytest.mark.parametrize(
+    "options", [{"per_frame": 8}, {"generator": "centroids", "centroids": 32, "rescore": 20}]
+)
+def test_save_and_load_give_identical_results(tmp_path, corpus, queries, options):
+    index = SequenceIndex(candidates=15, **options)
     index.add(corpus, keys=[f"utt{n}" for n in range(len(corpus))])
     scores, ids = index.search(queries, k=6)
     path = index.save(tmp_path / "corpus.index")
@@ -208,3 +212,30 @@ def test_saving_over_an_index_replaces_it_whole(tmp_path, corpus, queries, monke
 def test_the_default_metric_is_seqsim(corpus):
     index = SequenceIndex()
     assert isinstance(index.metric, SeqSim) and index.settings()["metric"]["metric"] == "seqsim"
+
+
+def test_agreement_with_exhaustive_search():
+    """A shortlist of everything agrees fully; a shortlist of one agrees only where the
+    generator's first guess is the exhaustive top-1, counted here independently."""
+    from seqsim.search import agreement
+
+    sequences, queries, _ = planted(np.random.default_rng(5), 80, noise=1.5)
+    full = SequenceIndex(generator="mean", candidates=80)
+    full.add(sequences)
+    result = agreement(full, queries, cutoffs=(1, 3))
+    assert result.queries == 12 and result.recall == {1: 1.0, 3: 1.0} and result.top1 == 1.0
+    narrow = SequenceIndex(generator="mean", candidates=1)
+    narrow.add(sequences)
+    exhaustive_best = SeqSim().matrix(queries, sequences).argmax(axis=1)
+
+    def unit_mean(frames):
+        mean = (frames / np.linalg.norm(frames, axis=1, keepdims=True)).mean(axis=0)
+        return mean / np.linalg.norm(mean)
+
+    means = np.stack([unit_mean(s) for s in sequences])
+    guesses = [int(np.argmax(means @ unit_mean(q))) for q in queries]
+    expected = np.mean(np.array(guesses) == exhaustive_best)
+    assert 0 < expected < 1  # the case tells something
+    assert agreement(narrow, queries, cutoffs=(1,)).top1 == pytest.approx(expected)
+    sampled = agreement(full, queries, sample=5, seed=1)
+    assert sampled.queries == 5

@@ -343,10 +343,10 @@ def index_group() -> None:
 @click.option("--metric", default="seqsim", show_default=True, help="Metric of the exact rerank.")
 @click.option(
     "--generator",
-    type=click.Choice(["frames", "mean"]),
+    type=click.Choice(["centroids", "frames", "mean"]),
     default="frames",
     show_default=True,
-    help="Shortlist: frame-level neighbours (both SeqSim directions) or mean vectors.",
+    help="Shortlist: SeqSim on centroid-quantised frames, frame-level neighbours, or means.",
 )
 @click.option(
     "--candidates",

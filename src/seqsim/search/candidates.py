@@ -23,7 +23,9 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import faiss
+import numba
 import numpy as np
+from scipy import sparse
 
 from ..checks import check_count
 from ..sequences import PackedSequences, to_float32_numpy
@@ -228,4 +230,129 @@ def vote_scores(
     return scores
 
 
-GENERATORS: dict[str, type[CandidateGenerator]] = {"mean": MeanPooled, "frames": FrameVotes}
+class CentroidInteraction(CandidateGenerator):
+    """SeqSim on quantised frames, for every indexed sequence (centroid interaction, as PLAID).
+
+    Frames are assigned to ``centroids`` spherical k-means centroids, trained on the first
+    sequences added; a sequence is kept as the set of centroids its frames fall in, with their
+    frequencies. For a query, ``S = frames @ centroids.T`` once; the precision side of every
+    sequence is the frequency-weighted mean over its centroids of their best match in the
+    query (one sparse product over the whole index), the recall side the mean over query frames
+    of their best match among the sequence's centroids, computed for the ``rescore`` sequences
+    with the best precision side; their F1 ranks the shortlist. The index holds one centroid id
+    per distinct (sequence, centroid): a few bytes per frame, whatever the frame dimension.
+    """
+
+    name = "centroids"
+
+    def __init__(self, centroids: int = 1024, rescore: int = 2000, seed: int = 0) -> None:
+        check_count("centroids", centroids, 1)
+        check_count("rescore", rescore, 1)
+        super().__init__("Flat")
+        self.centroids, self.rescore, self.seed = centroids, rescore, seed
+        self.vectors = np.zeros((0, 0), np.float32)
+        self.histograms = sparse.csr_matrix((0, centroids))
+
+    def options(self) -> dict[str, Any]:
+        return {
+            "generator": self.name,
+            "centroids": self.centroids,
+            "rescore": self.rescore,
+            "seed": self.seed,
+        }
+
+    def add(self, packed: PackedSequences) -> None:
+        frames = unit_frames(packed)
+        if not len(self.vectors):
+            self.vectors = _spherical_kmeans(frames, self.centroids, self.seed)
+            self.index = faiss.IndexFlatIP(self.vectors.shape[1])
+            self.index.add(self.vectors)
+            self.histograms = sparse.csr_matrix((0, len(self.vectors)))
+        assert self.index is not None
+        _, codes = self.index.search(frames, 1)
+        rows = np.repeat(np.arange(len(packed)), packed.lengths)
+        weights = 1.0 / np.repeat(packed.lengths, packed.lengths)
+        shape = (len(packed), len(self.vectors))
+        added = sparse.csr_matrix((weights, (rows, codes[:, 0])), shape=shape)
+        added.sum_duplicates()
+        self.histograms = sparse.vstack([self.histograms, added], format="csr")
+
+    def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
+        if self.index is None:
+            raise ValueError("no sequences were added")
+        frames = unit_frames(queries)
+        lists = np.full((len(queries), count), -1, np.int64)
+        histograms = self.histograms
+        for number in range(len(queries)):
+            similarities = frames[queries.offsets[number] : queries.offsets[number + 1]]
+            similarities = similarities @ self.vectors.T  # (n, centroids)
+            precision = histograms @ similarities.max(axis=0)
+            chosen = _best(precision, self.rescore)
+            recall = _centroid_recall(
+                similarities, histograms.indptr, histograms.indices, chosen.astype(np.int64)
+            )
+            both = precision[chosen] + recall
+            f1 = np.divide(
+                2 * precision[chosen] * recall, both, out=np.zeros_like(both), where=both > 0
+            )
+            best = chosen[_best(f1, count)]
+            lists[number, : len(best)] = best
+        return lists
+
+    def state(self) -> dict[str, np.ndarray]:
+        h = self.histograms
+        return {"vectors": self.vectors, "indptr": h.indptr, "indices": h.indices, "data": h.data}
+
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        self.vectors = state["vectors"]
+        self.index = faiss.IndexFlatIP(self.vectors.shape[1])
+        self.index.add(self.vectors)
+        shape = (len(state["indptr"]) - 1, len(self.vectors))
+        self.histograms = sparse.csr_matrix(
+            (state["data"], state["indices"], state["indptr"]), shape=shape
+        )
+
+
+def _best(scores: np.ndarray, count: int) -> np.ndarray:
+    """Indices of the ``count`` highest scores, best first (equal scores: smaller index)."""
+    if count < len(scores):
+        part = np.argpartition(-scores, count - 1)[:count]
+    else:
+        part = np.arange(len(scores))
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def _spherical_kmeans(frames: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """``count`` unit centroids of ``frames`` (fewer frames than that: the frames themselves)."""
+    if len(frames) <= count:
+        return frames.copy()
+    sample = np.random.default_rng(seed).permutation(len(frames))[: count * 64]
+    kmeans = faiss.Kmeans(frames.shape[1], count, niter=10, spherical=True, seed=seed)
+    kmeans.train(np.ascontiguousarray(frames[np.sort(sample)]))
+    return np.asarray(kmeans.centroids, dtype=np.float32)
+
+
+@numba.njit(parallel=True, cache=True)
+def _centroid_recall(similarities, indptr, indices, chosen):  # pragma: no cover - compiled
+    """For each chosen sequence, the mean over query frames of their best centroid of it."""
+    out = np.empty(len(chosen))
+    frames = similarities.shape[0]
+    for position in numba.prange(len(chosen)):
+        sequence = chosen[position]
+        total = 0.0
+        for i in range(frames):
+            best = -np.inf
+            for slot in range(indptr[sequence], indptr[sequence + 1]):
+                value = similarities[i, indices[slot]]
+                if value > best:
+                    best = value
+            total += best
+        out[position] = total / frames
+    return out
+
+
+GENERATORS: dict[str, type[CandidateGenerator]] = {
+    "mean": MeanPooled,
+    "frames": FrameVotes,
+    "centroids": CentroidInteraction,
+}
