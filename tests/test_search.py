@@ -106,7 +106,8 @@ def test_every_backend_reranks_to_the_same_scores(corpus, queries, backend_optio
 
 
 @pytest.mark.parametrize(
-    "options", [{"per_frame": 8}, {"generator": "centroids", "centroids": 32, "rescore": 20}]
+    "options",
+    [{"generator": "frames", "per_frame": 8}, {"centroids": 32, "rescore": 20}],
 )
 def test_save_and_load_give_identical_results(tmp_path, corpus, queries, options):
     index = SequenceIndex(candidates=15, **options)
@@ -167,7 +168,7 @@ def test_bad_searches_are_refused_clearly(corpus, queries):
     with pytest.raises(ValueError, match="unknown generator 'colbert'"):
         SequenceIndex(generator="colbert")
     with pytest.raises(ValueError, match="faiss cannot build index 'IVF-nonsense'"):
-        SequenceIndex(factory="IVF-nonsense").add(corpus)
+        SequenceIndex(generator="frames", factory="IVF-nonsense").add(corpus)
     with pytest.raises(ValueError, match="3 keys for 60 sequences"):
         SequenceIndex().add(corpus, keys=["a", "b", "c"])
 

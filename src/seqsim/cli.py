@@ -344,7 +344,7 @@ def index_group() -> None:
 @click.option(
     "--generator",
     type=click.Choice(["centroids", "frames", "mean"]),
-    default="frames",
+    default="centroids",
     show_default=True,
     help="Shortlist: SeqSim on centroid-quantised frames, frame-level neighbours, or means.",
 )
@@ -354,6 +354,21 @@ def index_group() -> None:
     show_default=True,
     type=click.IntRange(min=1),
     help="Shortlist length per query (reranked exactly).",
+)
+@click.option(
+    "--centroids",
+    "centroid_count",
+    default=1024,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="k-means centroids (centroids shortlist).",
+)
+@click.option(
+    "--rescore",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Sequences whose recall side is estimated (centroids shortlist).",
 )
 @click.option(
     "--per-frame",
@@ -366,7 +381,7 @@ def index_group() -> None:
     "--factory",
     default="Flat",
     show_default=True,
-    help="faiss index factory string: Flat, HNSW32, IVF4096,PQ64, ...",
+    help="faiss index factory string (frames and mean shortlists): Flat, HNSW32, IVF4096,PQ64.",
 )
 @_friendly_errors
 def build_index(
@@ -376,6 +391,8 @@ def build_index(
     metric: str,
     generator: str,
     candidates: int,
+    centroid_count: int,
+    rescore: int,
     per_frame: int,
     factory: str,
 ) -> None:
@@ -385,9 +402,12 @@ def build_index(
     from .search import SequenceIndex
 
     _writable_folder(out.parent, "index")
-    options: dict[str, Any] = {"factory": factory}
-    if generator == "frames":
-        options["per_frame"] = per_frame
+    by_generator: dict[str, dict[str, Any]] = {
+        "centroids": {"centroids": centroid_count, "rescore": rescore},
+        "frames": {"per_frame": per_frame, "factory": factory},
+        "mean": {"factory": factory},
+    }
+    options = by_generator[generator]
     started = time.perf_counter()
     index = SequenceIndex.from_store(
         store_path, layer, metric=metric, generator=generator, candidates=candidates, **options

@@ -46,19 +46,20 @@ class SequenceIndex:
     """Frame sequences, searchable by similarity (see the module documentation).
 
     ``metric``: a registered metric name or :class:`~seqsim.Metric` for the rerank (SeqSim by
-    default); ``backend``/``device``/``working_memory`` go to it. ``generator``: ``"frames"``
-    (frame-level neighbours estimating both SeqSim directions; the default, see
-    docs/search.md) or ``"mean"`` (mean vectors), with its options (``per_frame``,
-    ``factory`` = a faiss index factory string such as ``"Flat"``, ``"HNSW32"`` or
-    ``"IVF4096,PQ64"``, and faiss search parameters such as ``nprobe=16``). ``candidates``:
-    the shortlist length per query.
+    default); ``backend``/``device``/``working_memory`` go to it. ``generator``, the shortlist
+    (docs/search.md compares them): ``"centroids"`` (SeqSim on k-means-quantised frames for
+    every indexed sequence; the default; options ``centroids``, ``rescore``), ``"frames"``
+    (frame-level faiss neighbours; ``per_frame``, ``symmetric``) or ``"mean"`` (mean
+    vectors); the last two take ``factory``, a faiss index factory string such as ``"Flat"``,
+    ``"HNSW32"`` or ``"IVF4096,PQ64"``, and faiss search parameters such as ``nprobe=16``.
+    ``candidates``: the shortlist length per query.
     """
 
     def __init__(
         self,
         metric: str | Metric = "seqsim",
         *,
-        generator: str | CandidateGenerator = "frames",
+        generator: str | CandidateGenerator = "centroids",
         candidates: int = 100,
         backend: str = "auto",
         device: str | None = None,
