@@ -9,7 +9,7 @@ from helpers import random_sequences
 from seqsim import PackedSequences
 from seqsim.backends import Backend, resolve_backend
 from seqsim.blocks import plan_blocks, score_all_pairs
-from seqsim.metrics.base import fits_in_device_memory
+from seqsim.kernels import fits_in_device_memory
 from seqsim.sequences import as_packed
 
 

@@ -1,7 +1,27 @@
+import importlib.util
+import inspect
+from dataclasses import dataclass
+from itertools import pairwise
+
 import numpy as np
 import pytest
+import torch
+from helpers import random_sequences
 
-from seqsim import Metric, SeqSim, available_metrics, get_metric, register_metric
+from seqsim import (
+    AvgSim,
+    DTWSim,
+    Metric,
+    OTSim,
+    PackedSequences,
+    SeqSim,
+    available_metrics,
+    functional,
+    get_metric,
+    register_metric,
+)
+from seqsim.kernels import BlockKernels, choose_kernel
+from seqsim.metrics import KernelMetric
 from seqsim.metrics.base import _REGISTRY
 
 
@@ -75,3 +95,101 @@ def test_declared_symmetry_holds(metric):
         np.testing.assert_allclose(forward, backward, atol=1e-6)
     elif isinstance(metric, SeqSim):
         assert not np.allclose(forward, backward, atol=1e-3)  # precision is recall swapped
+
+
+# which block kernel runs where: the table of docs/metrics.md ("Backends and memory")
+
+TRITON_DEVICE = "cuda" if torch.cuda.is_available() else "cpu"  # conftest sets TRITON_INTERPRET
+KERNEL_TABLE = [
+    # registry name, options: kernel that runs on numba, torch (CPU), triton
+    ("seqsim", {}, ("numba", "torch", "triton")),
+    ("avgsim", {}, ("numba", "torch", "torch")),
+    ("dtw", {}, ("numba", "torch", "triton")),
+    ("dtw", {"normalization": "path", "window": 3}, ("numba", "torch", "triton")),
+    ("dtw", {"method": "fastdtw"}, ("numba", "numba", "numba")),
+    ("ot", {}, ("numba", "numba", "numba")),
+    ("ot", {"solver": "sinkhorn"}, ("numba", "torch", "torch")),
+    ("ot", {"solver": "sinkhorn", "log_domain": True}, ("numba", "torch", "torch")),
+]
+
+
+def test_the_table_covers_every_builtin_metric():
+    builtin = {n for n in available_metrics() if _REGISTRY[n].__module__.startswith("seqsim.")}
+    assert builtin == {name for name, _, _ in KERNEL_TABLE}
+
+
+@pytest.mark.parametrize(("name", "options", "expected"), KERNEL_TABLE)
+def test_kernel_choice_table(name, options, expected):
+    backends = [("numba", None), ("torch", "cpu")]
+    if importlib.util.find_spec("triton") is not None:
+        backends.append(("triton", TRITON_DEVICE))
+    for (backend, device), kernel in zip(backends, expected, strict=False):
+        metric = get_metric(name, backend=backend, device=device, **options)
+        choice = choose_kernel(metric.kernels, metric.backend)
+        assert choice.kernel == kernel, f"{name} {options} on {backend}"
+        assert choice.device == (
+            torch.device("cpu") if kernel == "numba" else metric.backend.device
+        )
+
+
+def recall_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+    """SeqSim's recall, by numpy on unit frames: a user's CPU-only block scorer."""
+    assert isinstance(queries.frames, np.ndarray) and isinstance(candidates.frames, np.ndarray)
+    cosines = queries.frames @ candidates.frames.T
+    return np.array(
+        [
+            [cosines[q0:q1, c0:c1].max(axis=1).mean() for c0, c1 in pairwise(candidates.offsets)]
+            for q0, q1 in pairwise(queries.offsets)
+        ]
+    )[None]
+
+
+@dataclass(eq=False, repr=False)
+class ScaledRecall(KernelMetric):
+    """A user metric with one option and a numba kernel only."""
+
+    scale: float = 1.0
+    kernels = BlockKernels(numba=recall_tiles)
+
+    def similarities(self, scores: np.ndarray) -> np.ndarray:
+        return self.scale * scores[0]
+
+
+def test_a_user_metric_with_only_a_numba_kernel_runs_on_every_backend(backend_options):
+    rng = np.random.default_rng(1)
+    queries = random_sequences(rng, 5, 6, max_len=12)
+    candidates = random_sequences(rng, 4, 6, max_len=12)
+    register_metric("scaled_recall")(ScaledRecall)
+    metric = get_metric("scaled_recall", scale=2.0, **backend_options)
+    assert choose_kernel(metric.kernels, metric.backend).kernel == "numba"
+    expected = SeqSim("recall", backend="numba").matrix(queries, candidates)
+    np.testing.assert_allclose(metric.matrix(queries, candidates), 2 * expected, atol=1e-6)
+    tiny_blocks = get_metric("scaled_recall", working_memory=1e-4, **backend_options)
+    np.testing.assert_allclose(tiny_blocks.matrix(queries, candidates), expected, atol=1e-6)
+    assert metric.settings() == {"metric": "scaled_recall", "scale": 2.0}
+
+
+# each option is declared once, on the class: constructor, function, settings and repr agree
+
+SETTINGS = [
+    (SeqSim(), {"output": "f1"}),
+    (AvgSim(), {}),
+    (DTWSim(), {"normalization": "sum", "window": None, "method": "exact", "radius": 1}),
+    (
+        OTSim(),
+        {"solver": "exact", "reg": 0.05, "max_iter": 1000, "tol": 1e-6, "log_domain": False},
+    ),
+]
+
+
+@pytest.mark.parametrize(("metric", "options"), SETTINGS, ids=repr)
+def test_settings_repr_and_function_share_the_options(metric, options):
+    assert metric.settings() == {"metric": metric.name, **options}
+    shown = "".join(f"{k}={v!r}, " for k, v in options.items())
+    assert repr(metric) == f"{type(metric).__name__}({shown}backend='{metric.backend}')"
+    function = getattr(functional, f"{metric.name}_matrix")
+    parameters = list(inspect.signature(function).parameters)
+    run_options = ["backend", "device", "working_memory", "progress"]
+    assert parameters == ["queries", "candidates", *options, *run_options]
+    x = np.ones((3, 4), np.float32)
+    assert function([x], [x], backend="numba")[0, 0] == metric.matrix([x], [x])[0, 0]

@@ -91,9 +91,9 @@ def resolve_backend(
 
     ``device`` goes through :func:`resolve_device`. ``"auto"`` picks torch on CUDA when a GPU is
     present (or ``device`` names one), else numba, the faster CPU path (see
-    docs/performance.md). ``numba`` runs on the CPU only. ``triton`` runs Triton kernels where
-    a metric has one (SeqSim) and torch otherwise; it needs CUDA, or ``TRITON_INTERPRET=1``
-    (Triton's CPU interpreter, for testing) on the CPU.
+    docs/performance.md). ``numba`` runs on the CPU only. ``triton`` needs CUDA, or
+    ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, for testing) on the CPU. Which of a
+    metric's kernels each backend runs is decided by :func:`seqsim.kernels.choose_kernel`.
     A :class:`Backend` passes through unchanged.
     """
     if isinstance(backend, Backend):

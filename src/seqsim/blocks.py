@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,10 @@ BlockScorer = Callable[[Any, Any], np.ndarray]
 
 
 def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarray]:
-    """Indices grouped by ascending length so that ``count * longest <= max_frames`` per group."""
+    """Indices grouped by ascending length so that ``count * longest <= max_frames`` per group
+    (all of them in their order when they fit in one: the common case of small calls)."""
+    if len(lengths) * int(lengths.max()) <= max_frames:
+        return [np.arange(len(lengths))]
     order = np.argsort(lengths, kind="stable")
     blocks: list[np.ndarray] = []
     start = 0
@@ -98,16 +102,15 @@ def score_all_pairs(
     prepared_candidates = (
         functools.cache(prepare_candidates) if keep_prepared_candidates else prepare_candidates
     )
-    with progress_bar(
-        total=len(query_blocks) * len(candidate_blocks),
-        desc="block pairs",
-        unit="pair",
-        disable=not progress,
-    ) as bar:
+    total = len(query_blocks) * len(candidate_blocks)
+    # no bar at all without progress: tqdm costs tens of µs and takes a global lock per call
+    bar = progress_bar(total=total, desc="block pairs", unit="pair") if progress else None
+    with bar if bar is not None else nullcontext():
         for q_index in query_blocks:
             query_block = prepare(queries.select(q_index))
             for number, c_index in enumerate(candidate_blocks):
                 block = score_block(query_block, prepared_candidates(number))
                 scores[:, q_index[:, None], c_index[None, :]] = block
-                bar.update()
+                if bar is not None:
+                    bar.update()
     return scores

@@ -27,6 +27,24 @@ def unit_numpy_block(block: PackedSequences) -> PackedSequences:
     return PackedSequences(unit_rows(to_float32_numpy(block.frames)), block.offsets)
 
 
+def unit_mean_numpy_block(block: PackedSequences) -> PackedSequences:
+    """A block as one frame per sequence: the unit-norm mean of its raw frames, in float64."""
+    means = sequence_sums(to_float32_numpy(block.frames), block.offsets) / block.lengths[:, None]
+    return PackedSequences(unit_rows(means), np.arange(len(block) + 1))
+
+
+@njit(parallel=True, cache=True)
+def sequence_sums(frames, offsets):  # pragma: no cover - compiled
+    """Each sequence's sum of frames, (N, d) float64, parallel over sequences (30x numpy's
+    ``add.reduceat`` with a float64 ``dtype``, which casts element by element)."""
+    out = np.zeros((offsets.shape[0] - 1, frames.shape[1]))
+    for sequence in prange(offsets.shape[0] - 1):
+        for i in range(offsets[sequence], offsets[sequence + 1]):
+            for k in range(frames.shape[1]):
+                out[sequence, k] += frames[i, k]
+    return out
+
+
 def cosine_block(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
     """All frame cosines of two unit-norm packed blocks: (Tq, Tr), one GEMM."""
     assert isinstance(queries.frames, np.ndarray) and isinstance(candidates.frames, np.ndarray)

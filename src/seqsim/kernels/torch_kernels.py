@@ -25,6 +25,17 @@ def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSeq
     return PackedSequences(unit, block.offsets)
 
 
+def unit_mean_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
+    """A block as one frame per sequence on ``device``: the unit-norm mean of its raw frames,
+    accumulated in float64."""
+    frames = torch.as_tensor(block.frames, device=device)
+    segment, lengths = _segments(block, device)
+    sums = frames.new_zeros((len(block), frames.shape[1]), dtype=torch.float64)
+    sums.index_add_(0, segment, frames.double())
+    means = torch.nn.functional.normalize(sums / lengths[:, None], dim=1)
+    return PackedSequences(means, np.arange(len(block) + 1))
+
+
 def _tensor(block: PackedSequences) -> torch.Tensor:
     """The frames of a prepared block (see :func:`unit_tensor_block`) as float32."""
     assert isinstance(block.frames, torch.Tensor), "prepare blocks with unit_tensor_block"

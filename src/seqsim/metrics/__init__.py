@@ -1,7 +1,7 @@
 """The built-in metrics (registered on import) and the registry."""
 
 from .avgsim import AvgSim, avgsim_matrix
-from .base import Metric, available_metrics, get_metric, register_metric
+from .base import KernelMetric, Metric, available_metrics, get_metric, register_metric
 from .dtw import DTWSim, dtw_matrix
 from .ot import OTSim, ot_matrix
 from .seqsim import SeqSim, SeqSimScores, seqsim_matrix, seqsim_scores
@@ -9,6 +9,7 @@ from .seqsim import SeqSim, SeqSimScores, seqsim_matrix, seqsim_scores
 __all__ = [
     "AvgSim",
     "DTWSim",
+    "KernelMetric",
     "Metric",
     "OTSim",
     "SeqSim",

@@ -1,48 +1,30 @@
-"""The metric interface, the block driver every metric shares, and the metric registry."""
+"""The metric interface, the metrics scored by block kernels, and the metric registry.
+
+A metric's options are declared once, as the dataclass fields of its class: the constructor,
+the plain function of :mod:`seqsim.functional` (:func:`metric_function`), :meth:`Metric.settings`
+and ``repr`` all derive from them. Which block kernel runs on which backend is decided in
+:mod:`seqsim.kernels`.
+"""
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from functools import partial
-from typing import Any, ClassVar, TypedDict
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 
 from ..backends import Backend, check_working_memory, resolve_backend
-from ..blocks import score_all_pairs
 from ..checks import check_flag
-from ..kernels.numba_kernels import unit_numpy_block
-from ..kernels.torch_kernels import unit_tensor_block
-from ..sequences import (
-    HALF_DTYPES,
-    Frames,
-    PackedSequences,
-    SequencesLike,
-    as_packed,
-    to_float32_numpy,
-)
+from ..kernels import BlockKernels, blockwise_scores
+from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
 
-NumbaScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
-"""(query block, candidate block) as unit-norm float32 numpy frames -> (k, Qb, Rb)."""
-TensorScorer = Callable[[PackedSequences, PackedSequences], np.ndarray]
-"""(query block, candidate block) as packed unit-norm tensors on the device -> (k, Qb, Rb)."""
-
-
-def check_run_options(
-    backend: str | Backend,
-    working_memory: object,
-    progress: object,
-    device: str | torch.device | None = None,
-) -> Backend:
-    """Check the options every metric takes, before any work; return the resolved backend.
-
-    Both the metric classes and the functions of :mod:`seqsim.functional` call it first.
-    """
-    check_working_memory(working_memory)
-    check_flag("progress", progress)
-    return resolve_backend(backend, device)
+P = ParamSpec("P")
+M = TypeVar("M", bound="Metric")
+R = TypeVar("R")
 
 
 def pack_pair(
@@ -54,97 +36,32 @@ def pack_pair(
     return packed_queries, packed_candidates
 
 
-def blockwise_scores(
-    queries: PackedSequences,
-    candidates: PackedSequences,
-    backend: str | Backend,
-    *,
-    numba_scorer: NumbaScorer,
-    torch_scorer: TensorScorer | None,
-    triton_scorer: TensorScorer | None = None,
-    kinds: int,
-    bytes_per_cell: int,
-    working_memory_mb: float | None,
-    progress: bool,
-) -> np.ndarray:
-    """Scores (kinds, Q, R) from the backend's block scorer, within ``working_memory_mb``
-    (None: the backend's default, see :meth:`Backend.default_working_memory_mb`).
-
-    Without a ``torch_scorer`` (a CPU-only algorithm) the numba scorer runs whatever the backend;
-    the triton backend uses the ``triton_scorer`` where there is one, else the torch scorer.
-    On CUDA the candidates are moved to the device once when they fit in a quarter of its free
-    memory, instead of once per query block.
-    """
-    resolved = resolve_backend(backend)
-    keep_candidates = False
-    scorer: Callable[[Any, Any], np.ndarray]
-    prepare: Callable[[PackedSequences], Any]
-    if resolved.name == "numba" or torch_scorer is None:
-        scorer, prepare = numba_scorer, unit_numpy_block
-    else:
-        use_triton = resolved.name == "triton" and triton_scorer is not None
-        scorer = triton_scorer if use_triton and triton_scorer else torch_scorer
-        prepare = partial(unit_tensor_block, device=resolved.device)
-        keep_candidates = fits_in_device_memory(candidates, resolved.device)
-    if working_memory_mb is None:
-        working_memory_mb = resolved.default_working_memory_mb()
-    return score_all_pairs(
-        queries,
-        candidates,
-        scorer,
-        prepare=prepare,
-        kinds=kinds,
-        working_memory_mb=working_memory_mb,
-        bytes_per_cell=bytes_per_cell,
-        keep_prepared_candidates=keep_candidates,
-        progress=progress,
-    )
-
-
-def fits_in_device_memory(sequences: PackedSequences, device: torch.device) -> bool:
-    """Whether prepared copies of ``sequences`` fit in a quarter of the free CUDA memory."""
-    if device.type != "cuda":
-        return False
-    itemsize = 2 if getattr(sequences.frames, "dtype", None) in HALF_DTYPES else 4
-    free_bytes, _ = torch.cuda.mem_get_info(device)
-    return sequences.frames.shape[0] * sequences.dim * itemsize <= free_bytes // 4
-
-
-class RunOptions(TypedDict, total=False):
-    """Where and how a metric runs; every metric class takes these keywords."""
-
-    backend: str
-    device: str | torch.device | None
-    working_memory: float | None
-    progress: bool
-
-
+@dataclass(eq=False, repr=False)
 class Metric(ABC):
     """A similarity between two frame sequences; higher means more similar.
 
     Call it on one pair, ``metric(x, y) -> float``, or on two lists, ``metric.matrix(queries,
-    candidates) -> (Q, R)`` array. Each built-in metric is a thin class over a function of
-    the same name in :mod:`seqsim.functional`.
+    candidates) -> (Q, R)`` array. Every metric takes the keyword-only run options below; its
+    own options are the dataclass fields of its class (``@dataclass(eq=False, repr=False)``).
+    ``backend`` holds the resolved :class:`~seqsim.backends.Backend` once built.
     """
 
     name: ClassVar[str] = ""
+    backend: str | Backend = field(default="auto", kw_only=True)
+    device: str | torch.device | None = field(default=None, kw_only=True)
+    working_memory: float | None = field(default=None, kw_only=True)
+    progress: bool = field(default=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        """Check the run options before any work; subclasses check their own options after."""
+        check_working_memory(self.working_memory)
+        check_flag("progress", self.progress)
+        self.backend = resolve_backend(self.backend, self.device)
 
     @property
     def symmetric(self) -> bool:
         """Whether ``matrix(a, b)`` is exactly ``matrix(b, a).T`` (lets callers skip half)."""
         return False
-
-    def __init__(
-        self,
-        *,
-        backend: str = "auto",
-        device: str | torch.device | None = None,
-        working_memory: float | None = None,
-        progress: bool = False,
-    ) -> None:
-        self.backend = check_run_options(backend, working_memory, progress, device)
-        self.working_memory = working_memory
-        self.progress = progress
 
     def __call__(self, x: Frames, y: Frames) -> float:
         """Similarity of one pair of (frames, dim) sequences."""
@@ -154,24 +71,86 @@ class Metric(ABC):
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         """Similarities of every query with every candidate, as a float64 (Q, R) array."""
 
-    def _run_options(self) -> dict[str, Any]:
-        """Where and how to run: the keyword arguments every functional metric takes."""
-        return {
-            "backend": self.backend,
-            "working_memory": self.working_memory,
-            "progress": self.progress,
-        }
-
     def settings(self) -> dict[str, Any]:
         """The options that determine this metric's numbers (used in result hashes)."""
         return {"metric": self.name, **self._options()}
 
     def _options(self) -> dict[str, Any]:
-        return {}
+        """The metric's own options: its fields other than the run options."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _RUN_OPTIONS}
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self._options().items())
         return f"{type(self).__name__}({options}{', ' if options else ''}backend='{self.backend}')"
+
+
+_RUN_OPTIONS = frozenset(f.name for f in fields(Metric))
+
+
+class KernelMetric(Metric):
+    """A metric scored by block kernels (:class:`~seqsim.kernels.BlockKernels`), on every
+    backend, in blocks that fit the working memory.
+
+    A subclass declares :attr:`kernels` (a property where they depend on its options) and,
+    where its kernels' scores are not the similarities themselves, :meth:`similarities`.
+    """
+
+    @property
+    @abstractmethod
+    def kernels(self) -> BlockKernels:
+        """The block scorers for this metric's options."""
+
+    def block_scores(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
+        """The kernels' scores (kinds, Q, R) of every query against every candidate."""
+        packed_queries, packed_candidates = pack_pair(queries, candidates)
+        return blockwise_scores(
+            self.kernels,
+            packed_queries,
+            packed_candidates,
+            self.backend,
+            working_memory_mb=self.working_memory,
+            progress=self.progress,
+        )
+
+    def similarities(self, scores: np.ndarray) -> np.ndarray:
+        """The (Q, R) similarities from the kernels' scores: the first kind unless overridden."""
+        return scores[0]
+
+    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
+        return self.similarities(self.block_scores(queries, candidates))
+
+
+def metric_function(
+    metric_class: Callable[P, M],
+    method: Callable[[M, SequencesLike, SequencesLike], R],
+    name: str,
+) -> Callable[Concatenate[SequencesLike, SequencesLike, P], R]:
+    """The plain-function form ``name(queries, candidates, **options)`` of a metric class:
+    ``method`` of a metric built with ``options``, so options are checked (before the inputs)
+    and documented once, by the class."""
+
+    def function(
+        queries: SequencesLike, candidates: SequencesLike, *args: P.args, **kwargs: P.kwargs
+    ) -> R:
+        return method(metric_class(*args, **kwargs), queries, candidates)
+
+    signature = inspect.signature(metric_class)
+    sides = [
+        inspect.Parameter(side, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation="SequencesLike")
+        for side in ("queries", "candidates")
+    ]
+    function.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*sides, *signature.parameters.values()],
+        return_annotation=inspect.signature(method).return_annotation,
+    )
+    function.__name__ = function.__qualname__ = name
+    function.__module__ = metric_class.__module__
+    class_name = getattr(metric_class, "__name__", name)
+    function.__doc__ = (
+        f"``{class_name}(**options).{method.__name__}(queries, candidates)``: the options "
+        f"and what they mean are those of :class:`{class_name}`."
+    )
+    return function
 
 
 class PairwiseMetric(Metric):

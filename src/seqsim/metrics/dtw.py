@@ -13,24 +13,17 @@ allows only cells with ``|i - j| <= max(window, |n - m|)`` (widened so that a pa
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
 
 import numpy as np
 from fastdtw import fastdtw
-from typing_extensions import Unpack
 
-from ..backends import Backend
 from ..checks import check_choice, check_count
-from ..kernels import numba_kernels, torch_kernels
-from ..sequences import Frames, PackedSequences, SequencesLike, to_float32_numpy
-from .base import (
-    Metric,
-    RunOptions,
-    blockwise_scores,
-    check_run_options,
-    pack_pair,
-    register_metric,
-)
+from ..kernels import BlockKernels, numba_kernels, torch_kernels
+from ..sequences import PackedSequences
+from .base import KernelMetric, metric_function, register_metric
 
 DTWNormalization = Literal["none", "sum", "path"]
 _NORMALIZATIONS = {
@@ -40,114 +33,87 @@ _NORMALIZATIONS = {
 }
 
 
-def _check_options(normalization: str, window: int | None, method: str, radius: int) -> None:
-    check_choice("normalization", normalization, _NORMALIZATIONS)
-    if window is not None:
-        check_count("window", window, 0)
-    check_choice("method", method, ("exact", "fastdtw"))
-    check_count("radius", radius, 1)  # fastdtw fails inside with radius 0
+def _numba_costs(
+    queries: PackedSequences, candidates: PackedSequences, *, window: int, normalization: int
+) -> np.ndarray:
+    cosines = numba_kernels.cosine_block(queries, candidates)
+    return numba_kernels.dtw_tiles(
+        cosines, queries.offsets, candidates.offsets, window, normalization
+    )
+
+
+def _wavefront_costs(
+    queries: PackedSequences,
+    candidates: PackedSequences,
+    *,
+    triton: bool,
+    window: int,
+    normalization: int,
+) -> np.ndarray:
+    cost, q_len, c_len = torch_kernels.pair_costs(queries, candidates)
+    if triton:
+        from ..kernels import triton_kernels
+
+        result = triton_kernels.dtw_wavefront(cost, q_len, c_len, window, normalization)
+    else:
+        result = torch_kernels.dtw_wavefront(cost, q_len, c_len, window, normalization)
+    return result.view(1, len(queries), len(candidates)).cpu().numpy()
 
 
 def _fastdtw_costs(
-    queries: PackedSequences, candidates: PackedSequences, normalization: str, radius: int
+    queries: PackedSequences, candidates: PackedSequences, *, normalization: str, radius: int
 ) -> np.ndarray:
-    def unit(frames: Frames) -> np.ndarray:
-        return numba_kernels.unit_rows(to_float32_numpy(frames)).astype(np.float64)
-
-    query_arrays = [unit(queries[i]) for i in range(len(queries))]
-    candidate_arrays = [unit(candidates[j]) for j in range(len(candidates))]
-    costs = np.empty((len(queries), len(candidates)))
-    for i, x in enumerate(query_arrays):
-        for j, y in enumerate(candidate_arrays):
+    """fastdtw per pair, on unit frames in float64: a CPU-only "kernel" in Python."""
+    costs = np.empty((1, len(queries), len(candidates)))
+    for i in range(len(queries)):
+        x = np.asarray(queries[i], dtype=np.float64)
+        for j in range(len(candidates)):
+            y = np.asarray(candidates[j], dtype=np.float64)
             total, path = fastdtw(x, y, radius=radius, dist=lambda a, b: 1.0 - a @ b)
             divisor = {"none": 1, "sum": len(x) + len(y), "path": len(path)}[normalization]
-            costs[i, j] = total / divisor
+            costs[0, i, j] = total / divisor
     return costs
 
 
-def dtw_matrix(
-    queries: SequencesLike,
-    candidates: SequencesLike,
-    *,
-    normalization: DTWNormalization = "sum",
-    window: int | None = None,
-    method: Literal["exact", "fastdtw"] = "exact",
-    radius: int = 1,
-    backend: str | Backend = "auto",
-    working_memory: float | None = None,
-    progress: bool = False,
-) -> np.ndarray:
-    """DTW similarity ``-cost / Z`` of every query against every candidate; see the module doc."""
-    _check_options(normalization, window, method, radius)
-    resolved = check_run_options(backend, working_memory, progress)
-    packed_queries, packed_candidates = pack_pair(queries, candidates)
-    if method == "fastdtw":
-        return -_fastdtw_costs(packed_queries, packed_candidates, normalization, radius)
-    code = _NORMALIZATIONS[normalization]
-    band = -1 if window is None else int(window)
-
-    def numba_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
-        cosines = numba_kernels.cosine_block(q, c)
-        return numba_kernels.dtw_tiles(cosines, q.offsets, c.offsets, band, code)
-
-    def torch_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
-        cost, q_len, c_len = torch_kernels.pair_costs(q, c)
-        result = torch_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
-        return result.view(1, len(q), len(c)).cpu().numpy()
-
-    def triton_scorer(q: PackedSequences, c: PackedSequences) -> np.ndarray:
-        from ..kernels import triton_kernels
-
-        cost, q_len, c_len = torch_kernels.pair_costs(q, c)
-        result = triton_kernels.dtw_wavefront(cost, q_len, c_len, band, code)
-        return result.view(1, len(q), len(c)).cpu().numpy()
-
-    (costs,) = blockwise_scores(
-        packed_queries,
-        packed_candidates,
-        resolved,
-        numba_scorer=numba_scorer,
-        torch_scorer=torch_scorer,
-        triton_scorer=triton_scorer,
-        kinds=1,
-        bytes_per_cell=32,
-        working_memory_mb=working_memory,
-        progress=progress,
-    )
-    return -costs
-
-
 @register_metric("dtw")
-class DTWSim(Metric):
-    """DTW similarity over cosine distance; see :func:`dtw_matrix`."""
+@dataclass(eq=False, repr=False)
+class DTWSim(KernelMetric):
+    """DTW similarity ``-cost / Z`` over cosine distance; see the module doc."""
 
-    def __init__(
-        self,
-        normalization: DTWNormalization = "sum",
-        window: int | None = None,
-        method: Literal["exact", "fastdtw"] = "exact",
-        radius: int = 1,
-        **run_options: Unpack[RunOptions],
-    ) -> None:
-        super().__init__(**run_options)
-        _check_options(normalization, window, method, radius)
-        self.normalization = normalization
-        self.window = window
-        self.method = method
-        self.radius = radius
+    normalization: DTWNormalization = "sum"
+    window: int | None = None
+    method: Literal["exact", "fastdtw"] = "exact"
+    radius: int = 1
 
-    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
-        return dtw_matrix(queries, candidates, **self._options(), **self._run_options())
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("normalization", self.normalization, _NORMALIZATIONS)
+        if self.window is not None:
+            check_count("window", self.window, 0)
+        check_choice("method", self.method, ("exact", "fastdtw"))
+        check_count("radius", self.radius, 1)  # fastdtw fails inside with radius 0
+
+    @property
+    def kernels(self) -> BlockKernels:
+        if self.method == "fastdtw":
+            fast = partial(_fastdtw_costs, normalization=self.normalization, radius=self.radius)
+            return BlockKernels(numba=fast)
+        band = -1 if self.window is None else int(self.window)
+        code = _NORMALIZATIONS[self.normalization]
+        return BlockKernels(
+            numba=partial(_numba_costs, window=band, normalization=code),
+            torch=partial(_wavefront_costs, triton=False, window=band, normalization=code),
+            triton=partial(_wavefront_costs, triton=True, window=band, normalization=code),
+            bytes_per_cell=32,
+        )
+
+    def similarities(self, scores: np.ndarray) -> np.ndarray:
+        return -scores[0]
 
     @property
     def symmetric(self) -> bool:
         # exact DTW cost is symmetric; path-length ties are not broken symmetrically
         return self.method == "exact" and self.normalization != "path"
 
-    def _options(self) -> dict[str, Any]:
-        return {
-            "normalization": self.normalization,
-            "window": self.window,
-            "method": self.method,
-            "radius": self.radius,
-        }
+
+dtw_matrix = metric_function(DTWSim, DTWSim.matrix, "dtw_matrix")

@@ -9,23 +9,15 @@ With frames L2-normalised, for query ``x`` and candidate ``y``::
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
 
 import numpy as np
-from typing_extensions import Unpack
 
-from ..backends import Backend
 from ..checks import check_choice
-from ..kernels import numba_kernels, torch_kernels
+from ..kernels import BlockKernels, numba_kernels, torch_kernels
 from ..sequences import PackedSequences, SequencesLike
-from .base import (
-    Metric,
-    RunOptions,
-    blockwise_scores,
-    check_run_options,
-    pack_pair,
-    register_metric,
-)
+from .base import KernelMetric, metric_function, register_metric
 
 SeqSimOutput = Literal["f1", "precision", "recall"]
 
@@ -49,8 +41,13 @@ def _triton_scorer(queries: PackedSequences, candidates: PackedSequences) -> np.
     return triton_kernels.seqsim_tiles(queries, candidates)
 
 
-def _check_output(output: str) -> None:
-    check_choice("output", output, SeqSimScores._fields)
+SEQSIM_KERNELS = BlockKernels(
+    numba=_numba_scorer,
+    torch=torch_kernels.seqsim_tiles,
+    triton=_triton_scorer,
+    kinds=2,  # precision, recall
+    bytes_per_cell=8,
+)
 
 
 def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
@@ -60,72 +57,37 @@ def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return np.where(total == 0, 0.0, 2 * precision * recall / safe)
 
 
-def seqsim_scores(
-    queries: SequencesLike,
-    candidates: SequencesLike,
-    *,
-    backend: str | Backend = "auto",
-    working_memory: float | None = None,
-    progress: bool = False,
-) -> SeqSimScores:
-    """Precision, recall and F1 (SeqSim) of every query against every candidate."""
-    resolved = check_run_options(backend, working_memory, progress)
-    packed_queries, packed_candidates = pack_pair(queries, candidates)
-    precision, recall = blockwise_scores(
-        packed_queries,
-        packed_candidates,
-        resolved,
-        numba_scorer=_numba_scorer,
-        torch_scorer=torch_kernels.seqsim_tiles,
-        triton_scorer=_triton_scorer,
-        kinds=2,
-        bytes_per_cell=8,
-        working_memory_mb=working_memory,
-        progress=progress,
-    )
-    return SeqSimScores(precision, recall, f1_score(precision, recall))
-
-
-def seqsim_matrix(
-    queries: SequencesLike,
-    candidates: SequencesLike,
-    *,
-    output: SeqSimOutput = "f1",
-    backend: str | Backend = "auto",
-    working_memory: float | None = None,
-    progress: bool = False,
-) -> np.ndarray:
-    """One SeqSim matrix (Q, R): ``output`` picks F1 (the default), precision or recall."""
-    _check_output(output)
-    scores = seqsim_scores(
-        queries, candidates, backend=backend, working_memory=working_memory, progress=progress
-    )
-    return getattr(scores, output)
-
-
 @register_metric("seqsim")
-class SeqSim(Metric):
-    """SeqSim (frame-level F1 of best-match cosines); see :func:`seqsim_matrix`."""
+@dataclass(eq=False, repr=False)
+class SeqSim(KernelMetric):
+    """SeqSim (frame-level F1 of best-match cosines, see the module doc): ``output`` picks F1
+    (the default), precision or recall for :meth:`matrix`; :meth:`scores` gives all three."""
 
-    def __init__(
-        self,
-        output: SeqSimOutput = "f1",
-        **run_options: Unpack[RunOptions],
-    ) -> None:
-        super().__init__(**run_options)
-        _check_output(output)
-        self.output = output
+    output: SeqSimOutput = "f1"
 
-    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
-        return seqsim_matrix(queries, candidates, output=self.output, **self._run_options())
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("output", self.output, SeqSimScores._fields)
+
+    @property
+    def kernels(self) -> BlockKernels:
+        return SEQSIM_KERNELS
 
     def scores(self, queries: SequencesLike, candidates: SequencesLike) -> SeqSimScores:
         """Precision, recall and F1 matrices in one pass."""
-        return seqsim_scores(queries, candidates, **self._run_options())
+        precision, recall = self.block_scores(queries, candidates)
+        return SeqSimScores(precision, recall, f1_score(precision, recall))
+
+    def similarities(self, scores: np.ndarray) -> np.ndarray:
+        precision, recall = scores
+        if self.output == "f1":
+            return f1_score(precision, recall)
+        return precision if self.output == "precision" else recall
 
     @property
     def symmetric(self) -> bool:
         return self.output == "f1"
 
-    def _options(self) -> dict[str, Any]:
-        return {"output": self.output}
+
+seqsim_matrix = metric_function(SeqSim, SeqSim.matrix, "seqsim_matrix")
+seqsim_scores = metric_function(SeqSim, SeqSim.scores, "seqsim_scores")
