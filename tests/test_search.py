@@ -9,7 +9,7 @@ import pytest
 from helpers import random_sequences
 from store_workers import SETTINGS, frames_for
 
-from seqsim import SeqSim, get_metric
+from seqsim import PackedSequences, SeqSim, get_metric
 from seqsim.search import SearchIndexError, SequenceIndex
 from seqsim.store import EmbeddingStore
 
@@ -240,3 +240,64 @@ def test_agreement_with_exhaustive_search():
     assert agreement(narrow, queries, cutoffs=(1,)).top1 == pytest.approx(expected)
     sampled = agreement(full, queries, sample=5, seed=1)
     assert sampled.queries == 5
+
+
+# ---------------------------------------------------------------------- evaluation
+
+
+def parallel_languages(rng, sentences=12, dim=16, langs=("aa", "bb", "cc"), noise=0.9):
+    """Each sentence a base sequence; each language a differently warped, noisy rendering."""
+    bases = random_sequences(rng, sentences, dim, min_len=6, max_len=14)
+    embeddings = {}
+    for lang in langs:
+        renderings = []
+        for base in bases:
+            warped = base[np.sort(rng.choice(len(base), len(base), replace=True))]
+            renderings.append(warped + noise * rng.standard_normal(warped.shape).astype(np.float32))
+        lengths = [len(r) for r in renderings]
+        packed = PackedSequences.from_lengths(np.concatenate(renderings), lengths)
+        embeddings[lang] = ([f"s{n:02d}" for n in range(sentences)], packed)
+    return embeddings
+
+
+def test_evaluation_through_the_index_matches_exhaustive_ranks():
+    from seqsim.evaluation import evaluate_embeddings
+
+    embeddings = parallel_languages(np.random.default_rng(11))
+    exhaustive = evaluate_embeddings(embeddings, "seqsim")
+    searched = evaluate_embeddings(embeddings, "seqsim", search="index", candidates=100)
+    pairs = searched.summary[searched.summary["candidate_lang"] != "pooled"]
+    for measure in ("r@1", "r@5", "r@10"):
+        np.testing.assert_allclose(pairs[measure], exhaustive.summary[measure])
+    assert searched.mean() == pytest.approx(exhaustive.mean())
+    assert (searched.summary["agreement_r@1"] == 1.0).all()
+    assert searched.settings["search"] == "index" and searched.settings["candidates"] == 100
+    # pooled: all other languages at once; any rendering of the same sentence is a hit
+    pooled = searched.summary[searched.summary["candidate_lang"] == "pooled"].set_index(
+        "query_lang"
+    )
+    for query_lang in ("aa", "bb", "cc"):
+        others = [lang for lang in ("aa", "bb", "cc") if lang != query_lang]
+        candidates = [embeddings[lang][1][n] for lang in others for n in range(12)]
+        queries = [embeddings[query_lang][1][n] for n in range(12)]
+        matrix = SeqSim().matrix(queries, candidates)
+        hits = 0
+        for n, row in enumerate(matrix):
+            best = sorted(range(len(row)), key=lambda j: (-row[j], j))[0]
+            hits += best % 12 == n
+        assert pooled.loc[query_lang, "r@1"] == pytest.approx(hits / 12)
+
+
+def test_a_narrow_shortlist_reports_its_disagreement():
+    from seqsim.evaluation import evaluate_embeddings
+
+    embeddings = parallel_languages(np.random.default_rng(12), sentences=80, noise=2.5)
+    searched = evaluate_embeddings(
+        embeddings, "seqsim", search="index", candidates=1, agreement_sample=10
+    )
+    assert (searched.summary["agreement_queries"] == 10).all()
+    assert searched.summary["agreement_r@1"].min() < 1.0
+    with pytest.raises(ValueError, match="normalization, center and bootstrap need full"):
+        evaluate_embeddings(embeddings, "seqsim", search="index", normalization="csls")
+    with pytest.raises(ValueError, match="search must be one of 'exhaustive', 'index'"):
+        evaluate_embeddings(embeddings, "seqsim", search="faiss")

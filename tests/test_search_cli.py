@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 from click.testing import CliRunner
@@ -62,3 +64,26 @@ def test_search_refuses_queries_of_another_model(tmp_path, tiny_whisper_dir):
     assert result.exit_code == 1 and "not a readable seqsim index" in result.output
     usage = run("search", tmp_path / "i.index", "--out", tmp_path / "h.tsv")
     assert usage.exit_code == 2 and "give --store, or --manifest" in usage.output
+
+
+def test_evaluate_through_the_index(tmp_path, tiny_whisper_dir):
+    manifest = write_manifest(tmp_path)
+    store = tmp_path / "store"
+    run("embed", manifest, "--model", tiny_whisper_dir, "--out", store)
+    exhaustive = run("evaluate", "--store", store, "--out", tmp_path / "exhaustive")
+    searched = run(
+        "evaluate", "--store", store, "--search", "index", "--candidates", "100",
+        "--out", tmp_path / "index",
+    )  # fmt: skip
+    assert exhaustive.exit_code == 0 and searched.exit_code == 0, searched.output
+    for lang in ("aa", "bb", "cc"):
+        assert f"- {lang} -> every other language pooled: R@1" in searched.output
+    assert "agreement with exhaustive search (shortlist 100): top-1 100.0 %" in searched.output
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "index" / "r_at_1.csv", index_col=0),
+        pd.read_csv(tmp_path / "exhaustive" / "r_at_1.csv", index_col=0),
+    )
+    results = json.loads((tmp_path / "index" / "results.json").read_text())
+    pooled = [pair for pair in results["pairs"] if pair["candidate_lang"] == "pooled"]
+    assert len(pooled) == 3 and results["settings"]["search"] == "index"
+    assert "## Search through the index" in (tmp_path / "index" / "report.md").read_text()

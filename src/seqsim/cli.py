@@ -246,6 +246,25 @@ def embed(
     show_default=True,
 )
 @click.option("--device", default=None, help="Device for the encoder and the torch backend.")
+@click.option(
+    "--search",
+    type=click.Choice(["exhaustive", "index"]),
+    default="exhaustive",
+    show_default=True,
+    help="Score every candidate, or search a SequenceIndex (also among all languages pooled).",
+)
+@click.option(
+    "--candidates",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Shortlist length per query with --search index.",
+)
+@click.option(
+    "--agreement-sample",
+    type=click.IntRange(min=1),
+    help="Queries per pair checked against exhaustive search with --search index (all).",
+)
 @_friendly_errors
 def evaluate(
     manifest: Path | None,
@@ -261,6 +280,9 @@ def evaluate(
     bootstrap: int,
     backend: str,
     device: str | None,
+    search: str,
+    candidates: int,
+    agreement_sample: int | None,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap."""
     if manifest is None and store_path is None:
@@ -282,6 +304,9 @@ def evaluate(
         bootstrap=bootstrap,
         backend=backend,
         device=device,
+        search=search,
+        candidates=candidates,
+        agreement_sample=agreement_sample,
     )
 
 
@@ -548,6 +573,7 @@ def _run_evaluation(
         markdown_table,
         metric_comparison,
         plot_layer_ablation,
+        search_summary,
         write_report,
     )
 
@@ -575,6 +601,8 @@ def _run_evaluation(
     )
     click.echo(markdown_table(primary.matrix("r@1")))
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
+    if settings.get("search") == "index":
+        click.echo(search_summary(primary))
     _echo_failures(primary.failures)
     if primary.failures:
         click.echo(

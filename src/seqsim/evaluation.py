@@ -15,14 +15,14 @@ from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
 from ._version import __version__
-from .checks import check_count
+from .checks import check_choice, check_count
 from .corpus import Corpus, CorpusError, Utterance
 from .embedder import WhisperEmbedder
 from .metrics.base import Metric, get_metric
@@ -36,8 +36,18 @@ from .ranking import (
     ranks_of_targets,
     retrieval_measures,
 )
+from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
+
+Search = Literal["exhaustive", "index"]
+
+
+def check_search_options(search: str, candidates: int, agreement_sample: int | None) -> None:
+    check_choice("search", search, ("exhaustive", "index"))
+    check_count("candidates", candidates, 1)
+    if agreement_sample is not None:
+        check_count("agreement_sample", agreement_sample, 1)
 
 
 def check_languages(langs: Sequence[str] | None) -> None:
@@ -92,8 +102,9 @@ class RetrievalResult:
         return table * 100 if percent and measure != "n" else table
 
     def mean(self, measure: str = "r@1") -> float:
-        """Average over all ordered language pairs."""
-        return float(self.summary[measure].mean())
+        """Average over all ordered language pairs (not the pooled rows of an index search)."""
+        pairs = self.summary[self.summary["candidate_lang"] != POOLED]
+        return float(pairs[measure].mean())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +128,9 @@ def evaluate_embeddings(
     seed: int = 0,
     settings: Mapping[str, Any] | None = None,
     progress: bool = False,
+    search: Search = "exhaustive",
+    candidates: int = 100,
+    agreement_sample: int | None = None,
 ) -> RetrievalResult:
     """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
     same ids, in the same order, in every language.
@@ -124,15 +138,66 @@ def evaluate_embeddings(
     ``metric`` is a registered name or a :class:`Metric`. ``normalization`` rescores each
     (Q, R) matrix (CSLS or ratio margin over ``k`` neighbours); ``center`` subtracts each
     language's mean frame first. Raw measures are always reported too (``raw_*`` columns).
+    ``search="index"`` retrieves through a :class:`~seqsim.search.SequenceIndex` (a shortlist
+    of ``candidates``, reranked exactly), per pair and among all other languages pooled
+    (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
+    (``agreement_r@1``, ``agreement_r@10``, on ``agreement_sample`` queries or all).
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
     check_scoring_options(normalization, k, bootstrap, seed)
+    check_search_options(search, candidates, agreement_sample)
     languages = list(embeddings)
     check_languages(languages)
     reference_ids = list(embeddings[languages[0]][0])
     for lang, (ids, _) in embeddings.items():
         if list(ids) != reference_ids:
             raise ValueError(f"language {lang} does not hold the same sentence ids, in order")
+    if search == "index":
+        if normalization != "none" or center or bootstrap:
+            raise ValueError(
+                "search='index' ranks by exact scores of a shortlist: normalization, center "
+                "and bootstrap need full score matrices (use search='exhaustive')"
+            )
+        rows, rank_rows = search_rows(
+            embeddings,
+            metric,
+            candidates=candidates,
+            agreement_sample=agreement_sample,
+            seed=seed,
+            progress=progress,
+        )
+    else:
+        rows, rank_rows = _exhaustive_rows(
+            embeddings, metric, normalization, k, center, bootstrap, seed, progress
+        )
+    run_settings = {
+        **(settings or {}),
+        **metric.settings(),
+        "normalization": normalization,
+        "k": k if normalization != "none" else None,
+        "search": search,
+        "candidates": candidates if search == "index" else None,
+        "center": center,
+        "languages": languages,
+        "sentences": len(reference_ids),
+        "seqsim_version": __version__,
+    }
+    return RetrievalResult(languages, pd.DataFrame(rows), pd.DataFrame(rank_rows), run_settings)
+
+
+def _exhaustive_rows(
+    embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
+    metric: Metric,
+    normalization: Normalization,
+    k: int,
+    center: bool,
+    bootstrap: int,
+    seed: int,
+    progress: bool,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Summary and rank rows from every language pair's full score matrix."""
+    languages = list(embeddings)
+    reference_ids = list(embeddings[languages[0]][0])
     frames = {lang: packed for lang, (_, packed) in embeddings.items()}
     raw_frames = frames
     if center:
@@ -149,7 +214,8 @@ def evaluate_embeddings(
         computed[(query_lang, candidate_lang, centered)] = result
         return result
 
-    rows, rank_rows = [], []
+    rows: list[dict[str, Any]] = []
+    rank_rows: list[dict[str, Any]] = []
     pairs = [(q, c) for q in languages for c in languages if q != c]
     for query_lang, candidate_lang in progress_bar(
         pairs, desc="language pairs", disable=not progress
@@ -176,17 +242,7 @@ def evaluate_embeddings(
             }
             for sentence, rank, b in zip(reference_ids, ranks, best, strict=True)
         ]
-    run_settings = {
-        **(settings or {}),
-        **metric.settings(),
-        "normalization": normalization,
-        "k": k if normalization != "none" else None,
-        "center": center,
-        "languages": languages,
-        "sentences": len(reference_ids),
-        "seqsim_version": __version__,
-    }
-    return RetrievalResult(languages, pd.DataFrame(rows), pd.DataFrame(rank_rows), run_settings)
+    return rows, rank_rows
 
 
 def corpus_from_keys(keys: Sequence[str]) -> Corpus:
@@ -270,6 +326,9 @@ def evaluate_grid(
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    search: Search = "exhaustive",
+    candidates: int = 100,
+    agreement_sample: int | None = None,
 ) -> dict[tuple[str, int], RetrievalResult]:
     """:func:`evaluate` for several metrics and layers, embedding once: results keyed by
     ``(metric name, layer as given)``. Every option is checked before any embedding starts."""
@@ -280,6 +339,7 @@ def evaluate_grid(
             "a corpus needs a model to embed it (or a store that holds its embeddings)"
         )
     check_scoring_options(normalization, k, bootstrap, seed)
+    check_search_options(search, candidates, agreement_sample)
     check_languages(langs)
     if not layers or not metrics:
         raise ValueError("give at least one layer and one metric")
@@ -329,6 +389,9 @@ def evaluate_grid(
                     seed=seed,
                     settings=settings,
                     progress=progress,
+                    search=search,
+                    candidates=candidates,
+                    agreement_sample=agreement_sample,
                 )
                 result.failures = failures
                 results[(metric_object.name, layer)] = result

@@ -95,6 +95,8 @@ def report_markdown(result: RetrievalResult) -> str:
         index=pd.Index(["R@1", "R@5", "R@10", "MRR"], name="measure"),
     )
     parts += ["## Means", markdown_table(means)]
+    if s.get("search") == "index":
+        parts += ["## Search through the index", search_summary(result)]
     if result.failures:
         parts += [
             "## Skipped utterances",
@@ -152,3 +154,22 @@ def plot_layer_ablation(table: pd.DataFrame, path: Path, title: str) -> Path:
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def search_summary(result: RetrievalResult) -> str:
+    """R@1 among all other languages pooled, per query language, and the index's agreement
+    with exhaustive search (a result of ``search="index"``)."""
+    summary = result.summary
+    pooled = summary[summary["candidate_lang"] == "pooled"]
+    lines = [
+        f"- {row['query_lang']} -> every other language pooled: R@1 {100 * row['r@1']:.1f} %, "
+        f"R@10 {100 * row['r@10']:.1f} %"
+        for _, row in pooled.iterrows()
+    ]
+    lines.append(
+        f"- agreement with exhaustive search (shortlist {result.settings.get('candidates')}): "
+        f"top-1 {100 * summary['agreement_r@1'].mean():.1f} %, exhaustive top-1 in the top 10 "
+        f"{100 * summary['agreement_r@10'].mean():.1f} % "
+        f"({int(summary['agreement_queries'].sum())} queries)"
+    )
+    return "\n".join(lines)

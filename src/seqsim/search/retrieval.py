@@ -1,0 +1,88 @@
+"""Retrieval evaluation through a :class:`SequenceIndex`: per language pair, and among pooled
+candidates (every other language at once), with the index's agreement with exhaustive search.
+
+The measures are those of :mod:`seqsim.ranking`, computed from top-k lists: a target outside
+the list is a miss (so MRR is MRR@k, with k the largest cutoff).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..metrics.base import Metric
+from ..progress import progress_bar
+from ..ranking import ranks_from_top_k, retrieval_measures
+from ..sequences import PackedSequences
+from .agreement import agreement
+from .index import SequenceIndex
+
+CUTOFFS = (1, 5, 10)
+POOLED = "pooled"
+"""The candidate language of the rows that search every other language at once."""
+
+
+def _concatenate(parts: list[PackedSequences]) -> PackedSequences:
+    frames = np.concatenate([np.asarray(p.subset(np.arange(len(p))).frames) for p in parts])
+    return PackedSequences.from_lengths(frames, np.concatenate([p.lengths for p in parts]))
+
+
+def search_rows(
+    embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
+    metric: Metric,
+    *,
+    candidates: int = 100,
+    pooled: bool = True,
+    agreement_sample: int | None = None,
+    seed: int = 0,
+    progress: bool = False,
+    **index_options: Any,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Summary rows and per-query rank rows (as :class:`~seqsim.evaluation.RetrievalResult`
+    holds them) for every ordered language pair, plus, with ``pooled``, one row per query
+    language against all other languages at once (any recording of the same sentence counts).
+    Each row also holds ``agreement_r@1`` and ``agreement_r@10``: how often the index keeps
+    exhaustive search's top-1 (on ``agreement_sample`` queries, or all)."""
+    languages = list(embeddings)
+    ids = list(embeddings[languages[0]][0])
+    k = min(max(CUTOFFS), len(ids))
+    jobs: list[tuple[str, str, list[str]]] = [
+        (q, c, [c]) for q in languages for c in languages if q != c
+    ]
+    if pooled:
+        jobs += [(q, POOLED, [c for c in languages if c != q]) for q in languages]
+    rows, rank_rows = [], []
+    for query_lang, candidate_lang, sources in progress_bar(
+        jobs, desc="searched pairs", disable=not progress
+    ):
+        index = SequenceIndex(metric, candidates=candidates, **index_options)
+        index.add(_concatenate([embeddings[lang][1] for lang in sources]))
+        queries = embeddings[query_lang][1]
+        _, found = index.search(queries, k)
+        # sentence i of every source language is a correct candidate for query i
+        targets = [{i + s * len(ids) for s in range(len(sources))} for i in range(len(ids))]
+        ranks = ranks_from_top_k(found, targets)
+        row: dict[str, Any] = {
+            "query_lang": query_lang,
+            "candidate_lang": candidate_lang,
+            "n": len(ids),
+            "chance": 1.0 / len(ids),
+            **retrieval_measures(ranks, CUTOFFS),
+        }
+        kept = agreement(index, queries, cutoffs=(1, 10), sample=agreement_sample, seed=seed)
+        row.update({f"agreement_r@{n}": value for n, value in kept.recall.items()})
+        row["agreement_queries"] = kept.queries
+        rows.append(row)
+        rank_rows += [
+            {
+                "query_lang": query_lang,
+                "candidate_lang": candidate_lang,
+                "id": sentence,
+                "rank": float(rank),
+                "retrieved": ids[int(top) % len(ids)] if top >= 0 else None,
+            }
+            for sentence, rank, top in zip(ids, ranks, found[:, 0], strict=True)
+        ]
+    return rows, rank_rows
