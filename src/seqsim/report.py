@@ -15,6 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from .evaluation import RetrievalResult  # noqa: E402
+from .search.retrieval import POOLED  # noqa: E402
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
@@ -160,7 +161,7 @@ def search_summary(result: RetrievalResult) -> str:
     """R@1 among all other languages pooled, per query language, and the index's agreement
     with exhaustive search (a result of ``search="index"``)."""
     summary = result.summary
-    pooled = summary[summary["candidate_lang"] == "pooled"]
+    pooled = summary[summary["candidate_lang"] == POOLED]
     lines = [
         f"- {row['query_lang']} -> every other language pooled: R@1 {100 * row['r@1']:.1f} %, "
         f"R@10 {100 * row['r@10']:.1f} %"

@@ -30,9 +30,6 @@ from scipy import sparse
 from ..checks import check_count
 from ..sequences import PackedSequences, to_float32_numpy
 
-MIN_TRAINING_PER_LIST = 39
-"""faiss warns below 39 training points per inverted list (or PQ centroid)."""
-
 
 def unit_frames(packed: PackedSequences) -> np.ndarray:
     """All frames as float32 rows of norm 1 (zero rows stay zero)."""
