@@ -185,7 +185,7 @@ class SequenceIndex:
     def _exhaustive(
         self, queries: PackedSequences, k: int, progress: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        everything = self.sequences.subset(np.arange(len(self)))
+        everything = self.sequences.whole()
         blocks = np.array_split(
             np.arange(len(queries)), max(1, -(-len(queries) // EXHAUSTIVE_QUERY_BLOCK))
         )

@@ -36,7 +36,12 @@ class SequenceCollection:
         ]
         return PackedSequences.from_lengths(np.concatenate(pieces), [len(p) for p in pieces])
 
+    def whole(self) -> PackedSequences:
+        """Every sequence, in order: the one part itself where there is one (a store's memory
+        map stays a memory map, read block by block by the metric), else a gathered copy."""
+        return self.parts[0] if len(self.parts) == 1 else self.subset(np.arange(len(self)))
+
     def packed_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """Every frame back to back, and the lengths (for saving)."""
-        whole = self.subset(np.arange(len(self)))
+        whole = self.whole()
         return np.asarray(whole.frames), whole.lengths
