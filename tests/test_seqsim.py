@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 from references import seqsim_from_cosines, seqsim_reference
 
 from seqsim import PackedSequences, SeqSim, get_metric
+from seqsim.kernels.numba_kernels import unit_numpy_block
 
 
 def test_hand_computed_pair(backend_options):
@@ -121,8 +122,23 @@ def test_float16_numpy_frames_are_widened_to_float32(backend_options):
     queries = [q.astype(np.float16) for q in random_sequences(rng, 3, 16, max_len=20)]
     candidates = [c.astype(np.float16) for c in random_sequences(rng, 2, 16, max_len=20)]
     metric = SeqSim(**backend_options)
-    widened = metric.matrix([q.astype(np.float32) for q in queries], candidates)
+    widened = metric.matrix(
+        [q.astype(np.float32) for q in queries], [c.astype(np.float32) for c in candidates]
+    )
     np.testing.assert_allclose(metric.matrix(queries, candidates), widened, atol=1e-6)
+
+
+def test_every_finite_float16_value_is_read_exactly():
+    """The CPU kernels read float16 frames through a table of every bit pattern: each finite
+    value must come out as numpy converts it (then normalised like float32 frames)."""
+    every = np.arange(2**16, dtype=np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)]
+    frames = finite[: len(finite) // 16 * 16].reshape(-1, 16)
+    widened = frames.astype(np.float64)
+    expected = widened / np.maximum(np.linalg.norm(widened, axis=1, keepdims=True), 1e-12)
+    unit = unit_numpy_block(PackedSequences.from_lengths(frames, [len(frames)])).frames
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(unit, expected, rtol=2e-7, atol=1e-30)
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,7 +6,7 @@ the same way, with a message that names the offending item.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,17 +68,28 @@ class PackedSequences:
             )
         return PackedSequences(np.asarray(self.frames[rows]), new_offsets)
 
+    def chunks(self, size: int) -> Iterator[tuple[int, PackedSequences]]:
+        """Runs of ``size`` consecutive sequences (the last one shorter), each with the number
+        of its first sequence, gathered with :meth:`subset`: a memory map is read one run at
+        a time."""
+        for start in range(0, len(self), size):
+            yield start, self.subset(np.arange(start, min(start + size, len(self))))
+
     def select(self, indices: np.ndarray) -> PackedSequences:
-        """Like :meth:`subset`, contiguous: numpy frames (memory-mapped float16 included)
-        become float32; a tensor keeps its device and a float16/bfloat16 dtype (any other
-        becomes float32), so GPU kernels can multiply half-precision inputs as they are."""
-        chosen = self.subset(indices)
-        if isinstance(chosen.frames, torch.Tensor):
-            frames = chosen.frames
+        """Like :meth:`subset`, as contiguous frames in memory for a kernel (all sequences in
+        order: no gather). float16 and bfloat16 stay as they are (kernels convert them on the
+        fly: a GPU multiplies them as they are, the CPU kernels read float16 in their
+        normalisation pass); any other dtype becomes float32 (no copy where it is already)."""
+        in_order = len(indices) == len(self) and bool(np.all(indices == np.arange(len(self))))
+        chosen = self if in_order else self.subset(indices)
+        frames = chosen.frames
+        if isinstance(frames, torch.Tensor):
             if frames.dtype not in HALF_DTYPES:
                 frames = frames.float()
             return PackedSequences(frames.contiguous(), chosen.offsets)
-        return PackedSequences(to_float32_numpy(chosen.frames), chosen.offsets)
+        if frames.dtype == np.float16:
+            return PackedSequences(np.ascontiguousarray(frames), chosen.offsets)
+        return PackedSequences(to_float32_numpy(frames), chosen.offsets)
 
 
 SequencesLike = Sequence[Frames] | PackedSequences

@@ -23,8 +23,33 @@ def unit_rows(frames: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
 
 def unit_numpy_block(block: PackedSequences) -> PackedSequences:
-    """A block as unit-norm float32 numpy frames, ready for :func:`cosine_block`."""
-    return PackedSequences(unit_rows(to_float32_numpy(block.frames)), block.offsets)
+    """A block as unit-norm float32 numpy frames, ready for :func:`cosine_block` (float16
+    frames, as a store keeps them, are converted and normalised in one pass)."""
+    frames = block.frames
+    if isinstance(frames, np.ndarray) and frames.dtype == np.float16:
+        bits = np.ascontiguousarray(frames).view(np.uint16)
+        return PackedSequences(unit_rows_from_half(bits, HALF_TO_SINGLE), block.offsets)
+    return PackedSequences(unit_rows(to_float32_numpy(frames)), block.offsets)
+
+
+HALF_TO_SINGLE = np.arange(2**16, dtype=np.uint16).view(np.float16).astype(np.float32)
+"""Every float16 bit pattern's float32 value (numba has no float16 type on the CPU)."""
+
+
+@njit(parallel=True, cache=True)
+def unit_rows_from_half(bits, half_to_single):  # pragma: no cover - compiled
+    """:func:`unit_rows` of float16 frames given as their bits (uint16), in float32."""
+    out = np.empty(bits.shape, np.float32)
+    for i in prange(bits.shape[0]):
+        total = 0.0
+        for k in range(bits.shape[1]):
+            value = half_to_single[bits[i, k]]
+            out[i, k] = value
+            total += np.float64(value) * value
+        norm = np.float32(max(np.sqrt(total), 1e-12))
+        for k in range(bits.shape[1]):
+            out[i, k] /= norm
+    return out
 
 
 def unit_mean_numpy_block(block: PackedSequences) -> PackedSequences:

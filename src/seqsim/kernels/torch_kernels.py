@@ -19,8 +19,11 @@ from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
     """A block from :meth:`PackedSequences.select` (float32, or float16/bfloat16 tensors) as
-    unit-norm, contiguous frames on ``device`` in the same dtype, normalised in float32."""
+    unit-norm, contiguous frames on ``device`` in the same dtype, normalised in float32.
+    float16 numpy frames (a store's) travel as they are and become float32 there."""
     frames = torch.as_tensor(block.frames, device=device)
+    if isinstance(block.frames, np.ndarray):
+        frames = frames.float()
     unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
     return PackedSequences(unit, block.offsets)
 

@@ -71,6 +71,12 @@ class Metric(ABC):
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         """Similarities of every query with every candidate, as a float64 (Q, R) array."""
 
+    def checked_matrix(self, queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+        """:meth:`matrix` of sequences that :func:`~seqsim.sequences.as_packed` has checked
+        already, without checking them again (for callers that score the same frames many
+        times, such as a search index's rerank)."""
+        return self.matrix(queries, candidates)
+
     def settings(self) -> dict[str, Any]:
         """The options that determine this metric's numbers (used in result hashes)."""
         return {"metric": self.name, **self._options()}
@@ -102,11 +108,15 @@ class KernelMetric(Metric):
 
     def block_scores(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         """The kernels' scores (kinds, Q, R) of every query against every candidate."""
-        packed_queries, packed_candidates = pack_pair(queries, candidates)
+        return self._checked_block_scores(*pack_pair(queries, candidates))
+
+    def _checked_block_scores(
+        self, queries: PackedSequences, candidates: PackedSequences
+    ) -> np.ndarray:
         return blockwise_scores(
             self.kernels,
-            packed_queries,
-            packed_candidates,
+            queries,
+            candidates,
             self.backend,
             working_memory_mb=self.working_memory,
             progress=self.progress,
@@ -118,6 +128,9 @@ class KernelMetric(Metric):
 
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return self.similarities(self.block_scores(queries, candidates))
+
+    def checked_matrix(self, queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
+        return self.similarities(self._checked_block_scores(queries, candidates))
 
 
 def metric_function(
