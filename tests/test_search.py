@@ -141,6 +141,38 @@ def test_an_index_from_a_store_reads_its_memory_map(tmp_path):
         SequenceIndex.load(tmp_path / "store.index")
 
 
+def test_the_shortlist_is_trained_on_every_part_of_what_is_added(monkeypatch):
+    """A store is often written language by language: k-means must not see the first block
+    alone. Sequences 0-19 live in dimensions 0-3, sequences 20-39 in dimensions 4-7; both must
+    get centroids, even when sequences are read in blocks of 4."""
+    monkeypatch.setattr("seqsim.search.index.ADD_BLOCK", 4)
+    rng = np.random.default_rng(3)
+    sequences = []
+    for number in range(40):
+        frames = np.zeros((6, 8), np.float32)
+        half = slice(0, 4) if number < 20 else slice(4, 8)
+        frames[:, half] = rng.standard_normal((6, 4))
+        sequences.append(frames)
+    index = SequenceIndex(centroids=8, candidates=5)
+    index.add(sequences)
+    centroids = index.generator.centroid_vectors
+    in_second_half = np.linalg.norm(centroids[:, 4:], axis=1) > np.linalg.norm(
+        centroids[:, :4], axis=1
+    )
+    assert 0 < in_second_half.sum() < len(centroids)
+    _, ids = index.search(sequences[20:23], k=1)
+    np.testing.assert_array_equal(ids[:, 0], [20, 21, 22])
+
+
+def test_an_index_of_a_store_takes_no_other_sequences(tmp_path):
+    store = EmbeddingStore(tmp_path / "store")
+    with store.writer(SETTINGS) as writer:
+        writer.add("k0", {layer: frames_for("k0", layer) for layer in SETTINGS["layers"]})
+    index = SequenceIndex.from_store(store, layer=1)
+    with pytest.raises(SearchIndexError, match="add the utterances to the store"):
+        index.add([frames_for("k1", 1)])
+
+
 # ---------------------------------------------------------------------- bad input
 
 

@@ -1,20 +1,21 @@
-"""Stage 1 of a search: a shortlist of candidates per query, from faiss, for the exact rerank.
+"""Stage 1 of a search: a shortlist of candidates per query, for the exact rerank.
 
-Two generators, both over L2-normalised frames:
+Three generators, all over L2-normalised frames (docs/search.md measures them):
 
-- :class:`MeanPooled`: one vector per utterance (the mean of its unit frames); the shortlist
-  is the nearest means. Small and fast, but a mean forgets which frames matched: it keeps
-  exhaustive SeqSim's top-1 for few queries (docs/search.md).
+- :class:`CentroidInteraction` (the default): SeqSim's two directions estimated on frames
+  quantised to k-means centroids, for every indexed sequence (centroid interaction, as PLAID).
 - :class:`FrameVotes`: every frame of every candidate in one faiss index; each query frame
   fetches its ``per_frame`` nearest frames, and the neighbour lists are turned into an
   estimate of both SeqSim directions per candidate utterance (see :func:`vote_scores`): the
   recall side (each query frame's best match in the candidate) and the precision side (each
   candidate frame's best match in the query), whose F1 ranks the shortlist.
+- :class:`MeanPooled`: one vector per utterance (the mean of its unit frames); the shortlist
+  is the nearest means. Small and fast, but a mean forgets which frames matched.
 
-A generator is a small object with ``add`` (sequences numbered in order), ``shortlist`` and a
-``state`` that :mod:`seqsim.search.index` saves. faiss indexes are built from a factory string
-(``"Flat"``, ``"HNSW32"``, ``"IVF4096,PQ64"``, ...) with inner-product metric; one that needs
-training is trained on the first sequences added.
+A generator is trained once on a sample of the sequences (:meth:`CandidateGenerator.train`),
+then given every sequence in order (``add``), then asked for shortlists; its ``state`` is what
+:mod:`seqsim.search.index` saves. faiss indexes are built from a factory string (``"Flat"``,
+``"HNSW32"``, ``"IVF4096,PQ64"``, ...) with inner-product metric.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ import numpy as np
 from scipy import sparse
 
 from ..checks import check_count
-from ..sequences import PackedSequences, to_float32_numpy
+from ..kernels.numba_kernels import unit_numpy_block
+from ..sequences import PackedSequences
 
 
 def unit_frames(packed: PackedSequences) -> np.ndarray:
     """All frames as float32 rows of norm 1 (zero rows stay zero)."""
-    frames = to_float32_numpy(packed.frames)
-    norms = np.linalg.norm(frames, axis=1, keepdims=True)
-    return frames / np.maximum(norms, 1e-12)
+    return np.asarray(unit_numpy_block(packed).frames)
 
 
 def new_faiss_index(factory: str, dim: int) -> faiss.Index:
@@ -46,46 +46,37 @@ def new_faiss_index(factory: str, dim: int) -> faiss.Index:
         raise ValueError(f"faiss cannot build index {factory!r}: {first_line}") from None
 
 
-def add_vectors(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
-    """Add ``vectors`` (training the index first on them if it needs it)."""
-    if not index.is_trained:
-        try:
-            index.train(vectors)
-        except RuntimeError as error:
-            raise ValueError(
-                f"faiss index {factory!r} could not be trained on {len(vectors)} vectors "
-                f"({str(error).strip().splitlines()[-1]}); add more sequences at first, or "
-                "choose a smaller index (e.g. 'Flat')"
-            ) from None
-    index.add(vectors)
+def train_faiss(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
+    try:
+        index.train(vectors)
+    except RuntimeError as error:
+        raise ValueError(
+            f"faiss index {factory!r} could not be trained on {len(vectors)} vectors "
+            f"({str(error).strip().splitlines()[-1]}); add more sequences at first, or "
+            "choose a smaller index (e.g. 'Flat')"
+        ) from None
 
 
 class CandidateGenerator(ABC):
-    """Stage 1 of :class:`~seqsim.search.SequenceIndex`."""
+    """Stage 1 of :class:`~seqsim.search.SequenceIndex`: trained once on a sample, then
+    given every sequence in order, then asked for shortlists."""
 
     name: ClassVar[str]
+    index: faiss.Index | None = None
 
-    def __init__(self, factory: str = "Flat", **faiss_parameters: Any) -> None:
-        self.factory = factory
-        self.faiss_parameters = faiss_parameters
-        self.index: faiss.Index | None = None
-
+    @abstractmethod
     def options(self) -> dict[str, Any]:
         """What determines the shortlist (saved with the index)."""
-        return {"generator": self.name, "factory": self.factory, **self.faiss_parameters}
 
-    def _faiss(self, dim: int) -> faiss.Index:
-        if self.index is None:
-            self.index = new_faiss_index(self.factory, dim)
-        return self.index
+    @property
+    def trained(self) -> bool:
+        """Whether :meth:`train` has run (or the generator was restored)."""
+        return self.index is not None and self.index.is_trained
 
-    def _searchable(self) -> faiss.Index:
-        """The faiss index with the search parameters applied (e.g. nprobe, efSearch)."""
-        if self.index is None:
-            raise ValueError("no sequences were added")
-        for name, value in self.faiss_parameters.items():
-            faiss.ParameterSpace().set_index_parameter(self.index, name, value)
-        return self.index
+    @abstractmethod
+    def train(self, sample: PackedSequences) -> None:
+        """Learn what the shortlist needs from ``sample``, sequences drawn from all those about
+        to be added; runs once, before the first :meth:`add`."""
 
     @abstractmethod
     def add(self, packed: PackedSequences) -> None:
@@ -95,8 +86,49 @@ class CandidateGenerator(ABC):
     def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
         """(Q, count) candidate ids per query, most promising first; -1 pads a short list."""
 
+    @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
         """Arrays to save; :meth:`restore` takes them back."""
+
+    @abstractmethod
+    def restore(self, state: dict[str, np.ndarray]) -> None:
+        """Take back what :meth:`state` gave."""
+
+
+class FaissGenerator(CandidateGenerator):
+    """A generator whose faiss index (built from the ``factory`` string, inner product) holds
+    :meth:`vectors` of every sequence; ``faiss_parameters`` are search parameters such as
+    ``nprobe``."""
+
+    def __init__(self, factory: str = "Flat", **faiss_parameters: Any) -> None:
+        self.factory = factory
+        self.faiss_parameters = faiss_parameters
+
+    def options(self) -> dict[str, Any]:
+        return {"generator": self.name, "factory": self.factory, **self.faiss_parameters}
+
+    @abstractmethod
+    def vectors(self, packed: PackedSequences) -> np.ndarray:
+        """What the faiss index holds for ``packed`` (float32 rows)."""
+
+    def train(self, sample: PackedSequences) -> None:
+        self.index = new_faiss_index(self.factory, sample.dim)
+        if not self.index.is_trained:
+            train_faiss(self.index, self.vectors(sample), self.factory)
+
+    def add(self, packed: PackedSequences) -> None:
+        assert self.index is not None, "train the generator first"
+        self.index.add(self.vectors(packed))
+
+    def _searchable(self) -> faiss.Index:
+        """The faiss index with the search parameters applied (e.g. nprobe, efSearch)."""
+        if self.index is None:
+            raise ValueError("no sequences were added")
+        for name, value in self.faiss_parameters.items():
+            faiss.ParameterSpace().set_index_parameter(self.index, name, value)
+        return self.index
+
+    def state(self) -> dict[str, np.ndarray]:
         assert self.index is not None
         return {"faiss": faiss.serialize_index(self.index)}
 
@@ -104,13 +136,13 @@ class CandidateGenerator(ABC):
         self.index = faiss.deserialize_index(state["faiss"])
 
 
-class MeanPooled(CandidateGenerator):
+class MeanPooled(FaissGenerator):
     """The nearest mean vectors (mean of an utterance's unit frames, normalised)."""
 
     name = "mean"
 
-    def add(self, packed: PackedSequences) -> None:
-        add_vectors(self._faiss(packed.dim), _unit_means(packed), self.factory)
+    def vectors(self, packed: PackedSequences) -> np.ndarray:
+        return _unit_means(packed)
 
     def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
         _, ids = self._searchable().search(_unit_means(queries), count)
@@ -123,7 +155,7 @@ def _unit_means(packed: PackedSequences) -> np.ndarray:
     return np.ascontiguousarray(means / np.linalg.norm(means, axis=1, keepdims=True), np.float32)
 
 
-class FrameVotes(CandidateGenerator):
+class FrameVotes(FaissGenerator):
     """Frame-level nearest neighbours, turned into estimates of SeqSim's two directions.
 
     ``per_frame``: neighbours fetched per query frame (more: a better estimate, slower).
@@ -145,9 +177,12 @@ class FrameVotes(CandidateGenerator):
     def options(self) -> dict[str, Any]:
         return {**super().options(), "per_frame": self.per_frame, "symmetric": self.symmetric}
 
+    def vectors(self, packed: PackedSequences) -> np.ndarray:
+        return unit_frames(packed)
+
     def add(self, packed: PackedSequences) -> None:
         first = len(self.lengths)
-        add_vectors(self._faiss(packed.dim), unit_frames(packed), self.factory)
+        super().add(packed)
         self.owner = np.concatenate(
             [self.owner, np.repeat(np.arange(first, first + len(packed)), packed.lengths)]
         )
@@ -230,8 +265,8 @@ def vote_scores(
 class CentroidInteraction(CandidateGenerator):
     """SeqSim on quantised frames, for every indexed sequence (centroid interaction, as PLAID).
 
-    Frames are assigned to ``centroids`` spherical k-means centroids, trained on the first
-    sequences added; a sequence is kept as the set of centroids its frames fall in, with their
+    Frames are assigned to ``centroids`` spherical k-means centroids, trained on a sample of
+    the sequences; a sequence is kept as the set of centroids its frames fall in, with their
     frequencies. For a query, ``S = frames @ centroids.T`` once; the precision side of every
     sequence is the frequency-weighted mean over its centroids of their best match in the
     query (one sparse product over the whole index), the recall side the mean over query frames
@@ -245,10 +280,9 @@ class CentroidInteraction(CandidateGenerator):
     def __init__(self, centroids: int = 1024, rescore: int = 2000, seed: int = 0) -> None:
         check_count("centroids", centroids, 1)
         check_count("rescore", rescore, 1)
-        super().__init__("Flat")
         self.centroids, self.rescore, self.seed = centroids, rescore, seed
-        self.vectors = np.zeros((0, 0), np.float32)
-        self.histograms = sparse.csr_matrix((0, centroids))
+        self.centroid_vectors = np.zeros((0, 0), np.float32)
+        self.histograms = sparse.csr_matrix((0, centroids), dtype=np.float32)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -258,18 +292,18 @@ class CentroidInteraction(CandidateGenerator):
             "seed": self.seed,
         }
 
+    def train(self, sample: PackedSequences) -> None:
+        self.centroid_vectors = _spherical_kmeans(unit_frames(sample), self.centroids, self.seed)
+        self.index = faiss.IndexFlatIP(self.centroid_vectors.shape[1])
+        self.index.add(self.centroid_vectors)
+        self.histograms = sparse.csr_matrix((0, len(self.centroid_vectors)), dtype=np.float32)
+
     def add(self, packed: PackedSequences) -> None:
-        frames = unit_frames(packed)
-        if not len(self.vectors):
-            self.vectors = _spherical_kmeans(frames, self.centroids, self.seed)
-            self.index = faiss.IndexFlatIP(self.vectors.shape[1])
-            self.index.add(self.vectors)
-            self.histograms = sparse.csr_matrix((0, len(self.vectors)))
-        assert self.index is not None
-        _, codes = self.index.search(frames, 1)
+        assert self.index is not None, "train the generator first"
+        _, codes = self.index.search(unit_frames(packed), 1)
         rows = np.repeat(np.arange(len(packed)), packed.lengths)
-        weights = 1.0 / np.repeat(packed.lengths, packed.lengths)
-        shape = (len(packed), len(self.vectors))
+        weights = (1.0 / np.repeat(packed.lengths, packed.lengths)).astype(np.float32)
+        shape = (len(packed), len(self.centroid_vectors))
         added = sparse.csr_matrix((weights, (rows, codes[:, 0])), shape=shape)
         added.sum_duplicates()
         self.histograms = sparse.vstack([self.histograms, added], format="csr")
@@ -277,37 +311,50 @@ class CentroidInteraction(CandidateGenerator):
     def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
         if self.index is None:
             raise ValueError("no sequences were added")
-        frames = unit_frames(queries)
         lists = np.full((len(queries), count), -1, np.int64)
-        histograms = self.histograms
-        for number in range(len(queries)):
-            similarities = frames[queries.offsets[number] : queries.offsets[number + 1]]
-            similarities = similarities @ self.vectors.T  # (n, centroids)
-            precision = histograms @ similarities.max(axis=0)
-            chosen = _best(precision, self.rescore)
-            recall = _centroid_recall(
-                similarities, histograms.indptr, histograms.indices, chosen.astype(np.int64)
-            )
-            both = precision[chosen] + recall
-            f1 = np.divide(
-                2 * precision[chosen] * recall, both, out=np.zeros_like(both), where=both > 0
-            )
-            best = chosen[_best(f1, count)]
-            lists[number, : len(best)] = best
+        h = self.histograms
+        for start, block in queries.chunks(SHORTLIST_QUERY_BLOCK):
+            similarities = unit_frames(block) @ self.centroid_vectors.T  # (frames, centroids)
+            best_matches = np.maximum.reduceat(similarities, block.offsets[:-1], axis=0)
+            precision = _centroid_precision(best_matches, h.indptr, h.indices, h.data)
+            for number in range(len(block)):
+                rows = slice(block.offsets[number], block.offsets[number + 1])
+                chosen = _best(precision[number], self.rescore)
+                recall = _centroid_recall(
+                    np.ascontiguousarray(similarities[rows].T), h.indptr, h.indices, chosen
+                )
+                both = precision[number, chosen] + recall
+                f1 = np.divide(
+                    2 * precision[number, chosen] * recall,
+                    both,
+                    out=np.zeros_like(both),
+                    where=both > 0,
+                )
+                best = chosen[_best(f1, count)]
+                lists[start + number, : len(best)] = best
         return lists
 
     def state(self) -> dict[str, np.ndarray]:
         h = self.histograms
-        return {"vectors": self.vectors, "indptr": h.indptr, "indices": h.indices, "data": h.data}
+        return {
+            "vectors": self.centroid_vectors,
+            "indptr": h.indptr,
+            "indices": h.indices,
+            "data": h.data,
+        }
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
-        self.vectors = state["vectors"]
-        self.index = faiss.IndexFlatIP(self.vectors.shape[1])
-        self.index.add(self.vectors)
-        shape = (len(state["indptr"]) - 1, len(self.vectors))
+        self.centroid_vectors = state["vectors"]
+        self.index = faiss.IndexFlatIP(self.centroid_vectors.shape[1])
+        self.index.add(self.centroid_vectors)
+        shape = (len(state["indptr"]) - 1, len(self.centroid_vectors))
         self.histograms = sparse.csr_matrix(
             (state["data"], state["indices"], state["indptr"]), shape=shape
         )
+
+
+SHORTLIST_QUERY_BLOCK = 64
+"""Queries whose precision sides are computed in one pass over the index."""
 
 
 def _best(scores: np.ndarray, count: int) -> np.ndarray:
@@ -329,22 +376,35 @@ def _spherical_kmeans(frames: np.ndarray, count: int, seed: int) -> np.ndarray:
     return np.asarray(kmeans.centroids, dtype=np.float32)
 
 
-@numba.njit(parallel=True, cache=True)
-def _centroid_recall(similarities, indptr, indices, chosen):  # pragma: no cover - compiled
-    """For each chosen sequence, the mean over query frames of their best centroid of it."""
-    out = np.empty(len(chosen))
-    frames = similarities.shape[0]
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _centroid_precision(best_matches, indptr, indices, weights):  # pragma: no cover - compiled
+    """(Q, N): for each query (``best_matches[q, c]``: centroid ``c``'s best similarity to the
+    query's frames) and each indexed sequence, the mean over the sequence's frames of their
+    centroid's best match (a frequency-weighted sum over its distinct centroids)."""
+    out = np.empty((best_matches.shape[0], len(indptr) - 1), np.float32)
+    for sequence in numba.prange(len(indptr) - 1):
+        for query in range(best_matches.shape[0]):
+            total = np.float32(0.0)
+            for slot in range(indptr[sequence], indptr[sequence + 1]):
+                total += weights[slot] * best_matches[query, indices[slot]]
+            out[query, sequence] = total
+    return out
+
+
+@numba.njit(parallel=True, fastmath=True, cache=True)
+def _centroid_recall(similarities_t, indptr, indices, chosen):  # pragma: no cover - compiled
+    """For each chosen sequence, the mean over query frames of their best centroid of it
+    (``similarities_t``: (centroids, query frames))."""
+    out = np.empty(len(chosen), np.float32)
+    frames = similarities_t.shape[1]
     for position in numba.prange(len(chosen)):
         sequence = chosen[position]
-        total = 0.0
-        for i in range(frames):
-            best = -np.inf
-            for slot in range(indptr[sequence], indptr[sequence + 1]):
-                value = similarities[i, indices[slot]]
-                if value > best:
-                    best = value
-            total += best
-        out[position] = total / frames
+        best = np.full(frames, -np.inf, np.float32)
+        for slot in range(indptr[sequence], indptr[sequence + 1]):
+            row = similarities_t[indices[slot]]
+            for i in range(frames):
+                best[i] = max(best[i], row[i])
+        out[position] = best.sum() / frames
     return out
 
 

@@ -34,6 +34,11 @@ from .candidates import GENERATORS, CandidateGenerator
 from .sequences import SequenceCollection
 
 FORMAT_VERSION = 1
+TRAINING_SEQUENCES = 4096
+"""Sequences, drawn at random from the first ones added, that the shortlist is trained on
+(k-means centroids, a faiss index that needs training)."""
+ADD_BLOCK = 4096
+"""Sequences the shortlist reads at once while indexing (bounds the memory of a build)."""
 EXHAUSTIVE_QUERY_BLOCK = 256
 """Queries scored at once by ``exhaustive=True`` (bounds the (queries, index) score matrix)."""
 
@@ -108,15 +113,36 @@ class SequenceIndex:
 
     # ------------------------------------------------------------------ building
 
-    def add(self, sequences: SequencesLike, keys: Sequence[str] | None = None) -> None:
+    def add(
+        self,
+        sequences: SequencesLike,
+        keys: Sequence[str] | None = None,
+        *,
+        progress: bool = False,
+    ) -> None:
         """Add sequences (numbered after those already there); ``keys`` name them (their
-        numbers as text by default)."""
+        numbers as text by default). The shortlist reads them in blocks of
+        ``ADD_BLOCK`` sequences, so memory-mapped frames are never loaded whole; the index
+        keeps the frames it is given (a memory map stays one)."""
+        if self.source:
+            raise SearchIndexError(
+                f"this index reads the store {self.source['store']}; add the utterances to the "
+                "store and build the index again"
+            )
         packed = as_packed(sequences, "sequences", dim=self.dim)
         if keys is None:
             keys = [str(number) for number in range(len(self), len(self) + len(packed))]
         elif len(keys) != len(packed):
             raise ValueError(f"{len(keys)} keys for {len(packed)} sequences")
-        self.generator.add(packed)
+        if not self.generator.trained:
+            sample = np.random.default_rng(0).permutation(len(packed))[:TRAINING_SEQUENCES]
+            self.generator.train(packed.subset(np.sort(sample)))
+        blocks = packed.chunks(ADD_BLOCK)
+        total = -(-len(packed) // ADD_BLOCK)
+        for _, block in progress_bar(
+            blocks, total=total, desc="indexing", unit="block", disable=not progress
+        ):
+            self.generator.add(block)
         self.sequences.append(packed)
         self.keys = np.concatenate([self.keys, np.array(list(keys), dtype=object)])
 
@@ -130,19 +156,12 @@ class SequenceIndex:
         keys, frames = store.load(layer)
         settings = store.settings or {}
         index = cls(**options)
+        index.add(frames, keys, progress=True)
         index.source = {
             "store": str(store.path.resolve()),
             "model": settings.get("model"),
             "layer": layer % settings.get("hidden_states", layer + 1),
         }
-        for block in progress_bar(
-            np.array_split(np.arange(len(keys)), max(1, len(keys) // 4096)),
-            desc="indexing",
-            unit="block",
-        ):
-            index.generator.add(frames.subset(block))
-        index.sequences.append(frames)
-        index.keys = np.array(keys, dtype=object)
         return index
 
     # ------------------------------------------------------------------ searching
@@ -174,7 +193,7 @@ class SequenceIndex:
         ids = np.full((len(packed), k), -1, dtype=np.int64)
         for number in progress_bar(range(len(packed)), desc="searching", disable=not progress):
             shortlist = np.unique(shortlists[number][shortlists[number] >= 0])  # ascending ids
-            exact = self.metric.matrix(
+            exact = self.metric.checked_matrix(
                 packed.subset(np.array([number])), self.sequences.subset(shortlist)
             )
             best_scores, best = top_k(exact, k)
@@ -190,7 +209,7 @@ class SequenceIndex:
             np.arange(len(queries)), max(1, -(-len(queries) // EXHAUSTIVE_QUERY_BLOCK))
         )
         results = [
-            top_k(self.metric.matrix(queries.subset(block), everything), k)
+            top_k(self.metric.checked_matrix(queries.subset(block), everything), k)
             for block in progress_bar(blocks, desc="exhaustive search", disable=not progress)
         ]
         return np.concatenate([s for s, _ in results]), np.concatenate([i for _, i in results])
