@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from harness import N_SEQUENCES, RECORDS, make_sequences
+from harness import N_SEQUENCES, RECORDS, TABLES, make_sequences
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--search-sizes",
+        default="10000",
+        help="corpus sizes of the search benchmark, comma-separated (the documented run: "
+        "10000,30000,100000; the largest is built once and cached, 100 MB per 1,000)",
+    )
+    parser.addoption("--search-plot", default=None, help="draw the search scaling plot here")
+    parser.addoption(
+        "--search-backend",
+        default="auto",
+        help="metric backend of the search benchmark's rerank (auto, numba, torch, triton)",
+    )
     parser.addoption(
         "--scaling-budget",
         type=float,
@@ -29,8 +41,16 @@ def corpus() -> tuple[list[np.ndarray], list[np.ndarray]]:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    if not RECORDS:
-        return
+    if RECORDS:
+        write_summary(terminalreporter)
+    for title, lines in TABLES.items():
+        if len(lines) > 2:  # more than the header
+            terminalreporter.write_sep("=", title)
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def write_summary(terminalreporter) -> None:
     best_rate = {
         group: max(r.flops / r.seconds for r in RECORDS if r.group == group and r.flops)
         for group in {r.group for r in RECORDS if r.flops}

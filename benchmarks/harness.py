@@ -6,6 +6,7 @@ implementation of the same group, all measured in the same run.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,8 @@ class Record:
 
 
 RECORDS: list[Record] = []
+TABLES: dict[str, list[str]] = {}
+"""More tables printed after the summary: title -> markdown lines (a header of two lines)."""
 
 
 def measure(
@@ -96,3 +99,36 @@ def pairwise_flops(queries: list[np.ndarray], candidates: list[np.ndarray]) -> f
     """FLOPs of all frame dot products between the two lists."""
     dim = queries[0].shape[1]
     return 2.0 * sum(map(len, queries)) * sum(map(len, candidates)) * dim
+
+
+class PeakMemory:
+    """The peak anonymous resident memory (``RssAnon``: not counting memory-mapped files) of
+    this process while the ``with`` block runs, above its level on entry, sampled every 20 ms
+    (Linux)."""
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+
+    @staticmethod
+    def anonymous_bytes() -> int:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("RssAnon:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+    def __enter__(self) -> PeakMemory:
+        start = self.anonymous_bytes()
+
+        def sample() -> None:
+            while not self._stop.wait(0.02):
+                self.peak_bytes = max(self.peak_bytes, self.anonymous_bytes() - start)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
