@@ -164,6 +164,17 @@ def test_the_shortlist_is_trained_on_every_part_of_what_is_added(monkeypatch):
     np.testing.assert_array_equal(ids[:, 0], [20, 21, 22])
 
 
+@pytest.mark.parametrize(("frames", "expected"), [(50, 50), (300, 64), (1000, 128), (5000, 128)])
+def test_a_small_index_gets_one_centroid_per_few_frames(frames, expected):
+    """Up to 128 requested: no more centroids than frames / 4 (a power of two), and the
+    frames themselves where there are no more frames than centroids requested."""
+    unit = np.random.default_rng(0).standard_normal((frames, 8)).astype(np.float32)
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    index = SequenceIndex(centroids=128)
+    index.add(PackedSequences.from_lengths(unit, [frames]))
+    assert len(index.generator.centroid_vectors) == expected
+
+
 def test_an_index_of_a_store_takes_no_other_sequences(tmp_path):
     store = EmbeddingStore(tmp_path / "store")
     with store.writer(SETTINGS) as writer:
@@ -277,9 +288,11 @@ def test_agreement_with_exhaustive_search():
 # ---------------------------------------------------------------------- evaluation
 
 
-def parallel_languages(rng, sentences=12, dim=16, langs=("aa", "bb", "cc"), noise=0.9):
+def parallel_languages(
+    rng, sentences=12, dim=16, langs=("aa", "bb", "cc"), noise=0.9, lengths=(6, 14)
+):
     """Each sentence a base sequence; each language a differently warped, noisy rendering."""
-    bases = random_sequences(rng, sentences, dim, min_len=6, max_len=14)
+    bases = random_sequences(rng, sentences, dim, min_len=lengths[0], max_len=lengths[1])
     embeddings = {}
     for lang in langs:
         renderings = []
@@ -323,7 +336,10 @@ def test_evaluation_through_the_index_matches_exhaustive_ranks():
 def test_a_narrow_shortlist_reports_its_disagreement():
     from seqsim.evaluation import evaluate_embeddings
 
-    embeddings = parallel_languages(np.random.default_rng(12), sentences=80, noise=2.5)
+    # more frames than centroids (4,096), so the shortlist works on quantised frames
+    embeddings = parallel_languages(
+        np.random.default_rng(12), sentences=80, noise=2.5, lengths=(60, 80)
+    )
     searched = evaluate_embeddings(
         embeddings, "seqsim", search="index", candidates=1, agreement_sample=10
     )

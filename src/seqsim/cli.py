@@ -383,10 +383,10 @@ def index_group() -> None:
 @click.option(
     "--centroids",
     "centroid_count",
-    default=1024,
+    default=4096,
     show_default=True,
     type=click.IntRange(min=1),
-    help="k-means centroids (centroids shortlist).",
+    help="k-means centroids (centroids shortlist; fewer for a store too small to train them).",
 )
 @click.option(
     "--rescore",

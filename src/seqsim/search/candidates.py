@@ -21,6 +21,7 @@ then given every sequence in order (``add``), then asked for shortlists; its ``s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from itertools import pairwise
 from typing import Any, ClassVar
 
 import faiss
@@ -277,7 +278,7 @@ class CentroidInteraction(CandidateGenerator):
 
     name = "centroids"
 
-    def __init__(self, centroids: int = 1024, rescore: int = 2000, seed: int = 0) -> None:
+    def __init__(self, centroids: int = 4096, rescore: int = 2000, seed: int = 0) -> None:
         check_count("centroids", centroids, 1)
         check_count("rescore", rescore, 1)
         self.centroids, self.rescore, self.seed = centroids, rescore, seed
@@ -315,8 +316,10 @@ class CentroidInteraction(CandidateGenerator):
         h = self.histograms
         for start, block in queries.chunks(SHORTLIST_QUERY_BLOCK):
             similarities = unit_frames(block) @ self.centroid_vectors.T  # (frames, centroids)
-            best_matches = np.maximum.reduceat(similarities, block.offsets[:-1], axis=0)
-            precision = _centroid_precision(best_matches, h.indptr, h.indices, h.data)
+            best_matches = np.stack(  # (centroids, queries): each centroid's best match
+                [similarities[a:b].max(axis=0) for a, b in pairwise(block.offsets)], axis=1
+            )
+            precision = _centroid_precision(best_matches, h.indptr, h.indices, h.data).T
             for number in range(len(block)):
                 rows = slice(block.offsets[number], block.offsets[number + 1])
                 chosen = _best(precision[number], self.rescore)
@@ -366,28 +369,42 @@ def _best(scores: np.ndarray, count: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
+MIN_FRAMES_PER_CENTROID = 4
+"""Fewest training frames per centroid: a small index gets one centroid per few frames (it
+quantises almost exactly), a large one ``count``."""
+FRAMES_PER_CENTROID = 64
+"""Training frames per centroid that k-means samples (at most)."""
+
+
 def _spherical_kmeans(frames: np.ndarray, count: int, seed: int) -> np.ndarray:
-    """``count`` unit centroids of ``frames`` (fewer frames than that: the frames themselves)."""
+    """At most ``count`` unit centroids of ``frames``: the frames themselves where there are no
+    more than ``count``; fewer centroids (a power of two) where there are fewer than
+    ``MIN_FRAMES_PER_CENTROID`` frames for each."""
     if len(frames) <= count:
         return frames.copy()
-    sample = np.random.default_rng(seed).permutation(len(frames))[: count * 64]
-    kmeans = faiss.Kmeans(frames.shape[1], count, niter=10, spherical=True, seed=seed)
+    while count > 1 and len(frames) < count * MIN_FRAMES_PER_CENTROID:
+        count //= 2
+    sample = np.random.default_rng(seed).permutation(len(frames))[: count * FRAMES_PER_CENTROID]
+    kmeans = faiss.Kmeans(
+        frames.shape[1], count, niter=10, spherical=True, seed=seed, min_points_per_centroid=1
+    )
     kmeans.train(np.ascontiguousarray(frames[np.sort(sample)]))
     return np.asarray(kmeans.centroids, dtype=np.float32)
 
 
 @numba.njit(parallel=True, fastmath=True, cache=True)
-def _centroid_precision(best_matches, indptr, indices, weights):  # pragma: no cover - compiled
-    """(Q, N): for each query (``best_matches[q, c]``: centroid ``c``'s best similarity to the
-    query's frames) and each indexed sequence, the mean over the sequence's frames of their
-    centroid's best match (a frequency-weighted sum over its distinct centroids)."""
-    out = np.empty((best_matches.shape[0], len(indptr) - 1), np.float32)
+def _centroid_precision(best_matches_t, indptr, indices, weights):  # pragma: no cover - compiled
+    """(N, Q): for each indexed sequence and each query (``best_matches_t[c, q]``: centroid
+    ``c``'s best similarity to query ``q``'s frames), the mean over the sequence's frames of
+    their centroid's best match (a frequency-weighted sum over its distinct centroids)."""
+    out = np.zeros((len(indptr) - 1, best_matches_t.shape[1]), np.float32)
     for sequence in numba.prange(len(indptr) - 1):
-        for query in range(best_matches.shape[0]):
-            total = np.float32(0.0)
-            for slot in range(indptr[sequence], indptr[sequence + 1]):
-                total += weights[slot] * best_matches[query, indices[slot]]
-            out[query, sequence] = total
+        total = out[sequence]
+        for slot in range(indptr[sequence], indptr[sequence + 1]):
+            row = best_matches_t[indices[slot]]
+            weight = weights[slot]
+            for query in range(len(row)):
+                total[query] += weight * row[query]
     return out
 
 
