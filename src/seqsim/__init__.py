@@ -1,8 +1,15 @@
 """seqsim: speech-to-speech retrieval on the encoder frames of speech foundation models."""
 
+import os
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
+# Before torch loads libgomp (its OpenMP runtime, which numba's kernels share): threads that
+# spin after each parallel region take the cores from the OpenBLAS GEMM that follows, and a
+# search alternates the two (30 % more queries/s without spinning; extraction and all-pairs
+# scoring lose nothing; docs/performance.md). Set it yourself where torch is imported first.
+os.environ.setdefault("GOMP_SPINCOUNT", "0")
+
+from ._version import __version__  # noqa: E402
 from .backends import Backend, resolve_backend
 from .metrics import (
     AvgSim,
