@@ -205,13 +205,13 @@ class SequenceIndex:
         self, queries: PackedSequences, k: int, progress: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         everything = self.sequences.whole()
-        blocks = np.array_split(
-            np.arange(len(queries)), max(1, -(-len(queries) // EXHAUSTIVE_QUERY_BLOCK))
+        blocks = progress_bar(
+            queries.chunks(EXHAUSTIVE_QUERY_BLOCK),
+            total=-(-len(queries) // EXHAUSTIVE_QUERY_BLOCK),
+            desc="exhaustive search",
+            disable=not progress,
         )
-        results = [
-            top_k(self.metric.checked_matrix(queries.subset(block), everything), k)
-            for block in progress_bar(blocks, desc="exhaustive search", disable=not progress)
-        ]
+        results = [top_k(self.metric.checked_matrix(block, everything), k) for _, block in blocks]
         return np.concatenate([s for s, _ in results]), np.concatenate([i for _, i in results])
 
     # ------------------------------------------------------------------ saving
