@@ -48,7 +48,9 @@ def cache_folder() -> Path:
 def demo_frames() -> dict[tuple[str, str], np.ndarray]:
     """The demo's whisper-base final-layer frames, float32, by (sentence, language)."""
     store = EmbeddingStore(cache_folder() / "demo-whisper-base")
-    embed_corpus(demo_corpus(), OFFLINE_BASE, store, layers=[LAYER], progress=True)
+    corpus = demo_corpus()
+    if store.settings is None or not {u.key for u in corpus.utterances} <= set(store.keys()):
+        embed_corpus(corpus, OFFLINE_BASE, store, layers=[LAYER], progress=True)
     keys, packed = store.load(LAYER)
     frames = np.asarray(packed.frames, dtype=np.float32)
     by_utterance = {}
