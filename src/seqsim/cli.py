@@ -15,6 +15,13 @@ import click
 from .audio import AudioError
 from .corpus import Corpus, CorpusError, demo_corpus, read_manifest
 from .metrics import available_metrics
+from .search.candidates import (
+    DEFAULT_CENTROIDS,
+    DEFAULT_FACTORY,
+    DEFAULT_PER_FRAME,
+    DEFAULT_RESCORE,
+)
+from .search.index import DEFAULT_CANDIDATES
 from .store import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, StoreError
 from .whisper.ctranslate2_checkpoint import CheckpointError
 from .whisper.loading import OFFLINE_BASE
@@ -255,7 +262,7 @@ def embed(
 )
 @click.option(
     "--candidates",
-    default=100,
+    default=DEFAULT_CANDIDATES,
     show_default=True,
     type=click.IntRange(min=1),
     help="Shortlist length per query with --search index.",
@@ -375,7 +382,7 @@ def index_group() -> None:
 )
 @click.option(
     "--candidates",
-    default=100,
+    default=DEFAULT_CANDIDATES,
     show_default=True,
     type=click.IntRange(min=1),
     help="Shortlist length per query (reranked exactly).",
@@ -383,28 +390,28 @@ def index_group() -> None:
 @click.option(
     "--centroids",
     "centroid_count",
-    default=4096,
+    default=DEFAULT_CENTROIDS,
     show_default=True,
     type=click.IntRange(min=1),
     help="k-means centroids (centroids shortlist; fewer for a store too small to train them).",
 )
 @click.option(
     "--rescore",
-    default=2000,
+    default=DEFAULT_RESCORE,
     show_default=True,
     type=click.IntRange(min=1),
     help="Sequences whose recall side is estimated (centroids shortlist).",
 )
 @click.option(
     "--per-frame",
-    default=32,
+    default=DEFAULT_PER_FRAME,
     show_default=True,
     type=click.IntRange(min=1),
     help="Neighbours per query frame (frames shortlist).",
 )
 @click.option(
     "--factory",
-    default="Flat",
+    default=DEFAULT_FACTORY,
     show_default=True,
     help="faiss index factory string (frames and mean shortlists): Flat, HNSW32, IVF4096,PQ64.",
 )

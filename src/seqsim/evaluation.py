@@ -36,6 +36,7 @@ from .ranking import (
     ranks_of_targets,
     retrieval_measures,
 )
+from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
@@ -129,7 +130,7 @@ def evaluate_embeddings(
     settings: Mapping[str, Any] | None = None,
     progress: bool = False,
     search: Search = "exhaustive",
-    candidates: int = 100,
+    candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
 ) -> RetrievalResult:
     """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
@@ -327,7 +328,7 @@ def evaluate_grid(
     batch_size: int | None = None,
     progress: bool = True,
     search: Search = "exhaustive",
-    candidates: int = 100,
+    candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
 ) -> dict[tuple[str, int], RetrievalResult]:
     """:func:`evaluate` for several metrics and layers, embedding once: results keyed by

@@ -33,6 +33,12 @@ from ..checks import check_count
 from ..kernels.numba_kernels import unit_numpy_block
 from ..sequences import PackedSequences
 
+# The generators' defaults, declared once: the classes and the CLI read them.
+DEFAULT_FACTORY = "Flat"
+DEFAULT_PER_FRAME = 32
+DEFAULT_CENTROIDS = 4096
+DEFAULT_RESCORE = 2000
+
 
 def unit_frames(packed: PackedSequences) -> np.ndarray:
     """All frames as float32 rows of norm 1 (zero rows stay zero)."""
@@ -101,7 +107,7 @@ class FaissGenerator(CandidateGenerator):
     :meth:`vectors` of every sequence; ``faiss_parameters`` are search parameters such as
     ``nprobe``."""
 
-    def __init__(self, factory: str = "Flat", **faiss_parameters: Any) -> None:
+    def __init__(self, factory: str = DEFAULT_FACTORY, **faiss_parameters: Any) -> None:
         self.factory = factory
         self.faiss_parameters = faiss_parameters
 
@@ -166,7 +172,11 @@ class FrameVotes(FaissGenerator):
     name = "frames"
 
     def __init__(
-        self, per_frame: int = 32, symmetric: bool = True, factory: str = "Flat", **faiss: Any
+        self,
+        per_frame: int = DEFAULT_PER_FRAME,
+        symmetric: bool = True,
+        factory: str = DEFAULT_FACTORY,
+        **faiss: Any,
     ) -> None:
         check_count("per_frame", per_frame, 1)
         super().__init__(factory, **faiss)
@@ -278,7 +288,9 @@ class CentroidInteraction(CandidateGenerator):
 
     name = "centroids"
 
-    def __init__(self, centroids: int = 4096, rescore: int = 2000, seed: int = 0) -> None:
+    def __init__(
+        self, centroids: int = DEFAULT_CENTROIDS, rescore: int = DEFAULT_RESCORE, seed: int = 0
+    ) -> None:
         check_count("centroids", centroids, 1)
         check_count("rescore", rescore, 1)
         self.centroids, self.rescore, self.seed = centroids, rescore, seed

@@ -34,6 +34,9 @@ from .candidates import GENERATORS, CandidateGenerator
 from .sequences import SequenceCollection
 
 FORMAT_VERSION = 1
+DEFAULT_CANDIDATES = 100
+"""Shortlist length per query (K) unless told otherwise: 99 % top-1 agreement with exhaustive
+search on 100,000 utterances (docs/search.md)."""
 TRAINING_SEQUENCES = 4096
 """Sequences, drawn at random from the first ones added, that the shortlist is trained on
 (k-means centroids, a faiss index that needs training)."""
@@ -65,7 +68,7 @@ class SequenceIndex:
         metric: str | Metric = "seqsim",
         *,
         generator: str | CandidateGenerator = "centroids",
-        candidates: int = 100,
+        candidates: int = DEFAULT_CANDIDATES,
         backend: str = "auto",
         device: str | None = None,
         working_memory: float | None = None,

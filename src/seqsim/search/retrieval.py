@@ -17,7 +17,7 @@ from ..progress import progress_bar
 from ..ranking import ranks_from_top_k, retrieval_measures
 from ..sequences import PackedSequences
 from .agreement import agreement
-from .index import SequenceIndex
+from .index import DEFAULT_CANDIDATES, SequenceIndex
 
 CUTOFFS = (1, 5, 10)
 POOLED = "pooled"
@@ -33,7 +33,7 @@ def search_rows(
     embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
     metric: Metric,
     *,
-    candidates: int = 100,
+    candidates: int = DEFAULT_CANDIDATES,
     pooled: bool = True,
     agreement_sample: int | None = None,
     seed: int = 0,
