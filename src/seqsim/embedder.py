@@ -107,6 +107,36 @@ def requested_layers(layers: LayerSelection) -> list[int] | Literal["all"]:
     return [int(layer) for layer in requested]
 
 
+def resolve_layers(
+    requested: list[int] | Literal["all"], num_layers: int, model_name: str
+) -> list[int]:
+    """The hidden-state indices ``requested`` selects in a model of ``num_layers`` encoder
+    blocks: sorted, each once, negative ones counted from the end."""
+    count = num_layers + 1
+    if requested == "all":
+        return list(range(count))
+    for layer in requested:
+        if not -count <= layer < count:
+            raise ValueError(
+                f"layer {layer!r} does not exist: {model_name} has hidden states "
+                f"0..{count - 1} (or -{count}..-1)"
+            )
+    return sorted({layer % count for layer in requested})
+
+
+def frame_settings(
+    model_name: str, layers: list[int], num_layers: int, dtype: torch.dtype
+) -> dict[str, Any]:
+    """What determines the frames an embedder produces, as a store records them: the model,
+    the hidden states kept, the encoder's dtype and the number of hidden states."""
+    return {
+        "model": model_name,
+        "layers": layers,
+        "encoder_dtype": str(dtype),
+        "hidden_states": num_layers + 1,
+    }
+
+
 @contextmanager
 def _quiet_transformers(quiet: bool) -> Iterator[None]:
     """With ``quiet``, transformers draws none of its own progress bars (loading weights,
@@ -190,7 +220,7 @@ class WhisperEmbedder:
         self.model_name = loaded.source
         self.feature_extractor = loaded.feature_extractor
         self.num_layers = len(self.encoder.layers)
-        self.layers = self._resolve_layers(requested)
+        self.layers = resolve_layers(requested, self.num_layers, self.model_name)
 
     def _load(self, model: str) -> tuple[LoadedWhisper, Any]:
         """Load ``model`` and its encoder on the device, logging it; with ``progress`` the user
@@ -211,21 +241,9 @@ class WhisperEmbedder:
         )
         return loaded, encoder
 
-    def _resolve_layers(self, requested: list[int] | Literal["all"]) -> list[int]:
-        count = self.num_layers + 1
-        if requested == "all":
-            return list(range(count))
-        for layer in requested:
-            if not -count <= layer < count:
-                raise ValueError(
-                    f"layer {layer!r} does not exist: {self.model_name} has hidden states "
-                    f"0..{count - 1} (or -{count}..-1)"
-                )
-        return sorted({layer % count for layer in requested})
-
-    def settings(self) -> dict[str, object]:
-        """What determines the frames this embedder produces (recorded with stored embeddings)."""
-        return {"model": self.model_name, "layers": self.layers, "dtype": str(self.dtype)}
+    def settings(self) -> dict[str, Any]:
+        """What determines the frames this embedder produces (:func:`frame_settings`)."""
+        return frame_settings(self.model_name, self.layers, self.num_layers, self.dtype)
 
     @overload
     def embed(self, audio: AudioInput) -> Embedding: ...  # type: ignore[overload-overlap]

@@ -7,8 +7,10 @@ from .shards import CorruptShardError
 from .store import (
     DEFAULT_FLUSH_SECONDS,
     DEFAULT_SHARD_SIZE,
+    EmbedderProducer,
     EmbeddingStore,
     EmbedReport,
+    Producer,
     ShardWriter,
     StoreMismatchError,
 )
@@ -18,7 +20,9 @@ __all__ = [
     "DEFAULT_SHARD_SIZE",
     "CorruptShardError",
     "EmbedReport",
+    "EmbedderProducer",
     "EmbeddingStore",
+    "Producer",
     "ShardWriter",
     "StoreBusyError",
     "StoreError",

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import torch
@@ -85,6 +85,57 @@ class EmbedReport:
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
     check_count("shard_size", shard_size, 1)
     check_positive("flush_seconds", flush_seconds, "number of seconds", zero=True)
+
+
+class Producer(Protocol):
+    """What :meth:`EmbeddingStore.embed_with` runs to make the frames of an embed run."""
+
+    def __call__(
+        self,
+        store: EmbeddingStore,
+        settings: Mapping[str, Any],
+        todo: list[tuple[str, AudioInput]],
+        report: EmbedReport,
+    ) -> None:
+        """Write every ``(key, audio)`` of ``todo`` into ``store`` through
+        ``store.writer(settings)``; count each written one in ``report.embedded`` and record
+        each that fails in ``report.failures`` (``key``, ``source``, ``reason``)."""
+
+
+def failure_record(key: str, source: AudioInput, error: AudioError) -> dict[str, str]:
+    """A ``failures.jsonl`` row: the key, where its audio came from, and what was wrong."""
+    return {"key": key, "source": describe(source), "reason": str(error)}
+
+
+@dataclass
+class EmbedderProducer:
+    """Embeds in this process with a :class:`~seqsim.WhisperEmbedder` (or anything with its
+    ``embed_iter``), through one :class:`ShardWriter`; ``fail_fast`` raises the first
+    :class:`~seqsim.audio.AudioError` instead of recording it."""
+
+    embedder: Any
+    shard_size: int = DEFAULT_SHARD_SIZE
+    flush_seconds: float = DEFAULT_FLUSH_SECONDS
+    fail_fast: bool = False
+
+    def __call__(
+        self,
+        store: EmbeddingStore,
+        settings: Mapping[str, Any],
+        todo: list[tuple[str, AudioInput]],
+        report: EmbedReport,
+    ) -> None:
+        options = {"shard_size": self.shard_size, "flush_seconds": self.flush_seconds}
+        with store.writer(settings, **options) as writer:
+            for index, result in self.embedder.embed_iter([source for _, source in todo]):
+                key, source = todo[index]
+                if isinstance(result, AudioError):
+                    if self.fail_fast:
+                        raise result
+                    report.failures.append(failure_record(key, source, result))
+                    continue
+                writer.add(key, result.layers)
+                report.embedded += 1
 
 
 class ShardWriter:
@@ -297,42 +348,54 @@ class EmbeddingStore:
         fail_fast: bool = False,
     ) -> EmbedReport:
         """Embed every ``(key, audio)`` not stored yet with ``embedder`` (a
-        :class:`~seqsim.WhisperEmbedder`), then consolidate.
+        :class:`~seqsim.WhisperEmbedder`) in this process, then consolidate.
 
         Shards are flushed every ``shard_size`` utterances or ``flush_seconds`` seconds,
         whichever comes first: a killed run loses at most that much work. Bad audio is recorded
-        in ``failures.jsonl`` and skipped (raised at once with ``fail_fast``). A corrupt shard
-        is set aside and its utterances embedded again. One embed run at a time per store:
-        a second one raises :class:`~seqsim.store.StoreBusyError`.
+        in ``failures.jsonl`` and skipped (raised at once with ``fail_fast``). The rest is
+        :meth:`embed_with`'s (one run at a time, corrupt shards set aside and redone).
         """
         check_choice("dtype", dtype, STORAGE_DTYPES)
         check_flush_policy(shard_size, flush_seconds)
+        producer = EmbedderProducer(embedder, shard_size, flush_seconds, fail_fast)
+        return self.embed_with(producer, utterances, {**embedder.settings(), "dtype": dtype})
+
+    def embed_with(
+        self,
+        producer: Producer,
+        utterances: Sequence[tuple[str, AudioInput]],
+        settings: Mapping[str, Any],
+    ) -> EmbedReport:
+        """One embed run: ``producer`` writes every ``(key, audio)`` not stored yet, made with
+        ``settings`` (``model``, ``layers``, ``dtype``, ``hidden_states``, ...), through
+        :meth:`writer`; then the store is consolidated and ``failures.jsonl`` written.
+
+        The producer may be this process's embedder (:meth:`embed`), a Ray pipeline whose
+        actors write shards on other hosts (:func:`seqsim.distributed.embed_on_ray`), or any
+        other. Keys already stored, or failed earlier in this run, are never given to it. A
+        corrupt shard is set aside and its utterances produced again. One run at a time per
+        store: a second one raises :class:`~seqsim.store.StoreBusyError`.
+        """
         counts = Counter(key for key, _ in utterances)
         duplicates = sorted(key for key, count in counts.items() if count > 1)
         if duplicates:
             raise ValueError(f"duplicate utterance keys: {duplicates[:5]}")
-        settings = {
-            "model": embedder.model_name,
-            "layers": embedder.layers,
-            "dtype": dtype,
-            "encoder_dtype": str(embedder.dtype),
-            "hidden_states": embedder.num_layers + 1,
-        }
         report = EmbedReport()
         make_folder(self.path)
         with locks.exclusive(self.path / "embed.lock", "embed run"):
             for attempt in range(3):  # a shard found corrupt while consolidating: another round
-                with self.writer(
-                    settings, shard_size=shard_size, flush_seconds=flush_seconds
-                ) as writer:
-                    report.set_aside += [
-                        str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
-                    ]
-                    done = set(self.keys()) | {f["key"] for f in report.failures}
-                    todo = [(key, source) for key, source in utterances if key not in done]
-                    if attempt == 0:
-                        report.skipped = len(utterances) - len(todo)
-                    self._embed_into(writer, todo, embedder, report, fail_fast)
+                with locks.owner(self.path) as owner:
+                    self._claim(settings, owner)
+                self.remove_dead_writers_files()
+                report.set_aside += [
+                    str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
+                ]
+                done = set(self.keys()) | {f["key"] for f in report.failures}
+                todo = [(key, source) for key, source in utterances if key not in done]
+                if attempt == 0:
+                    report.skipped = len(utterances) - len(todo)
+                if todo:
+                    producer(self, settings, todo, report)
                 set_aside = self._consolidate(repair=True)
                 report.set_aside += [str(p) for p in set_aside]
                 if not set_aside:
@@ -341,26 +404,6 @@ class EmbeddingStore:
             with locks.owner(self.path) as owner:
                 write_text_atomically(self.path / "failures.jsonl", owner, lines)
         return report
-
-    @staticmethod
-    def _embed_into(
-        writer: ShardWriter,
-        todo: list[tuple[str, AudioInput]],
-        embedder: Any,
-        report: EmbedReport,
-        fail_fast: bool,
-    ) -> None:
-        for index, result in embedder.embed_iter([source for _, source in todo]):
-            key, source = todo[index]
-            if isinstance(result, AudioError):
-                if fail_fast:
-                    raise result
-                report.failures.append(
-                    {"key": key, "source": describe(source), "reason": str(result)}
-                )
-                continue
-            writer.add(key, result.layers)
-            report.embedded += 1
 
     # ------------------------------------------------------------------ reading
 

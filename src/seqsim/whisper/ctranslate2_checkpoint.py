@@ -251,6 +251,11 @@ def transformers_state_dict(variables: dict[str, np.ndarray], config: WhisperCon
     return state
 
 
+def encoder_layer_count_of_checkpoint(files: Sequence[Path]) -> int:
+    """The number of encoder blocks in a checkpoint's ``files`` (its parts, in order)."""
+    return _count_layers(read_variables(files), "encoder")
+
+
 def load_ctranslate2_whisper(source: str | Path | Sequence[Path]) -> WhisperModel:
     """A float32 transformers ``WhisperModel`` from a CTranslate2 checkpoint: a directory, or
     the ``model.bin`` part files in order."""
