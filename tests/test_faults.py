@@ -20,32 +20,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import soundfile
 from click.testing import CliRunner
-from helpers import tone
+from helpers import LANGS, SENTENCES, write_manifest
 
 from seqsim.cli import main
 from seqsim.store import EmbeddingStore, StoreFullError
 from seqsim.store import files as files_module
 
 WORKERS = str(Path(__file__).with_name("store_workers.py"))
-LANGS = ("aa", "bb", "cc")
-SENTENCES = 5
-
-
-def write_manifest(folder: Path, langs=LANGS, sentences=SENTENCES, name="corpus.tsv") -> Path:
-    """Each sentence a tone of its own pitch, a little shifted per language."""
-    rows = ["id\tlang\tpath"]
-    for number, lang in enumerate(langs):
-        for k in range(sentences):
-            path = folder / "audio" / f"{number}" / f"{k}.wav"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            seconds = 0.5 + 0.1 * k
-            soundfile.write(path, tone(seconds, frequency=200.0 + 150 * k + 3 * number), 16_000)
-            rows.append(f"{k}\t{lang}\taudio/{number}/{k}.wav")
-    manifest = folder / name
-    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    return manifest
 
 
 @pytest.fixture

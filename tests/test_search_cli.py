@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 from click.testing import CliRunner
-from test_faults import write_manifest
+from helpers import write_manifest
 
 from seqsim import SeqSim
 from seqsim.cli import main

@@ -83,18 +83,23 @@ def score_all_pairs(
     working_memory_mb: float,
     bytes_per_cell: int,
     keep_prepared_candidates: bool = False,
+    candidate_blocks: list[np.ndarray] | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R).
 
     Each selected block goes through ``prepare`` first: a candidate block once per query
     block, or once in all with ``keep_prepared_candidates`` (worth its memory when preparing
-    means a copy to a GPU).
+    means a copy to a GPU). ``candidate_blocks`` replaces the planned candidate side: a
+    cluster worker given one query block of a plan scores it against the plan's candidate
+    blocks, so that every block pair, and so every score, is the one a local call computes.
     """
     scores = np.empty((kinds, len(queries), len(candidates)), dtype=np.float64)
-    query_blocks, candidate_blocks = plan_blocks(
+    query_blocks, planned_candidate_blocks = plan_blocks(
         queries, candidates, working_memory_mb, bytes_per_cell
     )
+    if candidate_blocks is None:
+        candidate_blocks = planned_candidate_blocks
 
     def prepare_candidates(number: int) -> Any:
         return prepare(candidates.select(candidate_blocks[number]))

@@ -14,6 +14,14 @@ import click
 
 from .audio import AudioError
 from .corpus import Corpus, CorpusError, demo_corpus, read_manifest
+from .distributed.cluster import (
+    RAY_EXTRA,
+    RayCluster,
+    RayConnectionError,
+    RayNotInstalledError,
+    require_ray,
+)
+from .distributed.embedding import RAY_SHARD_SIZE
 from .metrics import available_metrics
 from .search.candidates import (
     DEFAULT_CENTROIDS,
@@ -37,12 +45,102 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (CorpusError, AudioError, StoreError, CheckpointError, ValueError) as error:
+        except (
+            CorpusError,
+            AudioError,
+            StoreError,
+            CheckpointError,
+            RayNotInstalledError,
+            RayConnectionError,
+            ValueError,
+        ) as error:
             raise click.ClickException(str(error)) from None
         except OSError as error:  # a file the library did not name itself
             where = f"{error.filename}: " if error.filename else ""
             raise click.ClickException(f"{where}{error.strerror or error}") from None
 
+    return wrapper
+
+
+def _ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that put a command on a Ray cluster; the command gets ``cluster``, a
+    :class:`~seqsim.distributed.RayCluster` (closed when it returns) or None without ``--ray``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        use_ray: bool,
+        address: str | None,
+        workers: int | None,
+        cpus_per_worker: float,
+        gpus_per_worker: float,
+        **kwargs: Any,
+    ) -> Any:
+        if not use_ray:
+            given = [
+                name
+                for name, value in (
+                    ("--address", address),
+                    ("--workers", workers),
+                    ("--cpus-per-worker", cpus_per_worker != 1),
+                    ("--gpus-per-worker", gpus_per_worker),
+                )
+                if value
+            ]
+            if given:
+                raise click.UsageError(f"{', '.join(given)} need --ray")
+            return command(*args, cluster=None, **kwargs)
+        if kwargs.get("device") not in (None, "auto"):
+            raise click.UsageError(
+                "with --ray every worker picks its own device: CUDA where --gpus-per-worker "
+                "gives it a GPU (leave --device out)"
+            )
+        require_ray()
+        require_ray("ray.data")
+        cluster = RayCluster(
+            address=address,
+            workers=workers,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker,
+        )
+        with cluster:
+            return command(*args, cluster=cluster, **kwargs)
+
+    options = [
+        click.option(
+            "--ray",
+            "use_ray",
+            is_flag=True,
+            help=f"Run on a Ray cluster ({RAY_EXTRA}); docs/distributed.md.",
+        ),
+        click.option(
+            "--address",
+            help="Ray cluster to join (host:port) with --ray [default: RAY_ADDRESS, else the "
+            "cluster `ray start` started here, else a new local one sized to this machine].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Ray workers (encoder actors, scorers) [default: as many as the cluster's "
+            "CPUs, or GPUs with --gpus-per-worker, allow].",
+        ),
+        click.option(
+            "--cpus-per-worker",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="CPUs Ray reserves for each worker (its threads).",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="GPUs Ray reserves for each worker (then it encodes and scores on CUDA).",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
     return wrapper
 
 
@@ -136,10 +234,9 @@ def _terminate(signum: int, frame: object) -> None:
 )
 @click.option(
     "--shard-size",
-    default=DEFAULT_SHARD_SIZE,
-    show_default=True,
     type=click.IntRange(min=1),
-    help="Utterances per shard at most.",
+    help=f"Utterances per shard at most [default: {DEFAULT_SHARD_SIZE}; with --ray "
+    f"{RAY_SHARD_SIZE}, the work an actor takes at once].",
 )
 @click.option(
     "--flush-seconds",
@@ -149,6 +246,7 @@ def _terminate(signum: int, frame: object) -> None:
     help="Write a shard at least this often: a killed run loses no more work than this.",
 )
 @_friendly_errors
+@_ray_options
 def embed(
     manifest: Path,
     model: str,
@@ -159,26 +257,42 @@ def embed(
     dtype: str,
     duplicates: str,
     fail_fast: bool,
-    shard_size: int,
+    shard_size: int | None,
     flush_seconds: float,
+    cluster: RayCluster | None,
 ) -> None:
-    """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store."""
-    from .embedder import WhisperEmbedder
+    """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store,
+    here or (--ray) on a Ray cluster."""
     from .store import EmbeddingStore
 
     # a missing audio file is one bad item, recorded and skipped like an unreadable one
     corpus = read_manifest(manifest, duplicates=duplicates, check_files=False)
     selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
     _writable_folder(store_path, "store")
-    embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
-    report = EmbeddingStore(store_path).embed(
-        corpus.audio_items(),
-        embedder,
-        dtype=dtype,
-        fail_fast=fail_fast,
-        shard_size=shard_size,
-        flush_seconds=flush_seconds,
-    )
+    options = {"dtype": dtype, "fail_fast": fail_fast, "flush_seconds": flush_seconds}
+    if cluster is not None:
+        from .distributed.embedding import embed_on_ray
+
+        report = embed_on_ray(
+            corpus.audio_items(),
+            store_path,
+            model=model,
+            layers=selection,
+            cluster=cluster,
+            batch_size=batch_size,
+            shard_size=shard_size or RAY_SHARD_SIZE,
+            **options,
+        )
+    else:
+        from .embedder import WhisperEmbedder
+
+        embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
+        report = EmbeddingStore(store_path).embed(
+            corpus.audio_items(),
+            embedder,
+            shard_size=shard_size or DEFAULT_SHARD_SIZE,
+            **options,
+        )
     click.echo(
         f"embedded {report.embedded}, already stored {report.skipped}, "
         f"failed {len(report.failures)} -> {store_path}"
@@ -273,6 +387,7 @@ def embed(
     help="Queries per pair checked against exhaustive search with --search index (all).",
 )
 @_friendly_errors
+@_ray_options
 def evaluate(
     manifest: Path | None,
     model: str | None,
@@ -290,8 +405,10 @@ def evaluate(
     search: str,
     candidates: int,
     agreement_sample: int | None,
+    cluster: RayCluster | None,
 ) -> None:
-    """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap."""
+    """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
+    embedding and scoring on a Ray cluster with --ray."""
     if manifest is None and store_path is None:
         raise click.UsageError("give --manifest (with --model) or --store")
     if manifest is not None and model is None:
@@ -314,6 +431,7 @@ def evaluate(
         search=search,
         candidates=candidates,
         agreement_sample=agreement_sample,
+        cluster=cluster,
     )
 
 
@@ -480,6 +598,7 @@ def build_index(
 )
 @click.option("--device", default=None, help="Device for the encoder and the rerank.")
 @_friendly_errors
+@_ray_options
 def search(
     index_path: Path,
     store_path: Path | None,
@@ -491,8 +610,10 @@ def search(
     exhaustive: bool,
     backend: str,
     device: str | None,
+    cluster: RayCluster | None,
 ) -> None:
-    """The K best indexed utterances for every query utterance."""
+    """The K best indexed utterances for every query utterance; the queries embedded and
+    searched on a Ray cluster with --ray."""
     import tempfile
     import time
 
@@ -518,7 +639,8 @@ def search(
         store = EmbeddingStore(store_path or Path(scratch))
         if manifest is not None and model is not None:
             corpus = read_manifest(manifest, check_files=False)
-            report = embed_corpus(corpus, model, store, [source.get("layer", -1)], device)
+            layer = [source.get("layer", -1)]
+            report = embed_corpus(corpus, model, store, layer, device, cluster=cluster)
             _echo_failures(report.failures)
         stored = store.settings or {}
         if source and stored.get("model") != source["model"]:
@@ -535,7 +657,11 @@ def search(
             raise click.ClickException(f"no query utterance in {', '.join(sorted(wanted))}")
         started = time.perf_counter()
         scores, ids = index.search(
-            frames.subset(np.array(chosen)), k, exhaustive=exhaustive, progress=True
+            frames.subset(np.array(chosen)),
+            k,
+            exhaustive=exhaustive,
+            progress=True,
+            cluster=cluster,
         )
         elapsed = time.perf_counter() - started
     rows = [

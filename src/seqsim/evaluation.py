@@ -24,6 +24,8 @@ import torch
 from ._version import __version__
 from .checks import check_choice, check_count
 from .corpus import Corpus, CorpusError, Utterance
+from .distributed.cluster import RayCluster
+from .distributed.scoring import cluster_matrix
 from .embedder import WhisperEmbedder
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
@@ -132,6 +134,7 @@ def evaluate_embeddings(
     search: Search = "exhaustive",
     candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
+    cluster: RayCluster | None = None,
 ) -> RetrievalResult:
     """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
     same ids, in the same order, in every language.
@@ -143,6 +146,8 @@ def evaluate_embeddings(
     of ``candidates``, reranked exactly), per pair and among all other languages pooled
     (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
     (``agreement_r@1``, ``agreement_r@10``, on ``agreement_sample`` queries or all).
+    With a :class:`~seqsim.distributed.RayCluster`, the scores (or the searches) are computed
+    by its workers, with the same results.
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
     check_scoring_options(normalization, k, bootstrap, seed)
@@ -166,10 +171,11 @@ def evaluate_embeddings(
             agreement_sample=agreement_sample,
             seed=seed,
             progress=progress,
+            cluster=cluster,
         )
     else:
         rows, rank_rows = _exhaustive_rows(
-            embeddings, metric, normalization, k, center, bootstrap, seed, progress
+            embeddings, metric, normalization, k, center, bootstrap, seed, progress, cluster
         )
     run_settings = {
         **(settings or {}),
@@ -195,6 +201,7 @@ def _exhaustive_rows(
     bootstrap: int,
     seed: int,
     progress: bool,
+    cluster: RayCluster | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Summary and rank rows from every language pair's full score matrix."""
     languages = list(embeddings)
@@ -211,7 +218,10 @@ def _exhaustive_rows(
         if metric.symmetric and reverse in computed:
             return computed.pop(reverse).T
         source = frames if centered else raw_frames
-        result = metric.matrix(source[query_lang], source[candidate_lang])
+        if cluster is None:
+            result = metric.matrix(source[query_lang], source[candidate_lang])
+        else:
+            result = cluster_matrix(metric, source[query_lang], source[candidate_lang], cluster)
         computed[(query_lang, candidate_lang, centered)] = result
         return result
 
@@ -280,8 +290,10 @@ def embed_corpus(
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
+    cluster: RayCluster | None = None,
 ) -> EmbedReport:
-    """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass.
+    """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass,
+    here or (with ``cluster``) on a Ray cluster.
 
     A store that already holds all requested layers of this model keeps its own layer set, so
     that it can be extended (a store never mixes layer sets).
@@ -291,6 +303,18 @@ def embed_corpus(
     if stored is not None and stored["model"] == model:
         if {layer % stored["hidden_states"] for layer in layers} <= set(stored["layers"]):
             selection = stored["layers"]
+    if cluster is not None:
+        from .distributed.embedding import embed_on_ray
+
+        return embed_on_ray(
+            corpus.audio_items(),
+            store,
+            model=model,
+            layers=selection,
+            cluster=cluster,
+            batch_size=batch_size,
+            progress=progress,
+        )
     embedder = WhisperEmbedder(
         model, layers=selection, batch_size=batch_size, device=device or "auto", progress=progress
     )
@@ -330,9 +354,11 @@ def evaluate_grid(
     search: Search = "exhaustive",
     candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
+    cluster: RayCluster | None = None,
 ) -> dict[tuple[str, int], RetrievalResult]:
     """:func:`evaluate` for several metrics and layers, embedding once: results keyed by
-    ``(metric name, layer as given)``. Every option is checked before any embedding starts."""
+    ``(metric name, layer as given)``. Every option is checked before any embedding starts.
+    With a :class:`~seqsim.distributed.RayCluster`, embedding and scoring run on it."""
     if corpus is None and store is None:
         raise ValueError("give a corpus (with a model) or a store of embeddings")
     if corpus is not None and model is None and store is None:
@@ -357,7 +383,9 @@ def evaluate_grid(
         if corpus is not None:
             corpus = corpus.parallel(langs)
             if model is not None:
-                report = embed_corpus(corpus, model, store, layers, device, batch_size, progress)
+                report = embed_corpus(
+                    corpus, model, store, layers, device, batch_size, progress, cluster
+                )
                 corpus, failures = _without_failures(corpus, report, langs), report.failures
         stored = store.settings
         if stored is None:
@@ -393,6 +421,7 @@ def evaluate_grid(
                     search=search,
                     candidates=candidates,
                     agreement_sample=agreement_sample,
+                    cluster=cluster,
                 )
                 result.failures = failures
                 results[(metric_object.name, layer)] = result

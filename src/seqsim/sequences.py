@@ -6,8 +6,10 @@ the same way, with a message that names the offending item.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,16 +23,52 @@ HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 @dataclass(frozen=True)
+class MappedFile:
+    """The ``.npy`` file that memory-mapped frames come from, as it was when mapped (its inode
+    and size tell it from a file written in its place since)."""
+
+    path: str
+    inode: int
+    size: int
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> MappedFile:
+        status = os.stat(path)
+        return cls(os.path.abspath(path), status.st_ino, status.st_size)
+
+    def open(self) -> np.memmap:
+        """The file's frames, memory-mapped again (read-only); an error where it has changed."""
+        try:
+            status = os.stat(self.path)
+        except OSError as error:
+            raise ValueError(f"{self.path}: cannot map the frames ({error.strerror})") from None
+        if (status.st_ino, status.st_size) != (self.inode, self.size):
+            raise ValueError(
+                f"{self.path} has been replaced since its frames were mapped (a consolidation "
+                "of the store); load them again"
+            )
+        return np.load(self.path, mmap_mode="r")
+
+
+@dataclass(frozen=True)
 class PackedSequences:
     """Sequences stored back to back: ``frames[offsets[i]:offsets[i+1]]`` is sequence ``i``.
 
     ``frames`` keeps the caller's array (numpy, a numpy memmap or a torch tensor, any float
     dtype); metrics convert one block at a time to float32, so a float16 store on disk is
-    never copied whole.
+    never copied whole. ``mapped`` names the file of frames memory-mapped from a store: then
+    a pickle (what Ray ships to a worker) carries that path, not the frames, and the frames
+    are mapped again where it is unpickled (a filesystem every node sees).
     """
 
     frames: Frames
     offsets: np.ndarray
+    mapped: MappedFile | None = field(default=None, compare=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.mapped is None:
+            return (PackedSequences, (self.frames, self.offsets))
+        return (_mapped_sequences, (self.mapped, self.offsets))
 
     @classmethod
     def from_lengths(cls, frames: Frames, lengths: Sequence[int] | np.ndarray) -> PackedSequences:
@@ -90,6 +128,10 @@ class PackedSequences:
         if frames.dtype == np.float16:
             return PackedSequences(np.ascontiguousarray(frames), chosen.offsets)
         return PackedSequences(to_float32_numpy(frames), chosen.offsets)
+
+
+def _mapped_sequences(mapped: MappedFile, offsets: np.ndarray) -> PackedSequences:
+    return PackedSequences(mapped.open(), offsets, mapped)
 
 
 SequencesLike = Sequence[Frames] | PackedSequences

@@ -97,11 +97,13 @@ def blockwise_scores(
     backend: str | Backend,
     *,
     working_memory_mb: float | None = None,
+    candidate_blocks: list[np.ndarray] | None = None,
     progress: bool = False,
 ) -> np.ndarray:
     """Scores (kinds, Q, R) from the scorer :func:`choose_kernel` picks, within
     ``working_memory_mb`` (None: the backend's default, see
-    :meth:`Backend.default_working_memory_mb`).
+    :meth:`Backend.default_working_memory_mb`); ``candidate_blocks`` as
+    :func:`~seqsim.blocks.score_all_pairs` takes it.
 
     Candidates are prepared once per call, not once per query block, when they are reduced to
     means, or when they go to a CUDA device and fit in a quarter of its free memory.
@@ -120,6 +122,7 @@ def blockwise_scores(
         bytes_per_cell=kernels.bytes_per_cell,
         keep_prepared_candidates=kernels.prepare == "unit_mean"
         or fits_in_device_memory(candidates, choice.device),
+        candidate_blocks=candidate_blocks,
         progress=progress,
     )
 

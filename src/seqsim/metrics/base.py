@@ -11,13 +11,14 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
 
 import numpy as np
 import torch
 
 from ..backends import Backend, check_working_memory, resolve_backend
+from ..blocks import plan_blocks
 from ..checks import check_flag
 from ..kernels import BlockKernels, blockwise_scores
 from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
@@ -56,7 +57,14 @@ class Metric(ABC):
         """Check the run options before any work; subclasses check their own options after."""
         check_working_memory(self.working_memory)
         check_flag("progress", self.progress)
+        self._requested_backend = self.backend
         self.backend = resolve_backend(self.backend, self.device)
+
+    def resolved_here(self: M) -> M:
+        """This metric with its backend resolved anew on the machine that calls this, from
+        the ``backend`` and ``device`` it was given (``"auto"`` picks this machine's CUDA):
+        what a cluster worker runs of a metric built elsewhere."""
+        return replace(self, backend=self._requested_backend)  # type: ignore[arg-type]
 
     @property
     def symmetric(self) -> bool:
@@ -111,7 +119,10 @@ class KernelMetric(Metric):
         return self._checked_block_scores(*pack_pair(queries, candidates))
 
     def _checked_block_scores(
-        self, queries: PackedSequences, candidates: PackedSequences
+        self,
+        queries: PackedSequences,
+        candidates: PackedSequences,
+        candidate_blocks: list[np.ndarray] | None = None,
     ) -> np.ndarray:
         return blockwise_scores(
             self.kernels,
@@ -119,8 +130,20 @@ class KernelMetric(Metric):
             candidates,
             self.backend,
             working_memory_mb=self.working_memory,
+            candidate_blocks=candidate_blocks,
             progress=self.progress,
         )
+
+    def block_plan(
+        self, queries: PackedSequences, candidates: PackedSequences
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """The query blocks and candidate blocks (index arrays) that :meth:`matrix` scores
+        these sequences in, on this metric's backend: a cluster hands out the query blocks and
+        the candidate blocks with them (:func:`seqsim.distributed.cluster_matrix`)."""
+        working_memory = self.working_memory
+        if working_memory is None:
+            working_memory = resolve_backend(self.backend).default_working_memory_mb()
+        return plan_blocks(queries, candidates, working_memory, self.kernels.bytes_per_cell)
 
     def similarities(self, scores: np.ndarray) -> np.ndarray:
         """The (Q, R) similarities from the kernels' scores: the first kind unless overridden."""
@@ -129,8 +152,15 @@ class KernelMetric(Metric):
     def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
         return self.similarities(self.block_scores(queries, candidates))
 
-    def checked_matrix(self, queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
-        return self.similarities(self._checked_block_scores(queries, candidates))
+    def checked_matrix(
+        self,
+        queries: PackedSequences,
+        candidates: PackedSequences,
+        candidate_blocks: list[np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """:meth:`Metric.checked_matrix`; with ``candidate_blocks`` (one query block of a
+        :meth:`block_plan`), scored against exactly those candidate blocks."""
+        return self.similarities(self._checked_block_scores(queries, candidates, candidate_blocks))
 
 
 def metric_function(

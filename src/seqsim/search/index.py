@@ -17,8 +17,9 @@ import json
 import warnings
 import zipfile
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from ..store import EmbeddingStore
 from ..store.files import StoreError, write_atomically
 from .candidates import GENERATORS, CandidateGenerator
 from .sequences import SequenceCollection
+
+if TYPE_CHECKING:
+    from ..distributed.cluster import RayCluster
 
 FORMAT_VERSION = 1
 DEFAULT_CANDIDATES = 100
@@ -176,9 +180,13 @@ class SequenceIndex:
         *,
         exhaustive: bool = False,
         progress: bool = False,
+        cluster: RayCluster | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best
-        first. ``k`` larger than the index is clamped to its size (with a warning)."""
+        first. ``k`` larger than the index is clamped to its size (with a warning). With a
+        :class:`~seqsim.distributed.RayCluster`, its workers search the queries
+        (:func:`seqsim.distributed.cluster_search`), or score them against every sequence
+        (``exhaustive``, :func:`seqsim.distributed.cluster_matrix`), with the same results."""
         if not len(self):
             raise SearchIndexError("the index is empty: add sequences before searching")
         check_count("k", k, 1)
@@ -190,7 +198,11 @@ class SequenceIndex:
             k = len(self)
         packed = as_packed(queries, "queries", dim=self.dim)
         if exhaustive:
-            return self._exhaustive(packed, k, progress)
+            return self._exhaustive(packed, k, progress, cluster)
+        if cluster is not None:
+            from ..distributed.scoring import cluster_search
+
+            return cluster_search(self, packed, k, cluster, progress=progress)
         shortlists = self.generator.shortlist(packed, max(k, self.candidates))
         scores = np.full((len(packed), k), -np.inf)
         ids = np.full((len(packed), k), -1, dtype=np.int64)
@@ -205,25 +217,27 @@ class SequenceIndex:
         return scores, ids
 
     def _exhaustive(
-        self, queries: PackedSequences, k: int, progress: bool
+        self, queries: PackedSequences, k: int, progress: bool, cluster: RayCluster | None
     ) -> tuple[np.ndarray, np.ndarray]:
         everything = self.sequences.whole()
+        score = self.metric.checked_matrix
+        if cluster is not None:
+            from ..distributed.scoring import checked_cluster_matrix
+
+            score = partial(checked_cluster_matrix, self.metric, cluster=cluster)
         blocks = progress_bar(
             queries.chunks(EXHAUSTIVE_QUERY_BLOCK),
             total=-(-len(queries) // EXHAUSTIVE_QUERY_BLOCK),
             desc="exhaustive search",
             disable=not progress,
         )
-        results = [top_k(self.metric.checked_matrix(block, everything), k) for _, block in blocks]
+        results = [top_k(score(block, everything), k) for _, block in blocks]
         return np.concatenate([s for s, _ in results]), np.concatenate([i for _, i in results])
 
     # ------------------------------------------------------------------ saving
 
-    def save(self, path: str | Path) -> Path:
-        """Write the index to one file (replaced atomically; an interrupted save leaves the
-        previous file as it was). Frames added as arrays are saved with it; an index built
-        from a store keeps pointing at the store."""
-        path = Path(path)
+    def _arrays(self) -> dict[str, np.ndarray]:
+        """The index as named arrays: what :meth:`save` writes (and a pickle carries)."""
         arrays: dict[str, np.ndarray] = {
             f"shortlist_{name}": value for name, value in self.generator.state().items()
         }
@@ -233,6 +247,14 @@ class SequenceIndex:
         if not self.source:
             frames, lengths = self.sequences.packed_arrays()
             arrays["frames"], arrays["lengths"] = frames, lengths
+        return arrays
+
+    def save(self, path: str | Path) -> Path:
+        """Write the index to one file (replaced atomically; an interrupted save leaves the
+        previous file as it was). Frames added as arrays are saved with it; an index built
+        from a store keeps pointing at the store."""
+        path = Path(path)
+        arrays = self._arrays()
         needed = sum(array.nbytes for array in arrays.values()) + 2**16
         owner = f"index-{id(self):x}"
 
@@ -256,19 +278,38 @@ class SequenceIndex:
                     )
                     for name in archive.namelist()
                 }
-            record = json.loads(arrays.pop("settings").tobytes())
-            keys = json.loads(arrays.pop("keys").tobytes())
         except FileNotFoundError:
             raise SearchIndexError(f"{path}: no such index file") from None
-        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as error:
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
             raise SearchIndexError(f"{path}: not a readable seqsim index ({error})") from None
+        return cls._from_arrays(arrays, str(path), run_options=run_options)
+
+    @classmethod
+    def _from_arrays(
+        cls,
+        arrays: dict[str, np.ndarray],
+        where: str,
+        *,
+        metric: Metric | None = None,
+        run_options: dict[str, Any] | None = None,
+    ) -> SequenceIndex:
+        """The index that :meth:`_arrays` gave, with ``metric`` (else the one its settings
+        name, built with ``run_options``); ``where`` names it in errors."""
+        try:
+            record = json.loads(arrays.pop("settings").tobytes())
+            keys = json.loads(arrays.pop("keys").tobytes())
+        except (ValueError, KeyError) as error:
+            raise SearchIndexError(f"{where}: not a readable seqsim index ({error})") from None
         if record.get("format") != FORMAT_VERSION:
             raise SearchIndexError(
-                f"{path}: index format {record.get('format')!r}, this seqsim reads format "
+                f"{where}: index format {record.get('format')!r}, this seqsim reads format "
                 f"{FORMAT_VERSION} (made by seqsim {record.get('seqsim_version')}); rebuild it"
             )
-        metric_settings = dict(record["metric"])
-        metric = get_metric(metric_settings.pop("metric"), **metric_settings, **run_options)
+        if metric is None:
+            metric_settings = dict(record["metric"])
+            metric = get_metric(
+                metric_settings.pop("metric"), **metric_settings, **(run_options or {})
+            )
         shortlist = dict(record["shortlist"])
         generator = GENERATORS[shortlist.pop("generator")](**shortlist)
         generator.restore(
@@ -282,27 +323,37 @@ class SequenceIndex:
         index.keys = np.array(keys, dtype=object)
         index.source = record["source"]
         if index.source:
-            index.sequences.append(_store_frames(path, index.source, keys))
+            index.sequences.append(_store_frames(where, index.source, keys))
         else:
             index.sequences.append(
                 PackedSequences.from_lengths(arrays["frames"], arrays["lengths"])
             )
         return index
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as :meth:`save` writes it, with the metric object itself (which may be a
+        metric registered only where it was pickled): an index of a store carries the store's
+        path, not its frames, and reads them where it is unpickled."""
+        return (_unpickled_index, (self._arrays(), self.metric))
+
+
+def _unpickled_index(arrays: dict[str, np.ndarray], metric: Metric) -> SequenceIndex:
+    return SequenceIndex._from_arrays(arrays, "a pickled index", metric=metric)
+
 
 def _json_bytes(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), np.uint8)
 
 
-def _store_frames(path: Path, source: dict[str, Any], keys: list[str]) -> PackedSequences:
+def _store_frames(where: str, source: dict[str, Any], keys: list[str]) -> PackedSequences:
     """The frames of an index built from a store, checked to be the ones it indexed."""
     try:
         stored_keys, frames = EmbeddingStore(source["store"]).load(source["layer"])
     except StoreError as error:
-        raise SearchIndexError(f"{path}: its store cannot be read ({error})") from None
+        raise SearchIndexError(f"{where}: its store cannot be read ({error})") from None
     if stored_keys != keys:
         raise SearchIndexError(
-            f"{path}: the store {source['store']} has changed since the index was built "
+            f"{where}: the store {source['store']} has changed since the index was built "
             f"({len(stored_keys)} utterances now, {len(keys)} indexed); rebuild the index"
         )
     return frames

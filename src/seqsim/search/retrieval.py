@@ -8,7 +8,7 @@ the list is a miss (so MRR is MRR@k, with k the largest cutoff).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from ..ranking import ranks_from_top_k, retrieval_measures
 from ..sequences import PackedSequences
 from .agreement import agreement
 from .index import DEFAULT_CANDIDATES, SequenceIndex
+
+if TYPE_CHECKING:
+    from ..distributed.cluster import RayCluster
 
 CUTOFFS = (1, 5, 10)
 POOLED = "pooled"
@@ -38,13 +41,15 @@ def search_rows(
     agreement_sample: int | None = None,
     seed: int = 0,
     progress: bool = False,
+    cluster: RayCluster | None = None,
     **index_options: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Summary rows and per-query rank rows (as :class:`~seqsim.evaluation.RetrievalResult`
     holds them) for every ordered language pair, plus, with ``pooled``, one row per query
     language against all other languages at once (any recording of the same sentence counts).
     Each row also holds ``agreement_r@1`` and ``agreement_r@10``: how often the index keeps
-    exhaustive search's top-1 (on ``agreement_sample`` queries, or all)."""
+    exhaustive search's top-1 (on ``agreement_sample`` queries, or all). With ``cluster``,
+    the searches run on its workers."""
     languages = list(embeddings)
     ids = list(embeddings[languages[0]][0])
     k = min(max(CUTOFFS), len(ids))
@@ -60,7 +65,7 @@ def search_rows(
         index = SequenceIndex(metric, candidates=candidates, **index_options)
         index.add(_concatenate([embeddings[lang][1] for lang in sources]))
         queries = embeddings[query_lang][1]
-        _, found = index.search(queries, k)
+        _, found = index.search(queries, k, cluster=cluster)
         # sentence i of every source language is a correct candidate for query i
         targets = [{i + s * len(ids) for s in range(len(sources))} for i in range(len(ids))]
         ranks = ranks_from_top_k(found, targets)
@@ -71,7 +76,9 @@ def search_rows(
             "chance": 1.0 / len(ids),
             **retrieval_measures(ranks, CUTOFFS),
         }
-        kept = agreement(index, queries, cutoffs=(1, 10), sample=agreement_sample, seed=seed)
+        kept = agreement(
+            index, queries, cutoffs=(1, 10), sample=agreement_sample, seed=seed, cluster=cluster
+        )
         row.update({f"agreement_r@{n}": value for n, value in kept.recall.items()})
         row["agreement_queries"] = kept.queries
         rows.append(row)

@@ -37,7 +37,7 @@ import torch
 from .._version import __version__
 from ..audio import AudioError, AudioInput, describe
 from ..checks import check_choice, check_count, check_positive
-from ..sequences import PackedSequences
+from ..sequences import MappedFile, PackedSequences
 from . import locks
 from .files import (
     StoreError,
@@ -459,14 +459,17 @@ class EmbeddingStore:
             )
         self.consolidate()
         # index.json and the layer files change together under the exclusive lock
+        layer_file = self.path / f"layer_{layer}.npy"
         with locks.shared_or_exclusive(self.path / "consolidate.lock", exclusive_lock=False):
             index = _read_index(self.path)
-            frames = np.load(self.path / f"layer_{layer}.npy", mmap_mode="r")
+            frames = np.load(layer_file, mmap_mode="r")
+            mapped = MappedFile.of(layer_file)
         if index is None or not index["keys"]:
             raise StoreError(f"{self.path} holds no embeddings yet")
         if frames.shape[0] != sum(index["lengths"]):
             raise StoreError(f"{self.path}: layer_{layer}.npy does not match index.json")
-        return index["keys"], PackedSequences.from_lengths(frames, index["lengths"])
+        packed = PackedSequences.from_lengths(frames, index["lengths"])
+        return index["keys"], PackedSequences(packed.frames, packed.offsets, mapped)
 
 
 def _first_copies(contents: Iterable[ShardContents]) -> dict[str, tuple[int, int]]:

@@ -1,0 +1,245 @@
+"""Where distributed work runs: a Ray cluster, joined or started, and the workers seqsim puts
+on it.
+
+Ray is an optional extra (``pip install 'seqsim[ray]'``); this module imports it only when a
+cluster is used, and says which package to install when it is missing.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from types import ModuleType, TracebackType
+from typing import Any, TypeVar
+
+from ..checks import check_count, check_positive
+from ..progress import progress_bar
+
+RAY_EXTRA = "pip install 'seqsim[ray]'"
+"""How to get Ray with what seqsim uses of it (Ray Data included)."""
+
+logger = logging.getLogger(__name__)
+
+Shared = TypeVar("Shared")
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class RayNotInstalledError(ImportError):
+    """A distributed run was asked for, but Ray (or Ray Data) is not installed."""
+
+
+class RayConnectionError(ConnectionError):
+    """The Ray cluster asked for cannot be joined; the message says what to check."""
+
+
+def require_ray(module: str = "ray") -> ModuleType:
+    """Import ``module`` (``ray`` or ``ray.data``), or raise :class:`RayNotInstalledError`
+    saying what to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise RayNotInstalledError(
+            f"running on a Ray cluster needs the package {module!r}, which is not installed "
+            f"({error}); install it with {RAY_EXTRA}"
+        ) from None
+
+
+def use_cpus(count: float) -> None:
+    """Size the thread pools of torch, numba and the BLAS under numpy to the ``count`` CPUs Ray
+    reserved for a worker (at least one thread), so that workers sharing a machine do not
+    oversubscribe it. (A BLAS gives results that differ in the last bits with its number of
+    threads: a worker matches a local run to the bit when both have as many threads.)"""
+    import numba
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(count))
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(limits=threads, user_api="blas")
+
+
+@dataclass
+class RayCluster:
+    """A Ray cluster and the workers seqsim runs on it; use it as a context manager, or call
+    :meth:`close` when done.
+
+    ``address``: ``None`` joins the cluster that ``RAY_ADDRESS`` names or that ``ray start``
+    started on this machine, else starts a new local one sized to this machine; ``"host:port"``
+    joins that cluster; ``"local"`` always starts a new local one (Ray's own rules). Where this
+    process is connected to Ray already, that connection is used (and left open).
+    ``workers``: how many encoder actors or scoring workers to start (None: as many as the
+    cluster's CPUs, or its GPUs with ``gpus_per_worker``, allow). ``cpus_per_worker`` and
+    ``gpus_per_worker``: what Ray reserves for each; a worker sizes its thread pools to its CPUs.
+    ``runtime_env``: Ray's runtime environment for the workers (for example ``{"py_modules":
+    [...]}`` to ship the module of a metric you registered).
+    """
+
+    address: str | None = None
+    workers: int | None = None
+    cpus_per_worker: float = 1.0
+    gpus_per_worker: float = 0.0
+    runtime_env: dict[str, Any] | None = None
+    _started: bool = field(default=False, init=False, repr=False)
+    _scoring_workers: list[Any] = field(default_factory=list, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.workers is not None:
+            check_count("workers", self.workers, 1)
+        check_positive("cpus_per_worker", self.cpus_per_worker)
+        check_positive("gpus_per_worker", self.gpus_per_worker, zero=True)
+
+    def __enter__(self) -> RayCluster:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ connection
+
+    def connect(self) -> ModuleType:
+        """Join or start the cluster (once); returns the ``ray`` module."""
+        ray = require_ray()
+        require_ray("ray.data")
+        if not ray.is_initialized():
+            try:
+                ray.init(
+                    address=self.address,
+                    runtime_env=self.runtime_env,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
+            except (ConnectionError, RuntimeError) as error:  # Ray's AuthenticationError too
+                raise RayConnectionError(
+                    f"cannot join the Ray cluster at {self.address or 'the default address'}: "
+                    f"{str(error).splitlines()[0]}. Is it running (`ray status`)? A cluster "
+                    "with token authentication (the default of `ray start`) is joined with "
+                    "RAY_AUTH_MODE=token and its token in ~/.ray/auth_token or RAY_AUTH_TOKEN"
+                ) from None
+            self._started = True
+            logger.info("connected to Ray: %s", ray.cluster_resources())
+        return ray
+
+    def close(self) -> None:
+        """Stop the scoring workers, and disconnect from Ray where :meth:`connect` connected
+        (a local cluster it started stops with it)."""
+        if self._scoring_workers:
+            ray = require_ray()
+            for worker in self._scoring_workers:
+                ray.kill(worker)
+            self._scoring_workers = []
+        if self._started:
+            require_ray().shutdown()
+            self._started = False
+
+    def worker_count(self) -> int:
+        """``workers``, or as many workers as the cluster's resources hold."""
+        if self.workers is not None:
+            return self.workers
+        resources = self.connect().cluster_resources()
+        cpus, gpus = resources.get("CPU", 0.0), resources.get("GPU", 0.0)
+        count = math.floor(cpus / self.cpus_per_worker + 1e-9)
+        if self.gpus_per_worker:
+            count = min(count, math.floor(gpus / self.gpus_per_worker + 1e-9))
+        if count < 1:
+            raise ValueError(
+                f"the Ray cluster has {cpus:g} CPU(s) and {gpus:g} GPU(s): not enough for one "
+                f"worker of {self.cpus_per_worker:g} CPU(s) and {self.gpus_per_worker:g} GPU(s)"
+            )
+        return count
+
+    def resources_per_worker(self) -> dict[str, float]:
+        """Ray's ``num_cpus`` and ``num_gpus`` for one worker."""
+        return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
+
+    # ------------------------------------------------------------------ scoring workers
+
+    def map(
+        self,
+        shared: Shared,
+        function: Callable[[Shared, Item], Result],
+        items: Sequence[Item],
+        *,
+        progress: bool = False,
+        desc: str = "chunks",
+    ) -> list[Result]:
+        """``[function(shared, item) for item in items]``, run by the scoring workers:
+        ``shared`` goes into Ray's object store once and each worker reads it once (a worker
+        keeps the last one it read), each item goes to one worker. A worker that dies is
+        restarted by Ray and its item retried."""
+        ray = self.connect()
+        reference = ray.put(shared)
+        pool = ray.util.ActorPool(self._workers())
+        numbered = list(enumerate(items))
+        results: list[Any] = [None] * len(numbered)
+        calls = pool.map_unordered(
+            lambda worker, pair: worker.run.remote([reference], function, pair), numbered
+        )
+        bar = progress_bar(total=len(numbered), desc=desc, unit="chunk", disable=not progress)
+        with bar:
+            for number, result in calls:
+                results[number] = result
+                bar.update()
+        return results
+
+    def _workers(self) -> list[Any]:
+        if not self._scoring_workers:
+            ray = self.connect()
+            remote = ray.remote(max_restarts=-1, max_task_retries=-1, **self.resources_per_worker())
+            worker_class = remote(ScoringWorker)
+            self._scoring_workers = [
+                worker_class.remote(self.cpus_per_worker) for _ in range(self.worker_count())
+            ]
+        return self._scoring_workers
+
+
+class ScoringWorker:
+    """A Ray actor that runs functions on a shared payload it reads once."""
+
+    def __init__(self, cpus: float) -> None:
+        use_cpus(cpus)
+        self._key: str | None = None
+        self._shared: Any = None
+
+    def run(
+        self, reference: list[Any], function: Callable[[Any, Any], Any], pair: tuple[int, Any]
+    ) -> tuple[int, Any]:
+        """``(number, function(shared, item))`` for ``pair = (number, item)``; ``reference``
+        is a one-element list so that Ray hands over the reference, not the object."""
+        ray = require_ray()
+        key = reference[0].hex()
+        if key != self._key:
+            self._shared, self._key = None, None  # free the previous payload first
+            self._shared, self._key = ray.get(reference[0]), key
+        number, item = pair
+        return number, function(self._shared, item)
+
+
+@contextmanager
+def cluster_session(cluster: RayCluster | None) -> Iterator[RayCluster]:
+    """``cluster`` (left open: its owner closes it), or a new :class:`RayCluster` on this
+    machine's default cluster that is closed when the block ends."""
+    if cluster is not None:
+        yield cluster
+        return
+    with RayCluster() as own:
+        yield own
+
+
+def chunk_bounds(count: int, parts: int) -> Iterator[tuple[int, int]]:
+    """``(start, stop)`` of ``parts`` runs of ``range(count)`` as even as can be (no empty one)."""
+    parts = max(1, min(parts, count))
+    edges = [round(count * part / parts) for part in range(parts + 1)]
+    yield from zip(edges[:-1], edges[1:], strict=True)
