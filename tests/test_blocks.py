@@ -6,7 +6,7 @@ import pytest
 import torch
 from helpers import random_sequences
 
-from seqsim import PackedSequences
+from seqsim import PackedSequences, get_metric
 from seqsim.backends import Backend, resolve_backend
 from seqsim.blocks import plan_blocks, score_all_pairs
 from seqsim.kernels import fits_in_device_memory
@@ -77,3 +77,19 @@ def test_candidates_are_kept_on_cuda_only_when_they_fit_in_a_quarter_of_free_mem
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (4 * float32_bytes - 4, 2**40))
     assert not fits_in_device_memory(candidates, cuda)
     assert fits_in_device_memory(half, cuda)  # kept in bfloat16: half the bytes
+
+
+@pytest.mark.parametrize("name", ["seqsim", "avgsim", "dtw", "ot"])
+def test_a_plan_scored_one_query_block_at_a_time_is_the_whole_call_to_the_bit(name):
+    """What a cluster worker does with one query block of a plan and the plan's candidate
+    blocks gives exactly the rows of the local call (same block pairs, same arithmetic)."""
+    rng = np.random.default_rng(5)
+    queries = as_packed(random_sequences(rng, 23, 8, max_len=30))
+    candidates = as_packed(random_sequences(rng, 17, 8, max_len=30))
+    metric = get_metric(name, working_memory=0.005)
+    query_blocks, candidate_blocks = metric.block_plan(queries, candidates)
+    assert len(query_blocks) > 2 and len(candidate_blocks) > 2
+    rows = np.empty((len(queries), len(candidates)))
+    for block in query_blocks:
+        rows[block] = metric.checked_matrix(queries.subset(block), candidates, candidate_blocks)
+    np.testing.assert_array_equal(rows, metric.matrix(queries, candidates))

@@ -5,7 +5,7 @@ from ct2_writer import ctranslate2_variables, encode, write_checkpoint
 from transformers import WhisperModel
 
 from seqsim.whisper.ctranslate2_checkpoint import CheckpointError, load_ctranslate2_whisper
-from seqsim.whisper.loading import is_ctranslate2_directory, load_whisper
+from seqsim.whisper.loading import is_ctranslate2_directory, load_whisper, whisper_info
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +76,16 @@ def test_int8_checkpoints_are_refused_clearly(tmp_path, tiny_model):
 def test_unknown_model_name_is_explained():
     with pytest.raises(ValueError, match="cannot load Whisper model '/no/such/folder'"):
         load_whisper("/no/such/folder")
+
+
+def test_whisper_info_reads_the_layer_count_without_building_the_model(
+    tmp_path, tiny_model, tiny_whisper_dir
+):
+    folder = write_checkpoint(tiny_model, tmp_path / "ct2", parts=2)
+    for source in (str(folder) + "/", str(tiny_whisper_dir)):
+        info = whisper_info(source)
+        loaded = load_whisper(source)
+        assert info.source == loaded.source  # the name settings record, "/" and all
+        assert info.encoder_layers == len(loaded.model.get_encoder().layers) == 2
+    with pytest.raises(ValueError, match="cannot load Whisper model '/no/such/folder'"):
+        whisper_info("/no/such/folder")

@@ -26,6 +26,7 @@ from helpers import LANGS, SENTENCES, write_manifest
 from seqsim.cli import main
 from seqsim.store import EmbeddingStore, StoreFullError
 from seqsim.store import files as files_module
+from seqsim.whisper.loading import OFFLINE_BASE
 
 WORKERS = str(Path(__file__).with_name("store_workers.py"))
 
@@ -417,3 +418,57 @@ def test_a_read_only_store_can_still_be_read(tmp_path, manifest, tiny_whisper_di
         assert len(keys) == 15 and np.isfinite(np.asarray(frames.frames)).all()
         result = run("evaluate", "--store", store, "--layer", "1", "--out", tmp_path / "r")
         assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------------- Ray
+
+
+@pytest.mark.parametrize("command", ["embed", "evaluate", "search"])
+def test_ray_without_the_extra_names_the_package_to_install(
+    tmp_path, manifest, monkeypatch, command
+):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    arguments = {
+        "embed": ["embed", manifest, "--out", tmp_path / "s"],
+        "evaluate": ["evaluate", "--manifest", manifest, "--model", "m", "--out", tmp_path / "r"],
+        "search": ["search", tmp_path / "x.index", "--store", tmp_path / "s", "--out", "h.tsv"],
+    }[command]
+    one_line_error(run(*arguments, "--ray"), "needs the package 'ray'", "pip install 'seqsim[ray]'")
+    from seqsim.distributed import RayCluster, RayNotInstalledError
+
+    with pytest.raises(RayNotInstalledError, match=r"pip install 'seqsim\[ray\]'"):
+        RayCluster().connect()
+
+
+def test_ray_options_without_ray_or_with_a_device_are_usage_errors(tmp_path, manifest):
+    store = tmp_path / "s"
+    result = run("embed", manifest, "--out", store, "--workers", "2", "--gpus-per-worker", "1")
+    one_line_error(result, "--workers, --gpus-per-worker need --ray", exit_code=2)
+    result = run("embed", manifest, "--out", store, "--ray", "--device", "cpu")
+    one_line_error(result, "with --ray every worker picks its own device", exit_code=2)
+    assert not store.exists() or not any(store.iterdir())
+
+
+def test_ray_embedding_checks_its_options_and_inputs_before_any_cluster(tmp_path, manifest):
+    from seqsim.distributed import RayCluster, embed_on_ray
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a cluster was started before the options were checked")
+
+    cluster = RayCluster(workers=2)
+    cluster.connect = refuse
+    items = [("aa/0", str(manifest.parent / "audio" / "0" / "0.wav"))]
+    for options, message in [
+        ({"dtype": "float64"}, "dtype must be one of 'float16', 'float32'"),
+        ({"shard_size": 0}, "shard_size must be an integer >= 1"),
+        ({"batch_size": 0}, "batch_size must be an integer >= 1"),
+        ({"layers": 9}, "layer 9 does not exist"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            embed_on_ray(items, tmp_path / "s", model=OFFLINE_BASE, cluster=cluster, **options)
+    with pytest.raises(ValueError, match=r"aa/1: on a Ray cluster audio is read from files"):
+        embed_on_ray(
+            [("aa/1", (np.zeros(16), 16_000))], tmp_path / "s", model=OFFLINE_BASE, cluster=cluster
+        )
+    with pytest.raises(ValueError, match="workers must be an integer >= 1, got 0"):
+        RayCluster(workers=0)

@@ -193,3 +193,15 @@ def test_settings_repr_and_function_share_the_options(metric, options):
     assert parameters == ["queries", "candidates", *options, *run_options]
     x = np.ones((3, 4), np.float32)
     assert function([x], [x], backend="numba")[0, 0] == metric.matrix([x], [x])[0, 0]
+
+
+def test_a_metric_rebuilt_on_a_worker_keeps_its_options_and_resolves_auto_there(monkeypatch):
+    """What a cluster worker runs of a metric built on a machine without a GPU."""
+    built_here = get_metric("dtw", window=4)
+    assert built_here.backend.name == "numba"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # the worker has a GPU
+    on_worker = built_here.resolved_here()
+    assert type(on_worker) is type(built_here) and on_worker.window == 4
+    assert (on_worker.backend.name, on_worker.backend.device.type) == ("torch", "cuda")
+    pinned = get_metric("seqsim", backend="numba", working_memory=8).resolved_here()
+    assert pinned.backend.name == "numba" and pinned.working_memory == 8

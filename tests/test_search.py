@@ -4,6 +4,8 @@ save and load, and bad input is refused with a clear message."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from helpers import random_sequences
@@ -349,3 +351,32 @@ def test_a_narrow_shortlist_reports_its_disagreement():
         evaluate_embeddings(embeddings, "seqsim", search="index", normalization="csls")
     with pytest.raises(ValueError, match="search must be one of 'exhaustive', 'index'"):
         evaluate_embeddings(embeddings, "seqsim", search="faiss")
+
+
+def test_a_pickled_index_of_a_store_carries_the_store_path_not_its_frames(tmp_path):
+    """What Ray ships to a worker: the shortlist's arrays and the store's path."""
+    store = EmbeddingStore(tmp_path / "store")
+    keys = [f"k{n}" for n in range(200)]
+    with store.writer(SETTINGS) as writer:
+        for key in keys:
+            writer.add(key, {layer: frames_for(key, layer, dim=64) for layer in SETTINGS["layers"]})
+    index = SequenceIndex.from_store(store, layer=0, candidates=10, centroids=16)
+    _, frames = store.load(0)
+    shipped = pickle.dumps(index)
+    assert len(shipped) < frames.frames.nbytes / 4
+    again = pickle.loads(shipped)
+    queries = [frames_for("k3", 0, dim=64), frames_for("k170", 0, dim=64)]
+    for exhaustive in (False, True):
+        found = again.search(queries, 3, exhaustive=exhaustive)
+        expected = index.search(queries, 3, exhaustive=exhaustive)
+        for got, want in zip(found, expected, strict=True):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_a_pickled_index_of_arrays_carries_its_frames_and_metric(corpus, queries):
+    index = SequenceIndex(get_metric("dtw", window=3), candidates=5)
+    index.add(corpus)
+    again = pickle.loads(pickle.dumps(index))
+    assert again.settings() == index.settings() and again.metric.window == 3
+    for got, want in zip(again.search(queries, 4), index.search(queries, 4), strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -1,6 +1,7 @@
 import errno
 import json
 import os
+import pickle
 import re
 import stat
 import subprocess
@@ -336,3 +337,50 @@ def test_flush_bounds_what_a_killed_run_loses(tmp_path, monkeypatch):
         store.writer(SETTINGS, flush_seconds=float("nan")).__enter__()
     with pytest.raises(ValueError, match="shard_size must be an integer >= 1, got 0"):
         store.writer(SETTINGS, shard_size=0).__enter__()
+
+
+def test_loaded_frames_pickle_as_their_file_and_refuse_a_replaced_one(tmp_path):
+    """What Ray ships of a store's frames: the path of the layer file, mapped again where it is
+    unpickled (a filesystem every node sees); a consolidation since then is named."""
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, [f"k{n}" for n in range(30)])
+    keys, packed = store.load(1)
+    shipped = pickle.dumps(packed)
+    assert len(shipped) < packed.frames.nbytes / 2
+    again = pickle.loads(shipped)
+    assert isinstance(again.frames, np.memmap)
+    np.testing.assert_array_equal(np.asarray(again.frames), np.asarray(packed.frames))
+    np.testing.assert_array_equal(again.offsets, packed.offsets)
+    assert pickle.loads(pickle.dumps(packed.subset(np.arange(3)))).mapped is None  # a copy
+    write(store, ["new"])
+    store.load(1)  # consolidates: layer_1.npy is a new file now
+    with pytest.raises(ValueError, match=r"layer_1.npy has been replaced since its frames"):
+        pickle.loads(shipped)
+
+
+def test_any_producer_writes_an_embed_run_through_the_writer(tmp_path):
+    """The store runs the job (what is left to do, failures, consolidation) for any producer
+    that writes through ``store.writer``, as a Ray pipeline does."""
+    given: list[list[str]] = []
+
+    def producer(store, settings, todo, report):
+        given.append([key for key, _ in todo])
+        with store.writer(settings) as writer:
+            for key, source in todo:
+                if source == "bad":
+                    report.failures.append({"key": key, "source": source, "reason": "bad"})
+                    continue
+                writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+                report.embedded += 1
+
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a", "b"])
+    items = [("a", "x"), ("b", "x"), ("c", "x"), ("d", "bad"), ("e", "x")]
+    report = store.embed_with(producer, items, SETTINGS)
+    assert given == [["c", "d", "e"]]
+    assert (report.embedded, report.skipped, [f["key"] for f in report.failures]) == (2, 2, ["d"])
+    assert '"d"' in (store.path / "failures.jsonl").read_text()
+    assert_holds_exactly(store, ["a", "b", "c", "e"])
+    assert (store.path / "layer_0.npy").is_file()  # consolidated
+    with pytest.raises(StoreMismatchError, match="layers"):
+        store.embed_with(producer, items, {**SETTINGS, "layers": [0]})

@@ -15,7 +15,7 @@ from seqsim import OTSim, SeqSim, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, load
 from seqsim.embedder import kept_frames
 from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files
-from seqsim.whisper.loading import OFFLINE_BASE, offline_base_files
+from seqsim.whisper.loading import OFFLINE_BASE, offline_base_files, whisper_info
 
 pytestmark = pytest.mark.slow
 DEMO = resources.files("seqsim") / "data" / "demo" / "audio"
@@ -107,3 +107,15 @@ def test_sinkhorn_ranks_like_exact_ot_on_real_embeddings(french_and_spanish, sol
     exact = OTSim().matrix(french, spanish).argmax(axis=1)
     sinkhorn = OTSim("sinkhorn", reg=0.05, **solver_options).matrix(french, spanish)
     assert np.sum(exact != sinkhorn.argmax(axis=1)) <= 2  # "all but a few" of 20 queries
+
+
+def test_whisper_info_of_the_offline_model_is_what_loading_it_gives(embedder):
+    info = whisper_info(OFFLINE_BASE)
+    assert (
+        (info.source, info.encoder_layers)
+        == (embedder.model_name, embedder.num_layers)
+        == (
+            OFFLINE_BASE,
+            6,
+        )
+    )
