@@ -21,6 +21,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="metric backend of the search benchmark's rerank (auto, numba, torch, triton)",
     )
     parser.addoption(
+        "--distributed-sizes",
+        default="200",
+        help="utterances of the Ray embedding benchmark, comma-separated (the documented run: "
+        "200,1000; the demo's recordings repeated under new keys)",
+    )
+    parser.addoption(
         "--scaling-budget",
         type=float,
         default=30.0,

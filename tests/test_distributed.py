@@ -131,6 +131,13 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
 
     distributed = EmbeddingStore(tmp_path / "distributed")
     with RayCluster(address=address, workers=2) as cluster:
+        # scoring workers hold every CPU of the cluster: embedding must stop them first
+        cluster_matrix(
+            get_metric("avgsim"),
+            random_sequences(np.random.default_rng(0), 4, 8),
+            random_sequences(np.random.default_rng(1), 4, 8),
+            cluster,
+        )
         report = embed_on_ray(
             items,
             distributed,
@@ -354,3 +361,22 @@ def test_the_cli_evaluates_and_searches_on_the_cluster_as_it_does_here(address, 
         )
     assert outputs["ray"] == outputs["local"]
     assert len(outputs["ray"][1].splitlines()) == 1 + 3 * 90
+
+
+def test_evaluating_a_manifest_on_the_cluster_embeds_and_scores_as_here(
+    address, tiny_whisper_dir, tmp_path
+):
+    manifest = write_manifest(tmp_path)
+    reports = {}
+    for name, extra in (("local", []), ("ray", ["--ray", "--address", address])):
+        arguments = ["evaluate", "--manifest", manifest, "--model", tiny_whisper_dir]
+        arguments += ["--layer", "1", "--metric", "seqsim,dtw", "--out", tmp_path / name]
+        with local_reference():
+            result = CliRunner().invoke(main, [str(a) for a in arguments + extra])
+        assert result.exit_code == 0, result.output
+        reports[name] = tmp_path / name
+    assert_same_stores(
+        EmbeddingStore(reports["ray"] / "store"), EmbeddingStore(reports["local"] / "store")
+    )
+    for table in ("r_at_1.csv", "dtw_layer1/r_at_1.csv", "metric_comparison_layer1.csv"):
+        assert (reports["ray"] / table).read_text() == (reports["local"] / table).read_text()

@@ -384,3 +384,18 @@ def test_any_producer_writes_an_embed_run_through_the_writer(tmp_path):
     assert (store.path / "layer_0.npy").is_file()  # consolidated
     with pytest.raises(StoreMismatchError, match="layers"):
         store.embed_with(producer, items, {**SETTINGS, "layers": [0]})
+
+
+def test_utterances_written_on_another_node_but_missing_here_are_named(tmp_path):
+    """A store on a local disk of each node: the workers' shards land elsewhere."""
+    from seqsim.distributed.embedding import check_written
+
+    store = EmbeddingStore(tmp_path / "store")
+    write(store, ["a", "b"])
+    check_written(store, {"node-1": ["a"], "node-2": ["b"]})
+    with pytest.raises(
+        StoreError,
+        match=r"2 utterance\(s\) that workers on node-2, node-3 wrote are not in .*store as "
+        r"this machine sees it .*: the store must be on a filesystem that every node",
+    ):
+        check_written(store, {"node-1": ["a"], "node-3": ["c"], "node-2": ["b", "d"]})

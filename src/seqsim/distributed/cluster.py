@@ -135,11 +135,7 @@ class RayCluster:
     def close(self) -> None:
         """Stop the scoring workers, and disconnect from Ray where :meth:`connect` connected
         (a local cluster it started stops with it)."""
-        if self._scoring_workers:
-            ray = require_ray()
-            for worker in self._scoring_workers:
-                ray.kill(worker)
-            self._scoring_workers = []
+        self.stop_scoring_workers()
         if self._started:
             require_ray().shutdown()
             self._started = False
@@ -193,6 +189,15 @@ class RayCluster:
                 results[number] = result
                 bar.update()
         return results
+
+    def stop_scoring_workers(self) -> None:
+        """Stop the scoring workers (started again when needed), freeing what they reserve:
+        an embedding pipeline's actors need those CPUs and GPUs."""
+        if self._scoring_workers:
+            ray = require_ray()
+            for worker in self._scoring_workers:
+                ray.kill(worker)
+            self._scoring_workers = []
 
     def _workers(self) -> list[Any]:
         if not self._scoring_workers:

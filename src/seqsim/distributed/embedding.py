@@ -17,7 +17,9 @@ utterance exactly once.
 from __future__ import annotations
 
 import os
+import socket
 import time
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,7 @@ from ..embedder import (
     resolve_layers,
 )
 from ..progress import progress_bar
-from ..store import EmbeddingStore, EmbedReport
+from ..store import EmbeddingStore, EmbedReport, StoreError
 from ..store.store import (
     DEFAULT_FLUSH_SECONDS,
     STORAGE_DTYPES,
@@ -78,17 +80,54 @@ class RayProducer:
         todo: list[tuple[str, AudioInput]],
         report: EmbedReport,
     ) -> None:
-        self.cluster.connect()
+        self.cluster.stop_scoring_workers()  # the encoder actors need what they reserve
+        workers = self.cluster.worker_count()
+        sources = dict(todo)
+        written: dict[str, list[str]] = defaultdict(list)
+        bar = progress_bar(
+            total=len(todo),
+            desc=f"embedding ({workers} workers)",
+            unit="utt",
+            disable=not self.progress,
+        )
+        started = time.perf_counter()
+        with bar:
+            for batch in self._pipeline(store, settings, todo, workers).iter_batches(
+                batch_size=None, batch_format="numpy"
+            ):
+                for key, reason, host in zip(
+                    batch["key"], batch["error"], batch["host"], strict=True
+                ):
+                    if not reason:
+                        written[str(host)].append(str(key))
+                        report.embedded += 1
+                        continue
+                    error = AudioError(str(reason))
+                    if self.fail_fast:
+                        raise error
+                    report.failures.append(failure_record(str(key), sources[str(key)], error))
+                bar.update(len(batch["key"]))
+                elapsed = time.perf_counter() - started
+                bar.set_postfix(utt_per_s=f"{bar.n / elapsed:.2f}", refresh=False)
+        check_written(store, written)
+
+    def _pipeline(
+        self,
+        store: EmbeddingStore,
+        settings: Mapping[str, Any],
+        todo: list[tuple[str, AudioInput]],
+        workers: int,
+    ) -> Any:
+        """The Ray Data pipeline: rows -> decoding tasks -> encoder actors -> result rows."""
         data = require_ray("ray.data")
         context = data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        workers = self.cluster.worker_count()
         # on a small run, smaller batches: every actor gets several
         per_call = max(1, min(self.shard_size, -(-len(todo) // (BATCHES_PER_WORKER * workers))))
         # absolute paths: a worker does not run in this process's working directory
         rows = [{"key": key, "path": os.path.abspath(source)} for key, source in todo]
-        pipeline = (
+        return (
             data.from_items(rows)
             .map_batches(
                 decode_batch,
@@ -111,27 +150,24 @@ class RayProducer:
                 **self.cluster.resources_per_worker(),
             )
         )
-        sources = dict(todo)
-        bar = progress_bar(
-            total=len(todo),
-            desc=f"embedding ({workers} workers)",
-            unit="utt",
-            disable=not self.progress,
+
+
+def check_written(store: EmbeddingStore, written: Mapping[str, Sequence[str]]) -> None:
+    """Raise :class:`~seqsim.store.StoreError` where utterances that workers wrote (``written``:
+    host -> keys) are not in ``store`` as this process sees it: the workers of those hosts
+    wrote into a folder of the same name that is not this one (a local disk, not a shared
+    filesystem)."""
+    stored = set(store.keys())
+    lost = {host: [key for key in keys if key not in stored] for host, keys in written.items()}
+    lost = {host: keys for host, keys in lost.items() if keys}
+    if lost:
+        count = sum(map(len, lost.values()))
+        example = next(iter(lost.values()))[:3]
+        raise StoreError(
+            f"{count} utterance(s) that workers on {', '.join(sorted(lost))} wrote are not in "
+            f"{store.path} as this machine sees it (e.g. {example}): the store must be on a "
+            "filesystem that every node of the cluster sees at the same path"
         )
-        started = time.perf_counter()
-        with bar:
-            for batch in pipeline.iter_batches(batch_size=None, batch_format="numpy"):
-                for key, reason in zip(batch["key"], batch["error"], strict=True):
-                    if not reason:
-                        report.embedded += 1
-                        continue
-                    error = AudioError(str(reason))
-                    if self.fail_fast:
-                        raise error
-                    report.failures.append(failure_record(str(key), sources[str(key)], error))
-                bar.update(len(batch["key"]))
-                elapsed = time.perf_counter() - started
-                bar.set_postfix(utt_per_s=f"{bar.n / elapsed:.2f}", refresh=False)
 
 
 def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -179,7 +215,11 @@ class EncoderActor:
                     errors[number] = f"{keys[number]}: {result}"
                 else:
                     writer.add(keys[number], result.layers)
-        return {"key": np.array(keys, dtype=object), "error": np.array(errors, dtype=object)}
+        return {
+            "key": np.array(keys, dtype=object),
+            "error": np.array(errors, dtype=object),
+            "host": np.full(len(keys), socket.gethostname(), dtype=object),
+        }
 
 
 def planned_settings(
