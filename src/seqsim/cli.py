@@ -269,7 +269,6 @@ def embed(
     corpus = read_manifest(manifest, duplicates=duplicates, check_files=False)
     selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
     _writable_folder(store_path, "store")
-    options = {"dtype": dtype, "fail_fast": fail_fast, "flush_seconds": flush_seconds}
     if cluster is not None:
         from .distributed.embedding import embed_on_ray
 
@@ -280,8 +279,10 @@ def embed(
             layers=selection,
             cluster=cluster,
             batch_size=batch_size,
+            dtype=dtype,
+            fail_fast=fail_fast,
             shard_size=shard_size or RAY_SHARD_SIZE,
-            **options,
+            flush_seconds=flush_seconds,
         )
     else:
         from .embedder import WhisperEmbedder
@@ -290,8 +291,10 @@ def embed(
         report = EmbeddingStore(store_path).embed(
             corpus.audio_items(),
             embedder,
+            dtype=dtype,
+            fail_fast=fail_fast,
             shard_size=shard_size or DEFAULT_SHARD_SIZE,
-            **options,
+            flush_seconds=flush_seconds,
         )
     click.echo(
         f"embedded {report.embedded}, already stored {report.skipped}, "

@@ -60,7 +60,7 @@ def use_cpus(count: float) -> None:
 
     threads = max(1, int(count))
     torch.set_num_threads(threads)
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # type: ignore[attr-defined]
     threadpool_limits(limits=threads, user_api="blas")
 
 

@@ -126,7 +126,7 @@ class RayProducer:
         # on a small run, smaller batches: every actor gets several
         per_call = max(1, min(self.shard_size, -(-len(todo) // (BATCHES_PER_WORKER * workers))))
         # absolute paths: a worker does not run in this process's working directory
-        rows = [{"key": key, "path": os.path.abspath(source)} for key, source in todo]
+        rows = [{"key": key, "path": os.path.abspath(str(source))} for key, source in todo]
         return (
             data.from_items(rows)
             .map_batches(
@@ -201,14 +201,16 @@ class EncoderActor:
         self.embedder = WhisperEmbedder(**embedder_options, progress=False)
         self.store = EmbeddingStore(store_path)
         self.settings = {**self.embedder.settings(), "dtype": storage_dtype}
-        self.writer_options = {"shard_size": shard_size, "flush_seconds": flush_seconds}
+        self.shard_size, self.flush_seconds = shard_size, flush_seconds
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
         keys = [str(key) for key in batch["key"]]
         errors = [str(error) for error in batch["error"]]
         good = [n for n, error in enumerate(errors) if not error]
         audio = [audio_io.Audio(np.asarray(batch["samples"][n]), SAMPLE_RATE) for n in good]
-        with self.store.writer(self.settings, **self.writer_options) as writer:
+        with self.store.writer(
+            self.settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
+        ) as writer:
             for index, result in self.embedder.embed_iter(audio):
                 number = good[index]
                 if isinstance(result, AudioError):

@@ -125,8 +125,9 @@ class EmbedderProducer:
         todo: list[tuple[str, AudioInput]],
         report: EmbedReport,
     ) -> None:
-        options = {"shard_size": self.shard_size, "flush_seconds": self.flush_seconds}
-        with store.writer(settings, **options) as writer:
+        with store.writer(
+            settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
+        ) as writer:
             for index, result in self.embedder.embed_iter([source for _, source in todo]):
                 key, source = todo[index]
                 if isinstance(result, AudioError):
