@@ -241,10 +241,3 @@ def cluster_session(cluster: RayCluster | None) -> Iterator[RayCluster]:
         return
     with RayCluster() as own:
         yield own
-
-
-def chunk_bounds(count: int, parts: int) -> Iterator[tuple[int, int]]:
-    """``(start, stop)`` of ``parts`` runs of ``range(count)`` as even as can be (no empty one)."""
-    parts = max(1, min(parts, count))
-    edges = [round(count * part / parts) for part in range(parts + 1)]
-    yield from zip(edges[:-1], edges[1:], strict=True)

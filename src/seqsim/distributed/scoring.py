@@ -16,7 +16,7 @@ import numpy as np
 
 from ..metrics.base import KernelMetric, Metric, pack_pair
 from ..sequences import PackedSequences, SequencesLike, as_packed
-from .cluster import RayCluster, chunk_bounds
+from .cluster import RayCluster
 
 if TYPE_CHECKING:
     from ..search.index import SequenceIndex
@@ -27,8 +27,8 @@ CHUNKS_PER_WORKER = 4
 
 def query_runs(count: int, cluster: RayCluster) -> list[np.ndarray]:
     """``range(count)`` cut into consecutive runs, :data:`CHUNKS_PER_WORKER` per worker."""
-    parts = CHUNKS_PER_WORKER * cluster.worker_count()
-    return [np.arange(start, stop) for start, stop in chunk_bounds(count, parts)]
+    parts = min(count, CHUNKS_PER_WORKER * cluster.worker_count())
+    return np.array_split(np.arange(count), parts)  # lengths differ by one at most
 
 
 def _score_rows(shared: tuple[Metric, PackedSequences], queries: PackedSequences) -> np.ndarray:
