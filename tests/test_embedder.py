@@ -45,6 +45,33 @@ def test_hidden_states_equal_transformers_own_forward(tiny_whisper_dir):
     torch.testing.assert_close(only_first[1], reference[1])
 
 
+@pytest.mark.parametrize("seconds", [0.37, 2.0, 7.51])
+def test_frames_are_the_first_frames_of_transformers_encoder_on_30s_padded_features(
+    tiny_whisper_dir, seconds
+):
+    """The frame values, computed without seqsim: transformers' feature extractor pads the audio
+    to 30 s, transformers' encoder runs on it, and the first ``ceil(n / 320)`` frames of every
+    hidden state are the speech (a rule that kept the last frames, or encoded the audio unpadded,
+    gives other values)."""
+    rng = np.random.default_rng(int(seconds * 100))
+    audio = (0.1 * rng.standard_normal(int(seconds * SAMPLE_RATE))).astype(np.float32)
+    extractor = WhisperFeatureExtractor.from_pretrained(tiny_whisper_dir)
+    features = extractor(audio, sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+    assert features.shape[-1] == 3000  # 30 s of 10 ms mel frames
+    model = WhisperModel.from_pretrained(tiny_whisper_dir).eval()
+    with torch.no_grad():
+        states = model.encoder(features, output_hidden_states=True).hidden_states
+    keep = math.ceil(len(audio) / 320)
+
+    embedding = WhisperEmbedder(str(tiny_whisper_dir), layers="all", progress=False).embed(
+        (audio, SAMPLE_RATE)
+    )
+    assert sorted(embedding.layers) == list(range(len(states)))
+    for layer, frames in embedding.layers.items():
+        assert frames.shape[0] == keep
+        torch.testing.assert_close(frames, states[layer][0, :keep], atol=1e-5, rtol=1e-4)
+
+
 def test_frame_counts_layers_and_long_audio_windows(embedder):
     lengths = [0.5, 1.0, 29.99, 30.0, 45.0]
     results = embedder.embed([(tone(s), SAMPLE_RATE) for s in lengths])
