@@ -1,13 +1,12 @@
 """Shared fixtures: every metric test runs once per available backend (as POT's tests do).
 
-Without a GPU, Triton kernels run in Triton's CPU interpreter: TRITON_INTERPRET=1 must be set
-before a kernel is defined, so it is set here, before any test imports them.
+Without a GPU, Triton kernels run in Triton's CPU interpreter (``triton-cpu``): the root
+conftest.py sets TRITON_INTERPRET=1 before any kernel is defined.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import os
 
 import pytest
 import torch
@@ -19,7 +18,6 @@ if importlib.util.find_spec("triton") is not None:
     if torch.cuda.is_available():
         BACKENDS.append(("triton", "cuda"))
     else:
-        os.environ.setdefault("TRITON_INTERPRET", "1")
         BACKENDS.append(("triton", "cpu"))
 
 
@@ -67,3 +65,14 @@ def tiny_whisper_dir(tmp_path_factory: pytest.TempPathFactory):
     WhisperModel(config).eval().save_pretrained(folder)
     WhisperFeatureExtractor(feature_size=80).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture
+def restore_metric_registry():
+    """The metric registry as it was before the test: what the test registers is removed."""
+    from seqsim.metrics.base import _REGISTRY
+
+    saved = dict(_REGISTRY)
+    yield
+    _REGISTRY.clear()
+    _REGISTRY.update(saved)
