@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import soundfile
 
-from seqsim.corpus import CorpusError, demo_corpus, load_fleurs, load_verse_folders, read_manifest
+from seqsim.corpus import (
+    Corpus,
+    CorpusError,
+    Utterance,
+    demo_corpus,
+    read_manifest,
+    write_manifest,
+)
 
 
 def audio(path):
@@ -90,44 +97,83 @@ def test_keep_one_recording_is_seeded_and_counted(files):
     assert kept == {"one", "again", "third"}
 
 
-def fleurs_split(root, lang, split, rows):
-    for _, filename in rows:
-        audio(root / lang / "audio" / split / filename)
-    lines = [
-        f"{sentence}\t{filename}\tText {sentence}.\ttext {sentence}\tt e x t\t800\tMALE"
-        for sentence, filename in rows
+def test_a_sentence_column_gives_several_recordings_of_a_sentence(files):
+    rows = [
+        ("en-a", "en", "wav/en1.wav", "1"),
+        ("en-b", "en", "wav/en2.wav", "1"),
+        ("fr-a", "fr", "wav/fr1.wav", "1"),
+        ("fr-b", "fr", "wav/fr2.wav", "2"),
     ]
-    (root / lang / f"{split}.tsv").write_text("\n".join(lines) + "\n")
+    corpus = read_manifest(write(files, "c.tsv", rows, columns=("id", "lang", "path", "sentence")))
+    assert [(u.key, u.sentence) for u in corpus.by_language("en")] == [
+        ("en/en-a", "1"),
+        ("en/en-b", "1"),
+    ]
+    assert corpus.multi_recording
+    parallel = corpus.parallel()
+    assert sorted(u.key for u in parallel.utterances) == ["en/en-a", "en/en-b", "fr/fr-a"]
+    assert parallel.missing == {"en": ["2"]}
+    one = parallel.keep_one(seed=3)
+    assert [u.sentence for u in one.by_language("en")] == ["1"] and one.dropped_recordings == 1
+    assert not one.multi_recording
+    chosen = {parallel.keep_one(seed=s).by_language("en")[0].id for s in range(20)}
+    assert chosen == {"en-a", "en-b"}
+    # ids stay unique per language: the store keys
+    repeated = [*rows, ("en-a", "en", "wav/de1.wav", "2")]
+    with pytest.raises(CorpusError, match=r"duplicate \(id, lang\) = \(en-a, en\) at .*:2, .*:6"):
+        read_manifest(write(files, "d.tsv", repeated, columns=("id", "lang", "path", "sentence")))
 
 
-def test_fleurs_layout_combines_dev_and_test_and_keeps_one_recording(tmp_path):
-    fleurs_split(tmp_path, "en_us", "dev", [("100", "a.wav"), ("100", "b.wav"), ("101", "c.wav")])
-    fleurs_split(tmp_path, "en_us", "test", [("102", "d.wav"), ("103", "e.wav")])
-    fleurs_split(tmp_path, "fr_fr", "dev", [("100", "f.wav"), ("101", "g.wav")])
-    fleurs_split(tmp_path, "fr_fr", "test", [("102", "h.wav")])
-    corpus = load_fleurs(tmp_path, ["en_us", "fr_fr"])
-    assert [u.id for u in corpus.by_language("en_us")] == ["100", "101", "102"]
-    assert corpus.dropped_recordings == 1
-    assert corpus.missing == {"fr_fr": ["103"]}
-    assert corpus.by_language("fr_fr")[2].path == tmp_path / "fr_fr" / "audio" / "test" / "h.wav"
-    assert corpus.by_language("fr_fr")[0].text == "Text 100."
-    with pytest.raises(CorpusError, match=r"de_de/dev.tsv: FLEURS split file not found"):
-        load_fleurs(tmp_path, ["en_us", "de_de"])
+def test_keep_one_in_a_manifest_picks_among_the_recordings_of_a_sentence(files):
+    rows = [("a", "en", "wav/en1.wav", "1"), ("b", "en", "wav/en2.wav", "1")]
+    path = write(files, "c.tsv", rows, columns=("id", "lang", "path", "sentence"))
+    corpus = read_manifest(path, duplicates="keep_one", seed=1)
+    assert len(corpus.utterances) == 1 and corpus.dropped_recordings == 1
+    with pytest.raises(ValueError, match="duplicates"):
+        read_manifest(path, duplicates="keep_all")
 
 
-def test_verse_aligned_folders(tmp_path):
-    for lang, verses in {
-        "eng": ["GEN_1_1", "GEN_1_2"],
-        "fra": ["GEN_1_1", "GEN_1_2", "GEN_1_3"],
-    }.items():
-        for verse in verses:
-            audio(tmp_path / lang / f"{verse}.wav")
-    (tmp_path / "eng" / "GEN_1_1.txt").write_text("In the beginning\n")
-    corpus = load_verse_folders(tmp_path)
-    assert corpus.languages == ["eng", "fra"]
-    assert [u.id for u in corpus.by_language("fra")] == ["GEN_1_1", "GEN_1_2"]
-    assert corpus.missing == {"eng": ["GEN_1_3"]}
-    assert corpus.by_language("eng")[0].text == "In the beginning"
+def test_utterance_sentence_defaults_to_its_id():
+    assert Utterance("s1", "en", None).sentence == "s1"
+    assert Utterance("r7", "en", None, sentence="s1").sentence == "s1"
+    assert Utterance.from_key("en/s1") == Utterance("s1", "en", None)
+
+
+@pytest.mark.parametrize("name", ["out.tsv", "out.csv", "out.jsonl"])
+def test_write_manifest_round_trips(files, name):
+    outside = audio(files.parent / f"{files.name}-outside" / "x.wav")
+    corpus = Corpus(
+        [
+            Utterance("r1", "en", files / "wav" / "en1.wav", text='say "one", twice', sentence="1"),
+            Utterance("r2", "en", files / "wav" / "en2.wav", speaker="spk 9", sentence="1"),
+            Utterance("1", "fr", outside),
+        ]
+    )
+    path = write_manifest(corpus, files / "sub" / name)
+    back = read_manifest(path)
+    assert sorted(back.utterances, key=lambda u: u.key) == sorted(
+        corpus.utterances, key=lambda u: u.key
+    )
+    text = path.read_text()
+    assert "../wav/en1.wav" not in text and str(outside) in text  # outside the folder: absolute
+    if name.endswith(".tsv"):
+        lines = text.splitlines()
+        assert lines[0] == "id\tlang\tpath\tsentence\ttext\tspeaker"
+        assert lines[3] == f"1\tfr\t{outside}\t\t\t"
+
+
+def test_write_manifest_relative_paths_and_refusals(files):
+    corpus = Corpus([Utterance("1", "en", files / "wav" / "en1.wav")])
+    path = write_manifest(corpus, files / "plain.tsv")
+    assert path.read_text() == "id\tlang\tpath\n1\ten\twav/en1.wav\n"
+    tabbed = Corpus([Utterance("1", "en", files / "wav" / "en1.wav", text="a\tb")])
+    with pytest.raises(CorpusError, match=r"the text of en/1 \('a\\tb'\) holds a tab"):
+        write_manifest(tabbed, files / "t.tsv")
+    assert read_manifest(write_manifest(tabbed, files / "t.jsonl")).utterances[0].text == "a\tb"
+    with pytest.raises(CorpusError, match="en/1 has no audio path"):
+        write_manifest(Corpus([Utterance("1", "en", None)]), files / "n.tsv")
+    with pytest.raises(CorpusError, match="must be .tsv, .csv or .jsonl"):
+        write_manifest(corpus, files / "m.txt")
 
 
 def test_bundled_demo_corpus_is_parallel():
@@ -135,3 +181,16 @@ def test_bundled_demo_corpus_is_parallel():
     assert corpus.languages == ["de", "en", "es", "fr", "it"]
     assert len(corpus.utterances) == 200 and corpus.parallel().missing == {}
     assert all(u.path.is_file() for u in corpus.utterances)
+
+
+def test_demo_corpus_subset_and_first_sentences_checks():
+    from seqsim.corpus import demo_corpus
+
+    subset = demo_corpus(["it", "en"], sentences=3)
+    assert sorted(u.key for u in subset.utterances) == [
+        f"{lang}/s0{i}" for lang in ("en", "it") for i in (1, 2, 3)
+    ]
+    with pytest.raises(ValueError, match="count"):
+        subset.first_sentences(0)
+    with pytest.raises(CorpusError, match="xx"):
+        demo_corpus(["xx"])

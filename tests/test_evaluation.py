@@ -1,8 +1,12 @@
+from dataclasses import dataclass
+from typing import ClassVar
+
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import random_sequences
 
-from seqsim import PackedSequences, SeqSim
+from seqsim import Metric, PackedSequences, SeqSim
 from seqsim.evaluation import evaluate_embeddings
 from seqsim.ranking import ranks_of_targets, retrieval_measures
 
@@ -78,3 +82,108 @@ def test_symmetric_metrics_score_each_unordered_pair_once(output, expected_calls
         result.summary.query("query_lang == 'bb' and candidate_lang == 'aa'")["r@1"].item()
         == expected
     )
+
+
+# Multi-positive: aa and bb each hold sentences X and Y twice (x1, x2, y1, y2 in aa; in bb the
+# order X, Y, X, Y). SCORES[i, j] is the score of aa's utterance i against bb's utterance j,
+# and of bb's j against aa's i (a symmetric metric).
+SCORES = np.array(
+    [
+        [0.9, 0.1, 0.2, 0.3],  # x1: right {0, 2}; best right 0.9 is the top -> rank 1
+        [0.5, 0.8, 0.4, 0.1],  # x2: best right 0.5 (column 0), below 0.8 -> 2
+        [0.7, 0.2, 0.6, 0.6],  # y1: right {1, 3}; best 0.6 (col 3), below 0.7, tied col 2 -> 3
+        [0.4, 0.4, 0.9, 0.4],  # y2: best right 0.4 (col 1), below 0.9, tied col 0 -> 3
+    ]
+)
+# bb -> aa is SCORES.T: bX1 [.9 .5 .7 .4] right {0, 1} -> 1; bY1 [.1 .8 .2 .4] right {2, 3}
+# -> 2 (0.4 below 0.8); bX2 [.2 .4 .6 .9] right {0, 1} -> 3; bY2 [.3 .1 .6 .4] -> 1
+EXPECTED_RANKS = {"aa": [1, 2, 3, 3], "bb": [1, 2, 3, 1]}
+
+
+@dataclass(eq=False, repr=False)
+class Lookup(Metric):
+    """Scores read from SCORES: an utterance is one frame holding its row (aa, 0..3) or
+    4 + its column (bb)."""
+
+    name: ClassVar[str] = "lookup"
+
+    def matrix(self, queries, candidates):
+        table = np.zeros((8, 8))
+        table[:4, 4:] = SCORES
+        table[4:, :4] = SCORES.T
+        rows, columns = (np.asarray(p.frames)[:, 0].astype(int) for p in (queries, candidates))
+        return table[np.ix_(rows, columns)]
+
+
+def multi_positive_embeddings():
+    codes = {"aa": [0, 1, 2, 3], "bb": [4, 5, 6, 7]}
+    ids = {"aa": ["x1", "x2", "y1", "y2"], "bb": ["bX1", "bY1", "bX2", "bY2"]}
+    embeddings = {
+        lang: (ids[lang], packed([np.array([[c]], np.float32) for c in codes[lang]]))
+        for lang in ("aa", "bb")
+    }
+    sentences = {"aa": ["X", "X", "Y", "Y"], "bb": ["X", "Y", "X", "Y"]}
+    return embeddings, sentences
+
+
+def test_multi_positive_ranks_by_hand():
+    embeddings, sentences = multi_positive_embeddings()
+    result = evaluate_embeddings(embeddings, Lookup(), sentences=sentences)
+    for query_lang, expected in EXPECTED_RANKS.items():
+        ranks = result.ranks.query(f"query_lang == '{query_lang}'")
+        assert list(ranks["rank"]) == expected
+        row = result.summary.query(f"query_lang == '{query_lang}'").iloc[0]
+        assert row["n"] == row["candidates"] == 4
+        assert row["chance"] == 0.5  # 2 right among 4 candidates for every query
+        assert row["r@1"] == expected.count(1) / 4
+        assert row["mrr"] == pytest.approx(np.mean([1 / r for r in expected]))
+    x2 = result.ranks.query("query_lang == 'aa' and id == 'x2'").iloc[0]
+    assert (x2["sentence"], x2["retrieved"], x2["retrieved_sentence"]) == ("X", "bY1", "Y")
+    assert result.settings["multi_positive"] is True and result.settings["sentences"] == 2
+    assert result.settings["recordings_per_language"] == {"aa": 4, "bb": 4}
+    assert result.matrix("candidates").loc["aa", "bb"] == 4  # a count, not a percentage
+
+
+def test_multi_positive_report_states_recordings_and_the_pairs_chance():
+    from seqsim.report import report_markdown
+
+    embeddings, sentences = multi_positive_embeddings()
+    text = report_markdown(evaluate_embeddings(embeddings, Lookup(), sentences=sentences))
+    # 2 sentences, 4 recordings per language; 2 right among 4 candidates -> chance 50 %
+    assert "2 sentences, several recordings each (recordings: aa 4, bb 4)" in text
+    assert "chance level 50.0 %" in text
+
+
+def test_multi_positive_chance_with_unequal_recordings():
+    embeddings, _ = multi_positive_embeddings()
+    sentences = {"aa": ["X", "Y", "Y", "Y"], "bb": ["X", "Y", "X", "X"]}
+    row = (
+        evaluate_embeddings(embeddings, Lookup(), sentences=sentences)
+        .summary.query("query_lang == 'aa'")
+        .iloc[0]
+    )
+    assert row["chance"] == pytest.approx((3 / 4 + 3 * (1 / 4)) / 4)  # X thrice in bb, Y once
+
+
+def test_multi_positive_refuses_a_sentence_missing_in_a_language_and_index_search():
+    embeddings, _ = multi_positive_embeddings()
+    lopsided = {"aa": ["X", "X", "Y", "Y"], "bb": ["X", "X", "X", "X"]}
+    with pytest.raises(ValueError, match="language bb has no recording of sentence.*Y"):
+        evaluate_embeddings(embeddings, Lookup(), sentences=lopsided)
+    with pytest.raises(ValueError, match="language aa: 4 utterances, 3 sentences"):
+        evaluate_embeddings(embeddings, Lookup(), sentences={"aa": ["X"] * 3, "bb": ["X"] * 4})
+    _, sentences = multi_positive_embeddings()
+    with pytest.raises(ValueError, match="search='index' needs one recording per sentence"):
+        evaluate_embeddings(embeddings, Lookup(), sentences=sentences, search="index")
+
+
+def test_one_recording_each_under_its_own_id_equals_the_id_protocol():
+    rng = np.random.default_rng(4)
+    frames = {lang: packed(random_sequences(rng, 5, 8)) for lang in ("aa", "bb")}
+    by_id = evaluate_embeddings({lang: (list("abcde"), f) for lang, f in frames.items()})
+    recordings = {lang: ([f"{lang}-{s}" for s in "abcde"], f) for lang, f in frames.items()}
+    by_sentence = evaluate_embeddings(recordings, sentences={"aa": "abcde", "bb": "abcde"})
+    columns = ["r@1", "r@5", "mrr", "chance", "n"]
+    pd.testing.assert_frame_equal(by_id.summary[columns], by_sentence.summary[columns])
+    assert by_sentence.settings["multi_positive"] is False
+    assert list(by_sentence.ranks["id"][:2]) == ["aa-a", "aa-b"]

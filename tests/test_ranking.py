@@ -71,6 +71,33 @@ def test_ranks_of_several_correct_candidates():
         ranks_of_targets(scores, mask[:, :2])
 
 
+def test_tie_rule_only_earlier_ties_count():
+    """The module's rule: among equal scores the smaller column ranks first, so a correct
+    candidate first among tied ones ranks before them, and last among them after them."""
+    scores = np.array(
+        [
+            [0.4, 0.4, 0.4, 0.1],  # target 0, first of the tied columns 0, 1, 2 -> 1
+            [0.1, 0.4, 0.4, 0.4],  # target 3, last of the tied columns 1, 2, 3 -> 3
+            [0.2, 0.7, 0.7, 0.7],  # target 1, first of the tied 1, 2, 3, none better -> 1
+            [0.7, 0.7, 0.7, 0.9],  # target 2, last of the tied 0, 1, 2, below column 3 -> 4
+        ]
+    )
+    targets = [0, 3, 1, 2]
+    np.testing.assert_array_equal(ranks_of_targets(scores, targets), [1, 3, 1, 4])
+    mask = np.eye(4, dtype=bool)[targets]
+    np.testing.assert_array_equal(ranks_of_targets(scores, mask), [1, 3, 1, 4])
+    # several correct candidates among tied ones: the first of them counts
+    several = np.zeros((4, 4), dtype=bool)
+    several[0, [1, 2]] = several[1, [1, 3]] = several[2, [2, 3]] = several[3, [0, 2]] = True
+    np.testing.assert_array_equal(ranks_of_targets(scores, several), [2, 1, 2, 2])
+    # on the diagonal: a fully tied matrix ranks query i at i + 1
+    np.testing.assert_array_equal(ranks_of_targets(np.full((3, 3), 0.5)), [1, 2, 3])
+    # top_k lists the tied candidates in the same order
+    _, ids = top_k(scores[:2], 3)
+    np.testing.assert_array_equal(ids, [[0, 1, 2], [1, 2, 3]])
+    np.testing.assert_array_equal(ranks_from_top_k(ids, [0, 3]), [1, 3])
+
+
 def test_ranks_match_a_sorted_reference_with_many_ties():
     rng = np.random.default_rng(0)
     scores = rng.integers(0, 4, size=(30, 25))

@@ -1,12 +1,16 @@
-"""N-way parallel speech corpora: utterances with the sentence they say (``id``), their
-language, and their audio; manifests in TSV, CSV or JSONL; loaders for FLEURS and MaSS layouts.
+"""N-way parallel speech corpora: utterances with their id, the sentence they say (shared
+across languages; the id unless a sentence has several recordings), their language, and their
+audio; manifests in TSV, CSV or JSONL, read and written. Recipes for public corpora (FLEURS,
+MaSS) are in :mod:`seqsim.recipes`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import io
 import json
+import os
 import random
 import re
 import unicodedata
@@ -17,8 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .checks import check_choice, check_count
+
 REQUIRED_COLUMNS = ("id", "lang", "path")
-OPTIONAL_COLUMNS = ("text", "speaker")
+OPTIONAL_COLUMNS = ("sentence", "text", "speaker")
+DUPLICATES = ("error", "keep_one")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _ESCAPED_LANG = re.compile(r"(?:[^%]|%25|%2F)+")
@@ -28,29 +35,106 @@ format characters (zero-width space, BOM, ...), line and paragraph separators.""
 
 
 class CorpusError(ValueError):
-    """A manifest or corpus that cannot be used; the message names the file, row or item."""
+    """A manifest or corpus that cannot be used; the message names the file, row or item.
+
+    Also a ``ValueError``; the command line prints it as a one-line error.
+
+    Examples
+    --------
+    >>> Corpus([Utterance("s1", "en", None)]).parallel(["de"])
+    Traceback (most recent call last):
+        ...
+    seqsim.corpus.CorpusError: language(s) de not in the corpus; it has en
+    """
 
 
 @dataclass(frozen=True)
 class Utterance:
-    """One recording of sentence ``id`` in language ``lang``."""
+    """One recording ``id`` in language ``lang`` of sentence ``sentence`` (by default the id:
+    one recording per sentence and language, the id shared across languages).
+
+    Parameters
+    ----------
+    id : str
+        The recording's name, unique within its language.
+    lang : str
+        Its language (any code: ``en``, ``en_us``, ``pt/BR``, ...).
+    path : pathlib.Path or None
+        Its audio file; None for an utterance known only by its store key.
+    text : str, optional
+        Its transcript.
+    speaker : str, optional
+        Who speaks.
+    sentence : str, default ""
+        The sentence it says, shared across languages; empty means the id. Several recordings
+        of one sentence in one language have their own ids and the same sentence.
+
+    Examples
+    --------
+    >>> utterance = Utterance("s01", "pt/BR", Path("s01.wav"))
+    >>> utterance.sentence, utterance.key
+    ('s01', 'pt%2FBR/s01')
+    >>> Utterance("s01_take2", "en", None, sentence="s01").sentence
+    's01'
+    """
 
     id: str
     lang: str
     path: Path | None
     text: str | None = None
     speaker: str | None = None
+    sentence: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.sentence:
+            object.__setattr__(self, "sentence", self.id)
 
     @property
     def key(self) -> str:
-        """``lang/id``: the utterance's name in an embedding store. ``%`` and ``/`` in the
-        language are percent-encoded (``pt/BR`` -> ``pt%2FBR/s01``), so that :meth:`from_key`
-        inverts it exactly; the id is written as is (it may contain ``/``)."""
+        """``lang/id``: the utterance's name in an embedding store.
+
+        ``%`` and ``/`` in the language are percent-encoded (``pt/BR`` -> ``pt%2FBR/s01``), so
+        that :meth:`from_key` inverts it exactly; the id is written as is (it may contain
+        ``/``).
+
+        Examples
+        --------
+        >>> Utterance("a/b", "pt/BR", None).key
+        'pt%2FBR/a/b'
+        """
         return f"{self.lang.replace('%', '%25').replace('/', '%2F')}/{self.id}"
 
     @classmethod
     def from_key(cls, key: str) -> Utterance:
-        """The utterance (without audio) named by ``key``: the exact inverse of :attr:`key`."""
+        """The utterance (without audio) named by ``key``: the exact inverse of :attr:`key`.
+
+        Parameters
+        ----------
+        key : str
+            ``lang/id``; the language up to the first ``/``, with ``%`` written ``%25`` and
+            ``/`` written ``%2F``.
+
+        Returns
+        -------
+        Utterance
+            Its id and language, without path; its sentence is its id.
+
+        Raises
+        ------
+        CorpusError
+            When ``key`` has no ``/``, an empty language or id, or a ``%`` not part of ``%25``
+            or ``%2F`` in the language.
+
+        Examples
+        --------
+        >>> Utterance.from_key("pt%2FBR/a/b")
+        Utterance(id='a/b', lang='pt/BR', path=None, text=None, speaker=None, sentence='a/b')
+        >>> Utterance.from_key("en")
+        Traceback (most recent call last):
+            ...
+        seqsim.corpus.CorpusError: store key 'en' is not of the form lang/id (both non-empty; \
+in lang, % written %25 and / written %2F)
+        """
         lang, _, sentence = key.partition("/")
         if not sentence or not _ESCAPED_LANG.fullmatch(lang):
             raise CorpusError(
@@ -63,16 +147,54 @@ class Utterance:
 
 @dataclass
 class Corpus:
-    """Utterances plus what was set aside while building it (reported, never silent)."""
+    """Utterances plus what was set aside while building it (reported, never silent).
+
+    Parameters
+    ----------
+    utterances : list of Utterance
+        The utterances, in any language.
+    dropped_recordings : int, default 0
+        Extra recordings of a (sentence, lang) already present, left out (one kept per pair).
+    missing : dict of str to list of str, default {}
+        Per language, the sentences dropped because that language lacks them.
+
+    Examples
+    --------
+    >>> corpus = Corpus([Utterance("s1", "en", None), Utterance("s2", "en", None),
+    ...                  Utterance("s1", "fr", None)])
+    >>> corpus.languages, [u.id for u in corpus.by_language("en")]
+    (['en', 'fr'], ['s1', 's2'])
+    >>> corpus.parallel().missing
+    {'fr': ['s2']}
+    """
 
     utterances: list[Utterance]
     dropped_recordings: int = 0
-    """Extra recordings of an (id, lang) already present, left out (one kept per pair)."""
     missing: dict[str, list[str]] = field(default_factory=dict)
-    """Per language, the sentence ids dropped because that language lacks them."""
 
     def audio_items(self) -> list[tuple[str, Path]]:
-        """``(key, audio path)`` of every utterance, for embedding; all need a path."""
+        """``(key, audio path)`` of every utterance, for embedding; all need a path.
+
+        Returns
+        -------
+        list of (str, pathlib.Path)
+            The store key (:attr:`Utterance.key`) and audio file of every utterance, in order.
+
+        Raises
+        ------
+        CorpusError
+            When an utterance has no audio path; the message names up to five.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance("s1", "en", Path("audio/s1.wav"))])
+        >>> [(key, path.as_posix()) for key, path in corpus.audio_items()]
+        [('en/s1', 'audio/s1.wav')]
+        >>> Corpus([Utterance("s1", "fr", None)]).audio_items()
+        Traceback (most recent call last):
+            ...
+        seqsim.corpus.CorpusError: utterance(s) without an audio path: fr/s1
+        """
         missing = [u.key for u in self.utterances if u.path is None]
         if missing:
             raise CorpusError(f"utterance(s) without an audio path: {', '.join(missing[:5])}")
@@ -80,17 +202,74 @@ class Corpus:
 
     @property
     def languages(self) -> list[str]:
+        """The languages of the utterances, sorted, each once.
+
+        Examples
+        --------
+        >>> Corpus([Utterance("s1", "fr", None), Utterance("s1", "en", None)]).languages
+        ['en', 'fr']
+        """
         return sorted({u.lang for u in self.utterances})
 
     def by_language(self, lang: str) -> list[Utterance]:
-        """The utterances of ``lang``, ordered by sentence id."""
-        return sorted((u for u in self.utterances if u.lang == lang), key=lambda u: u.id)
+        """The utterances of ``lang``, ordered by sentence, then id.
+
+        Parameters
+        ----------
+        lang : str
+            A language; one the corpus lacks gives an empty list.
+
+        Returns
+        -------
+        list of Utterance
+            Its utterances, ordered by sentence, then id.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance("b", "en", None, sentence="s1"),
+        ...                  Utterance("c", "en", None, sentence="s0"),
+        ...                  Utterance("a", "en", None, sentence="s1")])
+        >>> [u.id for u in corpus.by_language("en")]
+        ['c', 'a', 'b']
+        """
+        return sorted(
+            (u for u in self.utterances if u.lang == lang), key=lambda u: (u.sentence, u.id)
+        )
 
     def parallel(self, langs: Sequence[str] | None = None) -> Corpus:
-        """Only ``langs`` (all by default), only sentences present in every one of them.
+        """Only ``langs`` (all by default), only sentences present in every one of them (each
+        with all its recordings).
 
-        Raises for a language the corpus lacks; sentences missing somewhere are dropped and
-        listed in ``missing`` (per language that lacks them), added to those this corpus lists.
+        Sentences missing somewhere are dropped and listed in ``missing`` (per language that
+        lacks them), added to those this corpus lists.
+
+        Parameters
+        ----------
+        langs : sequence of str, optional
+            The languages to keep; all of the corpus by default.
+
+        Returns
+        -------
+        Corpus
+            The kept utterances, with ``dropped_recordings`` carried over.
+
+        Raises
+        ------
+        CorpusError
+            For a language the corpus lacks, a language listed twice, or no sentence present
+            in every language.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance("s1", "en", None), Utterance("s2", "en", None),
+        ...                  Utterance("s1", "fr", None), Utterance("s2", "de", None)])
+        >>> parallel = corpus.parallel(["en", "fr"])
+        >>> [u.key for u in parallel.utterances], parallel.missing
+        (['en/s1', 'fr/s1'], {'fr': ['s2']})
+        >>> corpus.parallel()
+        Traceback (most recent call last):
+            ...
+        seqsim.corpus.CorpusError: no sentence is present in every language of ['de', 'en', 'fr']
         """
         available = self.languages
         langs = list(langs) if langs else available
@@ -101,21 +280,116 @@ class Corpus:
             )
         if len(set(langs)) != len(langs):
             raise CorpusError(f"a language is listed twice in {langs}")
-        ids = {lang: {u.id for u in self.utterances if u.lang == lang} for lang in langs}
+        ids = {lang: {u.sentence for u in self.utterances if u.lang == lang} for lang in langs}
         shared, everywhere = set.intersection(*ids.values()), set.union(*ids.values())
         missing = {lang: sorted(everywhere - ids[lang]) for lang in langs if everywhere - ids[lang]}
-        kept = [u for u in self.utterances if u.lang in langs and u.id in shared]
+        kept = [u for u in self.utterances if u.lang in langs and u.sentence in shared]
         if not kept:
             raise CorpusError(f"no sentence is present in every language of {langs}")
         return Corpus(kept, self.dropped_recordings, _merged(self.missing, missing))
 
+    def first_sentences(self, count: int) -> Corpus:
+        """Only the first ``count`` sentences (in sentence order), with all their recordings:
+        a quick subset to try something on.
+
+        Parameters
+        ----------
+        count : int
+            Sentences to keep, at least 1 (all of them where the corpus has fewer).
+
+        Returns
+        -------
+        Corpus
+            The subset, with what this corpus lists as dropped or missing.
+
+        Raises
+        ------
+        ValueError
+            When ``count`` is not a positive integer.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance(i, lang, None) for i in ("s2", "s1", "s3")
+        ...                  for lang in ("en", "fr")])
+        >>> sorted(u.key for u in corpus.first_sentences(2).utterances)
+        ['en/s1', 'en/s2', 'fr/s1', 'fr/s2']
+        """
+        check_count("count", count, 1)
+        kept = set(sorted({u.sentence for u in self.utterances})[:count])
+        missing = {lang: list(ids) for lang, ids in self.missing.items()}
+        utterances = [u for u in self.utterances if u.sentence in kept]
+        return Corpus(utterances, self.dropped_recordings, missing)
+
     def without(self, keys: Collection[str]) -> Corpus:
         """The corpus less the utterances whose :attr:`~Utterance.key` is in ``keys`` (e.g.
-        those whose audio failed); :meth:`parallel` then drops their sentences elsewhere."""
+        those whose audio failed); :meth:`parallel` then drops their sentences elsewhere.
+
+        Parameters
+        ----------
+        keys : collection of str
+            Store keys (``lang/id``) to leave out; keys the corpus lacks are ignored.
+
+        Returns
+        -------
+        Corpus
+            The other utterances, with ``dropped_recordings`` and ``missing`` carried over.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance(s, lang, None)
+        ...                  for s in ("s1", "s2") for lang in ("en", "fr")])
+        >>> kept = corpus.without(["fr/s2"]).parallel()
+        >>> [u.key for u in kept.utterances], kept.missing
+        (['en/s1', 'fr/s1'], {'fr': ['s2']})
+        """
         excluded = set(keys)
         kept = [u for u in self.utterances if u.key not in excluded]
         missing = {lang: list(ids) for lang, ids in self.missing.items()}
         return Corpus(kept, self.dropped_recordings, missing)
+
+    def keep_one(self, seed: int = 0) -> Corpus:
+        """One recording per (sentence, language), chosen reproducibly from ``seed``.
+
+        Parameters
+        ----------
+        seed : int, default 0
+            Seed of the choice among the recordings of a sentence in a language.
+
+        Returns
+        -------
+        Corpus
+            The chosen utterances; the others are added to ``dropped_recordings``.
+
+        Examples
+        --------
+        >>> corpus = Corpus([Utterance("a1", "en", None, sentence="a"),
+        ...                  Utterance("a2", "en", None, sentence="a"),
+        ...                  Utterance("a", "fr", None)])
+        >>> kept = corpus.keep_one(seed=0)
+        >>> len(kept.by_language("en")), kept.dropped_recordings
+        (1, 1)
+        >>> kept.by_language("en") == corpus.keep_one(seed=0).by_language("en")
+        True
+        """
+        chosen = _check_unique(((u.key, u) for u in self.utterances), "keep_one", seed)
+        missing = {lang: list(ids) for lang, ids in self.missing.items()}
+        return Corpus(
+            chosen.utterances, self.dropped_recordings + chosen.dropped_recordings, missing
+        )
+
+    @property
+    def multi_recording(self) -> bool:
+        """Whether some sentence has several recordings in one language.
+
+        Examples
+        --------
+        >>> one = Corpus([Utterance("s1", "en", None), Utterance("s1", "fr", None)])
+        >>> two = Corpus([*one.utterances, Utterance("r2", "en", None, sentence="s1")])
+        >>> one.multi_recording, two.multi_recording
+        (False, True)
+        """
+        pairs = [(u.sentence, u.lang) for u in self.utterances]
+        return len(set(pairs)) < len(pairs)
 
 
 def _merged(*reports: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -130,22 +404,30 @@ def _merged(*reports: dict[str, list[str]]) -> dict[str, list[str]]:
 def _check_unique(
     utterances: Iterable[tuple[str, Utterance]], duplicates: str, seed: int
 ) -> Corpus:
-    """One utterance per (id, lang): raise on repeats, or keep one chosen by ``seed``."""
-    groups: dict[tuple[str, str], list[tuple[str, Utterance]]] = defaultdict(list)
-    for where, utterance in utterances:
-        groups[(utterance.id, utterance.lang)].append((where, utterance))
-    repeated = {pair: rows for pair, rows in groups.items() if len(rows) > 1}
-    if repeated and duplicates == "error":
-        (sentence, lang), rows = next(iter(repeated.items()))
-        raise CorpusError(
-            f"duplicate (id, lang) = ({sentence}, {lang}) at {', '.join(w for w, _ in rows)}; "
-            "each sentence may appear once per language"
-        )
-    rng = random.Random(seed)
-    kept = [
-        rng.choice(rows)[1] if len(rows) > 1 else rows[0][1] for _, rows in sorted(groups.items())
-    ]
-    return Corpus(kept, dropped_recordings=sum(len(rows) - 1 for rows in repeated.values()))
+    """One utterance per (id, lang), raising on repeats; with ``keep_one``, first one recording
+    per (sentence, lang), chosen by ``seed`` (the others counted in ``dropped_recordings``)."""
+    rows = list(utterances)
+    dropped = 0
+    if duplicates == "keep_one":
+        groups: dict[tuple[str, str], list[tuple[str, Utterance]]] = defaultdict(list)
+        for where, utterance in rows:
+            groups[(utterance.sentence, utterance.lang)].append((where, utterance))
+        rng = random.Random(seed)
+        dropped = len(rows) - len(groups)
+        rows = [
+            rng.choice(group) if len(group) > 1 else group[0] for _, group in sorted(groups.items())
+        ]
+    places: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for where, utterance in rows:
+        places[(utterance.id, utterance.lang)].append(where)
+    for (name, lang), wheres in places.items():
+        if len(wheres) > 1:
+            raise CorpusError(
+                f"duplicate (id, lang) = ({name}, {lang}) at {', '.join(wheres)}; "
+                "each sentence may appear once per language"
+            )
+    kept = sorted((u for _, u in rows), key=lambda u: (u.sentence, u.lang, u.id))
+    return Corpus(kept, dropped_recordings=dropped)
 
 
 _Row = tuple[int, dict[str, str]]
@@ -333,28 +615,77 @@ def _utterance(where: str, row: dict[str, str], folder: Path, check_files: bool)
     empty = [c for c in REQUIRED_COLUMNS if not row.get(c, "").strip()]
     if empty:
         raise CorpusError(f"{where}: empty {', '.join(empty)}")
-    sentence, lang = (_identifier(where, c, row[c]) for c in ("id", "lang"))
+    name, lang = (_identifier(where, c, row[c]) for c in ("id", "lang"))
+    sentence = _identifier(where, "sentence", row.get("sentence", ""))
     audio = Path(row["path"])
     audio = audio if audio.is_absolute() else folder / audio
     if check_files and not audio.is_file():
         raise CorpusError(f"{where}: audio file {_shown(str(audio))} does not exist")
-    extra = {c: row.get(c) or None for c in OPTIONAL_COLUMNS}
-    return Utterance(sentence, lang, audio, **extra)
+    text, speaker = (row.get(c) or None for c in ("text", "speaker"))
+    return Utterance(name, lang, audio, text=text, speaker=speaker, sentence=sentence)
 
 
 def read_manifest(
     path: str | Path, *, duplicates: str = "error", seed: int = 0, check_files: bool = True
 ) -> Corpus:
-    """Read a manifest with columns ``id``, ``lang``, ``path`` (and optional ``text``,
-    ``speaker``). Relative audio paths are resolved against the manifest's folder.
+    """Read a manifest with columns ``id``, ``lang``, ``path`` (and optional ``sentence``,
+    ``text``, ``speaker``).
 
-    One row per non-blank line: TSV is split at tabs only (quotes are plain characters), CSV
-    quoting must close on its line, JSONL holds one object per line. Every fault raises
-    :class:`CorpusError` naming ``file:line``.
+    Relative audio paths are resolved against the manifest's folder. Without a ``sentence``
+    (column or value), an utterance's sentence is its id. One row per non-blank line: TSV is
+    split at tabs only (quotes are plain characters), CSV quoting must close on its line,
+    JSONL holds one object per line (other keys are ignored; numbers are kept as written).
+    The file is read as UTF-8 (a byte-order mark is dropped). ``id`` and ``lang`` lose
+    surrounding whitespace.
 
-    ``duplicates="error"`` rejects a repeated (id, lang); ``"keep_one"`` keeps one recording per
-    pair, chosen reproducibly from ``seed``, and counts the rest in ``dropped_recordings``.
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The manifest: ``.tsv``, ``.csv`` or ``.jsonl``.
+    duplicates : {"error", "keep_one"}, default "error"
+        ``"error"`` rejects a repeated (id, lang); ``"keep_one"`` keeps one recording per
+        (sentence, lang), chosen reproducibly from ``seed``, and counts the rest in
+        ``dropped_recordings`` (a repeated (id, lang) is then an error only if the two rows
+        name different sentences).
+    seed : int, default 0
+        Seed of the choice with ``duplicates="keep_one"``.
+    check_files : bool, default True
+        Check that every audio file exists.
+
+    Returns
+    -------
+    Corpus
+        The utterances, ordered by sentence, language and id.
+
+    Raises
+    ------
+    CorpusError
+        For every fault, naming ``file:line``: a missing manifest, another suffix, no rows, a
+        missing or repeated column, a row with the wrong number of fields, bad CSV quoting or
+        JSON, text that is not UTF-8, an empty required value, a control or invisible
+        character in an id or language, a missing audio file (with ``check_files``), or a
+        repeated (id, lang).
+    ValueError
+        For another ``duplicates``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     manifest = Path(folder) / "corpus.tsv"
+    ...     _ = manifest.write_text("id\\tlang\\tpath\\n"
+    ...                             "s1\\ten\\taudio/en/s1.wav\\n"
+    ...                             "s1\\tfr\\taudio/fr/s1.wav\\n")
+    ...     corpus = read_manifest(manifest, check_files=False)
+    ...     relative = [u.path.relative_to(folder).as_posix() for u in corpus.utterances]
+    ...     read_manifest(manifest)
+    Traceback (most recent call last):
+        ...
+    seqsim.corpus.CorpusError: /...corpus.tsv:2: audio file /...s1.wav does not exist
+    >>> [u.key for u in corpus.utterances], relative
+    (['en/s1', 'fr/s1'], ['audio/en/s1.wav', 'audio/fr/s1.wav'])
     """
+    check_choice("duplicates", duplicates, DUPLICATES)
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"{path}: manifest not found")
@@ -368,58 +699,146 @@ def read_manifest(
     return _check_unique(utterances, duplicates, seed)
 
 
-def load_fleurs(
-    root: str | Path,
-    langs: Sequence[str],
-    *,
-    splits: Sequence[str] = ("dev", "test"),
-    seed: int = 0,
-) -> Corpus:
-    """FLEURS as laid out on disk: ``ROOT/LANG/SPLIT.tsv`` (columns without a header: sentence
-    id, file name, raw transcription, ...) and ``ROOT/LANG/audio/SPLIT/FILE``. The splits are
-    combined (dev and test, as in the study); one recording is kept per sentence and language."""
-    root = Path(root)
-    utterances = []
-    for lang in langs:
-        for split in splits:
-            table = root / lang / f"{split}.tsv"
-            if not table.is_file():
-                raise CorpusError(f"{table}: FLEURS split file not found")
-            with open(table, newline="", encoding="utf-8") as handle:
-                for number, row in enumerate(
-                    csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE), 1
-                ):
-                    if len(row) < 3:
-                        raise CorpusError(
-                            f"{table}:{number}: expected at least 3 tab-separated fields"
-                        )
-                    audio = root / lang / "audio" / split / row[1]
-                    utterance = Utterance(row[0], lang, audio, text=row[2])
-                    utterances.append((f"{table}:{number}", utterance))
-    return _check_unique(utterances, "keep_one", seed).parallel(langs)
+_WRITTEN = ("sentence", "text", "speaker")
+_BREAKS_A_LINE = {".tsv": "\t\r\n", ".csv": "\r\n"}
 
 
-def load_verse_folders(root: str | Path, langs: Sequence[str] | None = None) -> Corpus:
-    """MaSS-style verse-aligned folders: ``ROOT/LANG/VERSE.wav`` (or .flac, .ogg, .mp3), the
-    file stem naming the verse; a ``VERSE.txt`` beside it, if present, is its transcript."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CorpusError(f"{root}: corpus folder not found")
-    langs = list(langs) if langs else sorted(p.name for p in root.iterdir() if p.is_dir())
-    utterances = []
-    for lang in langs:
-        folder = root / lang
-        if not folder.is_dir():
-            raise CorpusError(f"{folder}: no folder for language {lang}")
-        for audio in sorted(p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES):
-            transcript = audio.with_suffix(".txt")
-            text = transcript.read_text(encoding="utf-8").strip() if transcript.is_file() else None
-            utterances.append((str(audio), Utterance(audio.stem, lang, audio, text=text)))
-    return _check_unique(utterances, "error", 0).parallel(langs)
+def _manifest_values(utterance: Utterance, folder: Path) -> dict[str, str | None]:
+    """The columns of one utterance, its audio path relative to ``folder`` where it lies
+    there, else absolute."""
+    if utterance.path is None:
+        raise CorpusError(f"utterance {utterance.key} has no audio path to write")
+    audio = utterance.path.absolute()
+    try:
+        written = audio.relative_to(folder).as_posix()
+    except ValueError:
+        written = str(audio)
+    return {
+        "id": utterance.id,
+        "lang": utterance.lang,
+        "path": written,
+        "sentence": utterance.sentence if utterance.sentence != utterance.id else None,
+        "text": utterance.text,
+        "speaker": utterance.speaker,
+    }
 
 
-def demo_corpus() -> Corpus:
-    """The bundled demo: 40 sentences in en, fr, de, es and it, spoken by espeak-ng."""
+def write_manifest(corpus: Corpus, path: str | Path) -> Path:
+    """Write ``corpus`` as a manifest that :func:`read_manifest` reads back to the same
+    utterances (``seqsim embed`` and ``seqsim evaluate --manifest`` take it as it is).
+
+    The format follows the suffix (``.tsv``, ``.csv`` or ``.jsonl``). Columns ``id``, ``lang``,
+    ``path``, then ``sentence``, ``text`` and ``speaker`` where some utterance has one (a
+    sentence only where it differs from the id). Audio paths under the manifest's folder are
+    written relative to it, others absolute. Rows are ordered by language, sentence and id; the
+    file is replaced at once (written beside it first), its folder created if needed.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The utterances to write; every one needs an audio path.
+    path : str or pathlib.Path
+        The manifest file.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    CorpusError
+        For another suffix, an utterance without audio path, or a value that cannot be written
+        on one line of that format (a tab in a TSV field, a line break in TSV or CSV: use
+        ``.jsonl``); the message names the utterance.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as name:
+    ...     folder = Path(name)
+    ...     audio = folder / "audio" / "r1.wav"
+    ...     corpus = Corpus([Utterance("r1", "en", audio, sentence="s1")])
+    ...     manifest = write_manifest(corpus, folder / "manifest.tsv")
+    ...     lines = manifest.read_text().splitlines()
+    ...     same = read_manifest(manifest, check_files=False).utterances == corpus.utterances
+    >>> lines, same
+    (['id\\tlang\\tpath\\tsentence', 'r1\\ten\\taudio/r1.wav\\ts1'], True)
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".tsv", ".csv", ".jsonl"):
+        raise CorpusError(f"{path}: manifest must be .tsv, .csv or .jsonl")
+    folder = path.parent.absolute()
+    utterances = sorted(corpus.utterances, key=lambda u: (u.lang, u.sentence, u.id))
+    rows = [_manifest_values(u, folder) for u in utterances]
+    columns = [*REQUIRED_COLUMNS, *(c for c in _WRITTEN if any(row[c] for row in rows))]
+    breaking = _BREAKS_A_LINE.get(suffix, "")
+    for utterance, row in zip(utterances, rows, strict=True):
+        for column in columns:
+            value = row[column] or ""
+            if any(char in value for char in breaking):
+                raise CorpusError(
+                    f"{path}: the {column} of {utterance.key} ({value!r}) holds a tab or line "
+                    f"break, which a {suffix} manifest cannot hold on one line; write .jsonl"
+                )
+    table = [[row[c] or "" for c in columns] for row in rows]
+    if suffix == ".jsonl":
+        objects = [{c: row[c] for c in columns if row[c] is not None} for row in rows]
+        text = "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objects)
+    elif suffix == ".tsv":
+        text = "".join("\t".join(fields) + "\n" for fields in [columns, *table])
+    else:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([columns, *table])
+        text = buffer.getvalue()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+def demo_corpus(langs: Sequence[str] | None = None, sentences: int | None = None) -> Corpus:
+    """The bundled demo: 40 sentences in en, fr, de, es and it, spoken by espeak-ng.
+
+    Its audio ships with the package (Ogg Vorbis, 16 kHz); ``seqsim demo`` evaluates it.
+
+    Parameters
+    ----------
+    langs : sequence of str, optional
+        Only these languages (all five by default).
+    sentences : int, optional
+        Only the first this many sentences (all 40 by default), for a quick try.
+
+    Returns
+    -------
+    Corpus
+        200 utterances (by default), one per sentence and language, ids ``s01`` to ``s40``,
+        with their transcripts and the espeak-ng voice as speaker.
+
+    Raises
+    ------
+    CorpusError
+        For a language the demo does not have.
+    ValueError
+        When ``sentences`` is not a positive integer.
+
+    Examples
+    --------
+    >>> corpus = demo_corpus()
+    >>> corpus.languages, len(corpus.utterances)
+    (['de', 'en', 'es', 'fr', 'it'], 200)
+    >>> first = corpus.by_language("en")[0]
+    >>> first.key, first.text, first.path.is_file()
+    ('en/s01', 'The cat sleeps on the warm kitchen floor.', True)
+    >>> sorted(u.key for u in demo_corpus(["en", "fr"], sentences=2).utterances)
+    ['en/s01', 'en/s02', 'fr/s01', 'fr/s02']
+    """
     from importlib import resources
 
-    return read_manifest(Path(str(resources.files("seqsim") / "data" / "demo" / "manifest.tsv")))
+    manifest = Path(str(resources.files("seqsim") / "data" / "demo" / "manifest.tsv"))
+    corpus = read_manifest(manifest)
+    if langs is not None:
+        corpus = corpus.parallel(langs)
+    return corpus if sentences is None else corpus.first_sentences(sentences)
