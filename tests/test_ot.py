@@ -1,14 +1,8 @@
 import numpy as np
-import ot
 import pytest
 from helpers import random_sequences
-from references import cosine_matrix
 
 from seqsim import OTSim
-
-
-def uniform(n: int) -> np.ndarray:
-    return np.full(n, 1.0 / n)
 
 
 def test_hand_computed_transport(backend_options):
@@ -18,39 +12,47 @@ def test_hand_computed_transport(backend_options):
     assert OTSim(**backend_options)(x, y) == pytest.approx(0.5, abs=1e-7)
 
 
-def test_exact_equals_pot_emd2(backend_options):
-    rng = np.random.default_rng(11)
-    queries = random_sequences(rng, 5, 10, max_len=25)
-    candidates = random_sequences(rng, 4, 10, max_len=25)
-    matrix = OTSim(**backend_options).matrix(queries, candidates)
-    for i, x in enumerate(queries):
-        for j, y in enumerate(candidates):
-            cost = 1.0 - cosine_matrix(x, y)
-            expected = 1.0 - ot.emd2(uniform(len(x)), uniform(len(y)), cost)
-            assert matrix[i, j] == pytest.approx(expected, abs=1e-6)
+def test_hand_computed_exact_plans(backend_options):
+    """Exact OT runs on every backend (POT's simplex on the CPU, the numba fallback).
+
+    x = (e1, e2) (mass 1/2 each) against y = (e1, e2, e3) (mass 1/3 each); cost 1 - x_i . y_j:
+
+        c = [[0, 1, 1],
+             [1, 0, 1]]
+
+    e3 is orthogonal to both frames of x, so its 1/3 costs 1 whatever the plan: cost >= 1/3,
+    and T = [[1/3, 0, 1/6], [0, 1/3, 1/6]] (each e_k to its copy, the rest to e3) reaches it:
+    OTSim = 1 - 1/3. And (e1, e2) against (e2, e1): c = [[1, 0], [0, 1]], the anti-diagonal
+    plan costs 0: OTSim = 1 (no positional term: the order of the frames does not count).
+    """
+    e1, e2, e3 = np.eye(3, dtype=np.float32)
+    metric = OTSim(**backend_options)
+    assert metric(np.stack([e1, e2]), np.stack([e1, e2, e3])) == pytest.approx(2 / 3, abs=1e-12)
+    assert metric(np.stack([e1, e2]), np.stack([e2, e1])) == pytest.approx(1.0, abs=1e-12)
 
 
-def test_sinkhorn_equals_pot_log_sinkhorn(backend_options):
-    rng = np.random.default_rng(12)
-    queries = random_sequences(rng, 4, 10, max_len=25)
-    candidates = random_sequences(rng, 3, 10, max_len=25)
-    metric = OTSim("sinkhorn", reg=0.1, max_iter=5000, tol=1e-10, **backend_options)
-    matrix = metric.matrix(queries, candidates)
-    for i, x in enumerate(queries):
-        for j, y in enumerate(candidates):
-            cost = 1.0 - cosine_matrix(x, y)
-            expected = ot.sinkhorn2(
-                uniform(len(x)),
-                uniform(len(y)),
-                cost,
-                reg=0.1,
-                method="sinkhorn_log",
-                numItermax=5000,
-                stopThr=1e-12,
-            )
-            assert matrix[i, j] == pytest.approx(1.0 - float(expected), abs=1e-6)
+@pytest.mark.parametrize("log_domain", [False, True])
+@pytest.mark.parametrize("reg", [0.25, 1.0])
+def test_hand_computed_sinkhorn_plan(backend_options, reg, log_domain):
+    """x = (e1, e2) against y = (e2, e1): c = [[1, 0], [0, 1]] and K = exp(-c / reg) =
+    [[q, 1], [1, q]] with q = exp(-1 / reg). Every row and column of K sums to 1 + q, so
+    T = K / (2 (1 + q)) has both marginals exactly 1/2: the entropic plan, which Sinkhorn
+    reaches in its first update (u and v constant). Its transport cost is
+    <T, c> = 2 q / (2 (1 + q)) = 1 / (1 + exp(1 / reg)), so OTSim = 1 - 1 / (1 + exp(1 / reg))
+    (0.98201 at reg 0.25, 0.73106 at reg 1). Only rounding separates the result from it."""
+    e1, e2 = np.eye(2, dtype=np.float32)
+    metric = OTSim("sinkhorn", reg=reg, log_domain=log_domain, **backend_options)
+    expected = 1.0 - 1.0 / (1.0 + np.exp(1.0 / reg))
+    assert metric(np.stack([e1, e2]), np.stack([e2, e1])) == pytest.approx(expected, abs=1e-6)
 
 
+# At reg 0.01 (and 0.02, and 0.001 in float32) some pairs stop at max_iter above tol=1e-6, as
+# they did before the solver counted them: the value is what these tests bound, so the
+# SinkhornConvergenceWarning (tested in test_sinkhorn_convergence.py) is expected here.
+UNCONVERGED_ON_PURPOSE = pytest.mark.filterwarnings("ignore::seqsim.SinkhornConvergenceWarning")
+
+
+@UNCONVERGED_ON_PURPOSE
 def test_sinkhorn_approaches_exact_as_reg_shrinks():
     rng = np.random.default_rng(13)
     x, y = random_sequences(rng, 2, 8, min_len=10)
@@ -62,6 +64,7 @@ def test_sinkhorn_approaches_exact_as_reg_shrinks():
     assert gaps[2] < 5e-3
 
 
+@UNCONVERGED_ON_PURPOSE
 def test_sinkhorn_backends_agree_with_mixed_convergence_speeds():
     rng = np.random.default_rng(14)
     queries = random_sequences(rng, 6, 12, max_len=40)
@@ -83,17 +86,7 @@ def test_rejects_bad_options():
         OTSim("sinkhorn", max_iter=0)
 
 
-def test_log_domain_follows_the_scaling_iterates(backend_options):
-    rng = np.random.default_rng(15)
-    queries = random_sequences(rng, 4, 12, max_len=30)
-    candidates = random_sequences(rng, 3, 12, max_len=30)
-    scaling = OTSim("sinkhorn", reg=0.05, backend="numba").matrix(queries, candidates)
-    logged = OTSim("sinkhorn", reg=0.05, log_domain=True, **backend_options).matrix(
-        queries, candidates
-    )
-    np.testing.assert_allclose(logged, scaling, atol=1e-5)  # float32 in torch, float64 in numba
-
-
+@UNCONVERGED_ON_PURPOSE
 def test_log_domain_reaches_small_regularisers(backend_options):
     rng = np.random.default_rng(16)
     x, y = random_sequences(rng, 2, 8, min_len=10)
