@@ -46,15 +46,50 @@ _TENSOR_PREPARATION = {"unit_frames": unit_tensor_block, "unit_mean": unit_mean_
 class BlockKernels:
     """A metric's block scorers, one per backend, and what the block driver needs to run them.
 
-    ``numba`` scores float32 numpy blocks and is the fallback of a backend that has no scorer
-    of its own (a CPU-only algorithm); ``torch`` scores tensors on the backend's device;
-    ``triton`` the same on the triton backend. Each returns ``kinds`` score matrices.
-    ``bytes_per_cell`` is a block pair's scratch per (query frame, candidate frame) cell: it
-    sizes the blocks. ``prepare`` is what each sequence of a block becomes before scoring:
-    its unit-norm frames, or (``"unit_mean"``, AvgSim) one frame, the unit-norm mean of its raw
-    frames, accumulated in float64. AvgSim's "kernel" is thus a per-sequence reduction in the
-    preparation, chosen per backend like any scorer, followed by a cosine GEMM on the means;
-    means are small, so candidates are prepared once per call on every backend.
+    Each scorer takes a prepared (query block, candidate block) pair of
+    :class:`~seqsim.sequences.PackedSequences` and returns float64 numpy scores
+    (kinds, Qb, Rb). Which one runs on a backend is decided by :func:`choose_kernel` (see the
+    module table).
+
+    Parameters
+    ----------
+    numba : callable
+        Scores float32 numpy blocks; required, and the fallback of a backend that has no
+        scorer of its own (a CPU-only algorithm), so every metric runs on every backend.
+    torch : callable, optional
+        Scores tensors on the backend's device.
+    triton : callable, optional
+        The same on the triton backend.
+    kinds : int, default 1
+        Score matrices each scorer returns.
+    bytes_per_cell : int, default 8
+        A block pair's scratch per (query frame, candidate frame) cell: it sizes the blocks.
+    prepare : {"unit_frames", "unit_mean"}, default "unit_frames"
+        What each sequence of a block becomes before scoring: its unit-norm frames, or
+        (``"unit_mean"``, AvgSim) one frame, the unit-norm mean of its raw frames,
+        accumulated in float64. AvgSim's "kernel" is thus a per-sequence reduction in the
+        preparation, chosen per backend like any scorer, followed by a cosine GEMM on the
+        means; means are small, so candidates are prepared once per call on every backend.
+
+    Examples
+    --------
+    A toy metric, the cosine of the sequences' first frames, with a numba (CPU) scorer only:
+    the torch backend falls back to it.
+
+    >>> import numpy as np
+    >>> from seqsim.sequences import PackedSequences
+    >>> def first_frame_cosine(query_block, candidate_block):  # frames arrive unit-norm
+    ...     queries = query_block.frames[query_block.offsets[:-1]]
+    ...     candidates = candidate_block.frames[candidate_block.offsets[:-1]]
+    ...     return (queries @ candidates.T)[None].astype(np.float64)  # (1, Qb, Rb)
+    >>> queries = PackedSequences.from_lengths(np.array([[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]),
+    ...                                        [2, 1])
+    >>> candidates = PackedSequences.from_lengths(np.array([[3.0, 0.0]]), [1])
+    >>> kernels = BlockKernels(numba=first_frame_cosine)
+    >>> choose_kernel(kernels, "torch").kernel
+    'numba'
+    >>> np.round(blockwise_scores(kernels, queries, candidates, "numba"), 4).tolist()
+    [[[1.0], [0.7071]]]
     """
 
     numba: BlockScorer
@@ -100,13 +135,59 @@ def blockwise_scores(
     candidate_blocks: list[np.ndarray] | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Scores (kinds, Q, R) from the scorer :func:`choose_kernel` picks, within
-    ``working_memory_mb`` (None: the backend's default, see
-    :meth:`Backend.default_working_memory_mb`); ``candidate_blocks`` as
-    :func:`~seqsim.blocks.score_all_pairs` takes it.
+    """Scores (kinds, Q, R) of every pair, from the scorer :func:`choose_kernel` picks.
 
-    Candidates are prepared once per call, not once per query block, when they are reduced to
-    means, or when they go to a CUDA device and fit in a quarter of its free memory.
+    Blocks are planned and run by :func:`~seqsim.blocks.score_all_pairs`. Candidates are
+    prepared once per call, not once per query block, when they are reduced to means, or when
+    they go to a CUDA device and fit in a quarter of its free memory.
+
+    Parameters
+    ----------
+    kernels : BlockKernels
+        The metric's scorers.
+    queries, candidates : PackedSequences
+        Checked sequences (see :func:`~seqsim.sequences.as_packed`).
+    backend : str or Backend
+        Where to run (see :func:`~seqsim.backends.resolve_backend`).
+    working_memory_mb : float, optional
+        Scratch allowed per block pair, in MiB; None is the backend's default (see
+        :meth:`Backend.default_working_memory_mb`).
+    candidate_blocks : list of numpy.ndarray, optional
+        As :func:`~seqsim.blocks.score_all_pairs` takes it (a cluster worker's share of a
+        plan).
+    progress : bool, default False
+        Show a bar counting block pairs on stderr.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 scores, (kernels.kinds, len(queries), len(candidates)).
+
+    Raises
+    ------
+    ValueError
+        For a backend :func:`~seqsim.backends.resolve_backend` rejects.
+
+    Examples
+    --------
+    A toy metric, the cosine of the sequences' first frames; the blocks change nothing:
+
+    >>> import numpy as np
+    >>> from seqsim.sequences import PackedSequences
+    >>> def first_frame_cosine(query_block, candidate_block):  # frames arrive unit-norm
+    ...     queries = query_block.frames[query_block.offsets[:-1]]
+    ...     candidates = candidate_block.frames[candidate_block.offsets[:-1]]
+    ...     return (queries @ candidates.T)[None].astype(np.float64)  # (1, Qb, Rb)
+    >>> queries = PackedSequences.from_lengths(np.array([[1.0, 0.0], [0.0, 2.0], [5.0, 5.0]]),
+    ...                                        [2, 1])
+    >>> candidates = PackedSequences.from_lengths(np.array([[3.0, 0.0]]), [1])
+    >>> kernels = BlockKernels(numba=first_frame_cosine)
+    >>> scores = blockwise_scores(kernels, queries, candidates, "numba")
+    >>> np.round(scores, 4).tolist()
+    [[[1.0], [0.7071]]]
+    >>> tiny = blockwise_scores(kernels, queries, candidates, "numba", working_memory_mb=1e-5)
+    >>> bool(np.allclose(tiny, scores))
+    True
     """
     resolved = resolve_backend(backend)
     choice = choose_kernel(kernels, resolved)

@@ -17,11 +17,62 @@ from ..sequences import HALF_DTYPES, PackedSequences
 from .numba_kernels import NORMALIZE_PATH, NORMALIZE_SUM
 
 
+def frames_tensor(block: PackedSequences, device: torch.device) -> torch.Tensor:
+    """A block's frames as a tensor on ``device``, in their own dtype. A read-only numpy array
+    (a store's memory map) is copied first: torch cannot share memory it may not write.
+
+    Parameters
+    ----------
+    block : PackedSequences
+        Packed frames, numpy arrays or tensors.
+    device : torch.device
+        Where the tensor lives.
+
+    Returns
+    -------
+    torch.Tensor
+        The (total_frames, d) frames.
+
+    Examples
+    --------
+    >>> from seqsim.sequences import PackedSequences
+    >>> frames = np.ones((2, 3), np.float32)
+    >>> frames.flags.writeable = False
+    >>> block = PackedSequences.from_lengths(frames, [2])
+    >>> frames_tensor(block, torch.device("cpu")).shape
+    torch.Size([2, 3])
+    """
+    frames = block.frames
+    if isinstance(frames, np.ndarray) and not frames.flags.writeable:
+        frames = np.array(frames)
+    return torch.as_tensor(frames, device=device)
+
+
 def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
     """A block from :meth:`PackedSequences.select` (float32, or float16/bfloat16 tensors) as
     unit-norm, contiguous frames on ``device`` in the same dtype, normalised in float32.
-    float16 numpy frames (a store's) travel as they are and become float32 there."""
-    frames = torch.as_tensor(block.frames, device=device)
+    float16 numpy frames (a store's) travel as they are and become float32 there.
+
+    Parameters
+    ----------
+    block : PackedSequences
+        Packed frames, numpy arrays or tensors.
+    device : torch.device
+        Where the frames go.
+
+    Returns
+    -------
+    PackedSequences
+        Unit-norm tensor frames on ``device`` (float32 for numpy frames), the same offsets.
+
+    Examples
+    --------
+    >>> from seqsim.sequences import PackedSequences
+    >>> block = PackedSequences.from_lengths(np.array([[3.0, 4.0], [0.0, 2.0]]), [2])
+    >>> unit_tensor_block(block, torch.device("cpu")).frames.tolist()
+    [[0.6000000238418579, 0.800000011920929], [0.0, 1.0]]
+    """
+    frames = frames_tensor(block, device)
     if isinstance(block.frames, np.ndarray):
         frames = frames.float()
     unit = torch.nn.functional.normalize(frames.float(), dim=1).to(frames.dtype).contiguous()
@@ -30,8 +81,30 @@ def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSeq
 
 def unit_mean_tensor_block(block: PackedSequences, device: torch.device) -> PackedSequences:
     """A block as one frame per sequence on ``device``: the unit-norm mean of its raw frames,
-    accumulated in float64."""
-    frames = torch.as_tensor(block.frames, device=device)
+    accumulated in float64.
+
+    Parameters
+    ----------
+    block : PackedSequences
+        Packed frames, numpy arrays or tensors.
+    device : torch.device
+        Where the means are computed.
+
+    Returns
+    -------
+    PackedSequences
+        (N, d) float64 unit mean frames on ``device``, one per sequence (offsets
+        ``0, 1, ..., N``).
+
+    Examples
+    --------
+    >>> from seqsim.sequences import PackedSequences
+    >>> frames = np.array([[4.0, 0.0], [2.0, 8.0], [0.0, 5.0]])  # means (3, 4) and (0, 5)
+    >>> block = PackedSequences.from_lengths(frames, [2, 1])
+    >>> unit_mean_tensor_block(block, torch.device("cpu")).frames.tolist()
+    [[0.6, 0.8], [0.0, 1.0]]
+    """
+    frames = frames_tensor(block, device)
     segment, lengths = _segments(block, device)
     sums = frames.new_zeros((len(block), frames.shape[1]), dtype=torch.float64)
     sums.index_add_(0, segment, frames.double())
@@ -53,14 +126,53 @@ def _segments(block: PackedSequences, device: torch.device) -> tuple[torch.Tenso
 
 def frame_cosines(q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
     """``q @ c.T`` in float32. On CUDA, float16/bfloat16 frames are multiplied as they are
-    (tensor cores) with float32 accumulation and output; elsewhere they are widened first."""
+    (tensor cores) with float32 accumulation and output; elsewhere they are widened first.
+
+    Parameters
+    ----------
+    q, c : torch.Tensor
+        (Tq, d) and (Tr, d) frames on one device.
+
+    Returns
+    -------
+    torch.Tensor
+        (Tq, Tr) float32 dot products.
+
+    Examples
+    --------
+    >>> frame_cosines(torch.eye(2, dtype=torch.float16), torch.ones(1, 2, dtype=torch.float16))
+    tensor([[1.],
+            [1.]])
+    """
     if q.is_cuda and q.dtype in HALF_DTYPES and c.dtype == q.dtype:
         return torch.mm(q, c.T, out_dtype=torch.float32)
     return q.float() @ c.float().T
 
 
 def seqsim_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.ndarray:
-    """Precision and recall (2, Nq, Nc) of two prepared blocks: one GEMM, segmented maxima."""
+    """Precision and recall (2, Nq, Nc) of two prepared blocks: one GEMM, segmented maxima.
+
+    Parameters
+    ----------
+    queries, candidates : PackedSequences
+        Blocks prepared by :func:`unit_tensor_block`, on one device.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (2, Nq, Nc): precision, then recall.
+
+    Examples
+    --------
+    One query frame e0 against a candidate of frames e0 and e1: P = (1 + 0) / 2, R = 1.
+
+    >>> from seqsim.sequences import PackedSequences
+    >>> cpu = torch.device("cpu")
+    >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), cpu)
+    >>> candidate = unit_tensor_block(PackedSequences.from_lengths(np.eye(2), [2]), cpu)
+    >>> seqsim_tiles(query, candidate)[:, 0, 0]
+    array([0.5, 1. ])
+    """
     q, c = queries.frames, candidates.frames
     assert isinstance(q, torch.Tensor) and isinstance(c, torch.Tensor), "use unit_tensor_block"
     device = q.device
@@ -85,13 +197,41 @@ def seqsim_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.nd
 
 @dataclass(frozen=True)
 class PaddedBlock:
-    """Unit-norm frames padded to (N, L, d) float32 with zeros, and the sequence lengths."""
+    """Unit-norm frames padded to (N, L, d) float32 with zeros, and the sequence lengths.
+
+    Attributes
+    ----------
+    frames : torch.Tensor
+        (N, L, d) float32, L the longest sequence; zeros past each sequence's length.
+    lengths : torch.Tensor
+        (N,) the sequence lengths, on the frames' device.
+    """
 
     frames: torch.Tensor
     lengths: torch.Tensor
 
     @classmethod
     def from_packed(cls, block: PackedSequences) -> PaddedBlock:
+        """A block prepared by :func:`unit_tensor_block`, padded.
+
+        Parameters
+        ----------
+        block : PackedSequences
+            Tensor frames (:func:`unit_tensor_block`).
+
+        Returns
+        -------
+        PaddedBlock
+            The frames padded with zeros, on the block's device.
+
+        Examples
+        --------
+        >>> from seqsim.sequences import PackedSequences
+        >>> block = PackedSequences.from_lengths(torch.eye(3, 2), [1, 2])
+        >>> padded = PaddedBlock.from_packed(block)
+        >>> padded.frames.tolist(), padded.lengths.tolist()
+        ([[[1.0, 0.0], [0.0, 0.0]], [[0.0, 1.0], [0.0, 0.0]]], [1, 2])
+        """
         frames = _tensor(block)
         segment, lengths = _segments(block, frames.device)
         position = torch.arange(frames.shape[0], device=frames.device)
@@ -105,7 +245,29 @@ def pair_costs(
     queries: PackedSequences, candidates: PackedSequences
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cost ``1 - cos`` per pair as (Nq * Nc, Lq, Lc) float64 (padding included, to be masked
-    by the caller), with each pair's two lengths."""
+    by the caller), with each pair's two lengths.
+
+    Parameters
+    ----------
+    queries, candidates : PackedSequences
+        Blocks prepared by :func:`unit_tensor_block`, on one device.
+
+    Returns
+    -------
+    tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+        The costs, pairs in query-major order (pair ``i * Nc + j``), and the query and
+        candidate lengths of each pair.
+
+    Examples
+    --------
+    >>> from seqsim.sequences import PackedSequences
+    >>> cpu = torch.device("cpu")
+    >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), cpu)
+    >>> candidate = unit_tensor_block(PackedSequences.from_lengths(np.eye(2), [2]), cpu)
+    >>> cost, query_lengths, candidate_lengths = pair_costs(query, candidate)
+    >>> cost.tolist(), query_lengths.tolist(), candidate_lengths.tolist()
+    ([[[0.0, 1.0]]], [1], [2])
+    """
     q, c = PaddedBlock.from_packed(queries), PaddedBlock.from_packed(candidates)
     n_q, l_q, _ = q.frames.shape
     n_c, l_c, _ = c.frames.shape
@@ -121,6 +283,31 @@ def dtw_wavefront(
 
     Same recursion and tie rule as the numba kernel: the diagonal predecessor wins ties,
     then (i-1, j), then (i, j-1).
+
+    Parameters
+    ----------
+    cost : torch.Tensor
+        (B, n, m) costs (:func:`pair_costs`); cells past a pair's lengths are never entered.
+    n_len, m_len : torch.Tensor
+        (B,) each pair's two lengths.
+    window : int
+        The Sakoe-Chiba band's radius (widened to ``|n - m|``), or -1 for no band.
+    normalization : int
+        ``NORMALIZE_NONE``, ``NORMALIZE_SUM`` or ``NORMALIZE_PATH`` (:func:`normalize_dtw`).
+
+    Returns
+    -------
+    torch.Tensor
+        (B,) the normalised costs.
+
+    Examples
+    --------
+    Costs [[0, 0], [1, 1]]: the path (0, 0), (1, 1) costs 1 over 2 cells.
+
+    >>> cost = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]], dtype=torch.float64)
+    >>> lengths = torch.tensor([2])
+    >>> dtw_wavefront(cost, lengths, lengths, -1, NORMALIZE_PATH).tolist()
+    [0.5]
     """
     batch, n, m = cost.shape
     device = cost.device
@@ -156,7 +343,30 @@ def normalize_dtw(
     normalization: int,
 ) -> torch.Tensor:
     """Each pair's DTW cost divided as ``normalization`` asks: by nothing, by ``n + m`` or by
-    the number of steps on the optimal path."""
+    the number of steps on the optimal path.
+
+    Parameters
+    ----------
+    total : torch.Tensor
+        (B,) each pair's DTW cost.
+    steps : torch.Tensor
+        (B,) the cells on each pair's optimal path.
+    n_len, m_len : torch.Tensor
+        (B,) each pair's two lengths.
+    normalization : int
+        ``NORMALIZE_NONE``, ``NORMALIZE_SUM`` or ``NORMALIZE_PATH``.
+
+    Returns
+    -------
+    torch.Tensor
+        (B,) the normalised costs.
+
+    Examples
+    --------
+    >>> two = torch.tensor([2])
+    >>> normalize_dtw(torch.tensor([1.0]), two, two, two, NORMALIZE_SUM).tolist()
+    [0.25]
+    """
     if normalization == NORMALIZE_SUM:
         return total / (n_len + m_len)
     if normalization == NORMALIZE_PATH:
@@ -234,13 +444,45 @@ def sinkhorn_batched(
     max_iter: int,
     tol: float,
     log_domain: bool = False,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Entropic OT cost ``<plan, C>`` between uniform weights for a batch (B, n, m) of padded
-    costs: float64 scaling, or float32 log-domain with ``log_domain``.
+    costs: float64 scaling, or float32 log-domain with ``log_domain``; and whether each pair
+    converged (boolean, B).
 
-    Same iteration and stopping rule as the numba kernels, pair by pair (stop at the first plan
-    whose row-marginal L1 error is below ``tol``); padding carries zero mass. Converged pairs
-    leave the working set once half of it has converged, so fast pairs do not pay for slow ones.
+    Same iteration, stopping rule and convergence flag as the numba kernels, pair by pair (stop
+    at the first plan whose row-marginal L1 error is below ``tol``, converged, else at the plan
+    of ``max_iter`` updates); padding carries zero mass. Converged pairs leave the working set
+    once half of it has converged, so fast pairs do not pay for slow ones.
+
+    Parameters
+    ----------
+    cost : torch.Tensor
+        (B, n, m) costs (:func:`pair_costs`).
+    n_len, m_len : torch.Tensor
+        (B,) each pair's two lengths.
+    reg : float
+        The entropic regularisation.
+    max_iter : int
+        The most updates per pair.
+    tol : float
+        The row-marginal L1 error to reach.
+    log_domain : bool, default False
+        Iterate on the dual potentials with log-sum-exp, in float32.
+
+    Returns
+    -------
+    tuple[torch.Tensor, torch.Tensor]
+        (B,) float64 transport costs ``<plan, C>``, and (B,) whether each pair converged.
+
+    Examples
+    --------
+    Two points each, each at cost 0 from its match: nearly all mass stays in place.
+
+    >>> cost = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]], dtype=torch.float64)
+    >>> lengths = torch.tensor([2])
+    >>> transport, converged = sinkhorn_batched(cost, lengths, lengths, 0.05, 100, 1e-6)
+    >>> round(transport.item(), 6), converged.tolist()
+    (0.0, [True])
     """
     batch, n, m = cost.shape
     device = cost.device
@@ -248,16 +490,17 @@ def sinkhorn_batched(
     b = (torch.arange(m, device=device)[None, :] < m_len[:, None]) / m_len[:, None].double()
     state = (_LogSinkhorn if log_domain else _ScalingSinkhorn)(cost, a, b, reg)
     result = torch.empty(batch, dtype=torch.float64, device=device)
+    converged = torch.zeros(batch, dtype=torch.bool, device=device)
     ids = torch.arange(batch, device=device)
     alive = torch.ones(batch, dtype=torch.bool, device=device)
     for iteration in range(max_iter + 1):
         row_sums, reused = state.row_sums()
         error = (row_sums.double() - a).abs().sum(dim=1)
-        finished = alive & (error < tol) if iteration > 0 else torch.zeros_like(alive)
-        if iteration == max_iter:
-            finished = alive
+        reached = alive & (error < tol) if iteration > 0 else torch.zeros_like(alive)
+        finished = alive if iteration == max_iter else reached
         if finished.any():
             result[ids[finished]] = state.transport(finished).double()
+            converged[ids[reached]] = True
             alive &= ~finished
             if not alive.any():
                 break
@@ -265,4 +508,4 @@ def sinkhorn_batched(
                 state.keep(alive)
                 a, reused, ids, alive = a[alive], reused[alive], ids[alive], alive[alive]
         state.update(reused)
-    return result
+    return result, converged

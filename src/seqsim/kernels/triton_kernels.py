@@ -99,7 +99,37 @@ def _seqsim_kernel(
 def seqsim_tiles(
     queries: PackedSequences, candidates: PackedSequences, block_m: int = 32, block_n: int = 64
 ) -> np.ndarray:
-    """Precision and recall (2, Nq, Nc) of prepared blocks (see ``unit_tensor_block``)."""
+    """Precision and recall (2, Nq, Nc) of prepared blocks (see ``unit_tensor_block``).
+
+    One launch of the fused kernel (see the module doc) over (query tile, candidate) programs;
+    the recall sums and column maxima it leaves are reduced to means in float64.
+
+    Parameters
+    ----------
+    queries, candidates : PackedSequences
+        Blocks prepared by :func:`~seqsim.kernels.torch_kernels.unit_tensor_block`, on the
+        triton backend's device (CUDA, or the CPU under ``TRITON_INTERPRET=1``).
+    block_m, block_n : int, default 32 and 64
+        The frames of one query tile, and of one candidate tile (powers of 2, at least 16).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (2, Nq, Nc): precision, then recall.
+
+    Examples
+    --------
+    One query frame e0 against a candidate of frames e0 and e1: P = (1 + 0) / 2, R = 1.
+
+    >>> from seqsim.backends import resolve_backend
+    >>> from seqsim.kernels.torch_kernels import unit_tensor_block
+    >>> from seqsim.sequences import PackedSequences
+    >>> device = resolve_backend("triton").device  # CUDA, or the CPU's interpreter
+    >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), device)
+    >>> candidate = unit_tensor_block(PackedSequences.from_lengths(np.eye(2), [2]), device)
+    >>> seqsim_tiles(query, candidate)[:, 0, 0]
+    array([0.5, 1. ])
+    """
     q, c = queries.frames, candidates.frames
     device, dim = q.device, q.shape[1]
     n_q, n_c = len(queries), len(candidates)
@@ -192,7 +222,41 @@ def dtw_wavefront(
     cost: torch.Tensor, n_len: torch.Tensor, m_len: torch.Tensor, window: int, normalization: int
 ) -> torch.Tensor:
     """Exact DTW for a batch (B, n, m) of padded float64 cost tiles: the contract, recursion and
-    tie rule of :func:`seqsim.kernels.torch_kernels.dtw_wavefront`, in one launch."""
+    tie rule of :func:`seqsim.kernels.torch_kernels.dtw_wavefront`, in one launch.
+
+    One program per pair sweeps its anti-diagonals, with the last diagonals in a small
+    global scratch buffer per pair.
+
+    Parameters
+    ----------
+    cost : torch.Tensor
+        (B, n, m) float64 costs on the triton backend's device
+        (:func:`~seqsim.kernels.torch_kernels.pair_costs`).
+    n_len, m_len : torch.Tensor
+        (B,) each pair's two lengths, on the same device.
+    window : int
+        The Sakoe-Chiba band's radius (widened to ``|n - m|``), or -1 for no band.
+    normalization : int
+        ``NORMALIZE_NONE``, ``NORMALIZE_SUM`` or ``NORMALIZE_PATH``
+        (:func:`~seqsim.kernels.torch_kernels.normalize_dtw`).
+
+    Returns
+    -------
+    torch.Tensor
+        (B,) the normalised costs.
+
+    Examples
+    --------
+    Costs [[0, 0], [1, 1]]: the path (0, 0), (1, 1) costs 1; divided by n + m = 4.
+
+    >>> from seqsim.backends import resolve_backend
+    >>> from seqsim.kernels.numba_kernels import NORMALIZE_SUM
+    >>> device = resolve_backend("triton").device  # CUDA, or the CPU's interpreter
+    >>> cost = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]], dtype=torch.float64, device=device)
+    >>> lengths = torch.tensor([2], device=device)
+    >>> dtw_wavefront(cost, lengths, lengths, -1, NORMALIZE_SUM).tolist()
+    [0.25]
+    """
     batch, rows, cols = cost.shape
     block = triton.next_power_of_2(rows + 1)
     device = cost.device

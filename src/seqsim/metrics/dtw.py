@@ -1,15 +1,5 @@
-"""DTWSim: exact dynamic time warping over the cosine distance ``1 - x.y`` of unit frames.
-
-Steps (1, 0), (0, 1) and (1, 1), each adding the cost of the cell entered::
-
-    D[i, j] = c(i, j) + min(D[i-1, j-1], D[i-1, j], D[i, j-1]),   D[0, 0] = c(0, 0)
-
-The similarity is ``-D[n-1, m-1] / Z`` with ``Z`` = 1 (``"none"``), ``n + m`` (``"sum"``, the
-default) or the number of cells on the optimal path (``"path"``; among equal-cost paths the
-diagonal step is preferred, then (1, 0), then (0, 1)). A Sakoe-Chiba band of radius ``window``
-allows only cells with ``|i - j| <= max(window, |n - m|)`` (widened so that a path always exists).
-``method="fastdtw"`` calls the approximate fastdtw package per pair, for comparison only.
-"""
+"""DTWSim: exact dynamic time warping over the cosine distance ``1 - x.y`` of unit frames;
+see :class:`DTWSim`."""
 
 from __future__ import annotations
 
@@ -78,7 +68,70 @@ def _fastdtw_costs(
 @register_metric("dtw")
 @dataclass(eq=False, repr=False)
 class DTWSim(KernelMetric):
-    """DTW similarity ``-cost / Z`` over cosine distance; see the module doc."""
+    """DTW similarity ``-cost / Z``: exact dynamic time warping over the cosine distance.
+
+    With frames scaled to unit L2 norm, the cost of aligning query frame ``i`` with candidate
+    frame ``j`` is ``c(i, j) = 1 - x_i.y_j``. The steps are (1, 0), (0, 1) and (1, 1), each
+    adding the cost of the cell entered::
+
+        D[i, j] = c(i, j) + min(D[i-1, j-1], D[i-1, j], D[i, j-1]),   D[0, 0] = c(0, 0)
+        DTWSim = -D[n-1, m-1] / Z
+
+    The similarity is at most 0 (0 for identical sequences, up to float rounding); higher
+    means a better alignment.
+
+    Parameters
+    ----------
+    normalization : {"sum", "none", "path"}, default "sum"
+        ``Z``: ``n + m`` (``"sum"``), 1 (``"none"``) or the number of cells on the optimal
+        path (``"path"``; among equal-cost paths the diagonal step is preferred, then (1, 0),
+        then (0, 1)).
+    window : int, optional
+        The radius of a Sakoe-Chiba band (an integer >= 0): only cells with
+        ``|i - j| <= max(window, |n - m|)`` are allowed (widened so that a path always
+        exists). None (the default) allows every cell.
+    method : {"exact", "fastdtw"}, default "exact"
+        ``"fastdtw"`` calls the approximate fastdtw package per pair (on unit frames, in
+        float64, on the CPU whatever the backend), for comparison only: it is slow (pure
+        Python) and not exact.
+    radius : int, default 1
+        fastdtw's radius (an integer >= 1; fastdtw fails inside with 0); only for
+        ``method="fastdtw"``.
+    backend, device, working_memory, progress
+        The keyword-only run options of every :class:`~seqsim.metrics.Metric`.
+
+    Raises
+    ------
+    ValueError
+        If an option is not one of the accepted values: an unknown ``normalization`` or
+        ``method``, a ``window`` that is not an integer >= 0, a ``radius`` that is not an
+        integer >= 1, or a bad run option.
+
+    Examples
+    --------
+    Identical sequences align at zero cost:
+
+    >>> import numpy as np
+    >>> from seqsim import DTWSim
+    >>> DTWSim()(np.eye(2), np.eye(2))
+    -0.0
+
+    ``x = (e0, e1)`` against ``y = (e0, e0)``: the costs are ``c = [[0, 0], [1, 1]]``, and the
+    best path, (0, 0) then (1, 1), costs 1 (it ties with (0, 0), (0, 1), (1, 1), and the
+    diagonal step wins). Divided by n + m = 4, by 1, or by the path's 2 cells:
+
+    >>> x, y = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[1.0, 0.0], [1.0, 0.0]])
+    >>> DTWSim()(x, y), DTWSim("none")(x, y), DTWSim("path")(x, y)
+    (-0.25, -1.0, -0.5)
+
+    A band of radius 0 allows the diagonal only: ``(e0, e0, e1)`` against ``(e0, e1, e1)``
+    then costs 1 (the middle frames), 1 / 6 with ``"sum"``, where a free path costs 0.
+
+    >>> x = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    >>> y = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> DTWSim()(x, y), round(DTWSim(window=0)(x, y), 4)
+    (-0.0, -0.1667)
+    """
 
     normalization: DTWNormalization = "sum"
     window: int | None = None
@@ -95,6 +148,8 @@ class DTWSim(KernelMetric):
 
     @property
     def kernels(self) -> BlockKernels:
+        """The DTW kernels for these options: numba, torch and triton (exact), or fastdtw per
+        pair on the CPU (``method="fastdtw"``); their score is the normalised cost."""
         if self.method == "fastdtw":
             fast = partial(_fastdtw_costs, normalization=self.normalization, radius=self.radius)
             return BlockKernels(numba=fast)
@@ -108,11 +163,30 @@ class DTWSim(KernelMetric):
         )
 
     def similarities(self, scores: np.ndarray) -> np.ndarray:
+        """The similarities ``-cost / Z`` from the kernels' normalised costs.
+
+        Parameters
+        ----------
+        scores : numpy.ndarray
+            The kernels' normalised costs, (1, Q, R).
+
+        Returns
+        -------
+        numpy.ndarray
+            The (Q, R) similarities.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> DTWSim().similarities(np.array([[[0.25, 0.0]]]))
+        array([[-0.25, -0.  ]])
+        """
         return -scores[0]
 
     @property
     def symmetric(self) -> bool:
-        # exact DTW cost is symmetric; path-length ties are not broken symmetrically
+        """True for the exact method unless ``normalization="path"``: the exact cost is
+        symmetric, but ties between paths of different lengths are not broken symmetrically."""
         return self.method == "exact" and self.normalization != "path"
 
 
