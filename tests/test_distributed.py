@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,20 @@ pytest.importorskip("ray.data", reason="Ray Data comes with the optional extra s
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from seqsim import EmbeddingStore, WhisperEmbedder, available_metrics, get_metric  # noqa: E402
+from seqsim import (  # noqa: E402
+    EmbeddingStore,
+    OTSim,
+    SinkhornConvergenceWarning,
+    WhisperEmbedder,
+    available_metrics,
+    get_metric,
+)
 from seqsim.cli import main  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
 from seqsim.distributed import RayCluster, cluster_matrix, embed_on_ray  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
 from seqsim.metrics import register_metric  # noqa: E402
-from seqsim.search import SequenceIndex  # noqa: E402
+from seqsim.search import MeanPooled, SequenceIndex  # noqa: E402
 from seqsim.whisper.loading import OFFLINE_BASE  # noqa: E402
 
 TESTS = Path(__file__).parent
@@ -252,10 +260,15 @@ def test_a_killed_driver_resumes_without_recomputing_finished_keys(
 # ---------------------------------------------------------------------- scoring and search
 
 
-@register_metric("test_cluster_l1", overwrite=True)
 def negative_l1_of_means(x: np.ndarray, y: np.ndarray) -> float:
-    """A user's pairwise metric, registered in a module the workers import by name."""
+    """A user's pairwise metric, in a module the workers import by name."""
     return -float(np.abs(x.mean(axis=0) - y.mean(axis=0)).sum())
+
+
+@pytest.fixture
+def user_metric_registered(restore_metric_registry):
+    """``negative_l1_of_means`` registered for the test only."""
+    register_metric("test_cluster_l1")(negative_l1_of_means)
 
 
 @pytest.fixture
@@ -270,6 +283,7 @@ def local_reference():
     return threadpool_limits(limits=CLUSTER_CPUS, user_api="blas")
 
 
+@pytest.mark.usefixtures("user_metric_registered")
 def test_distributed_matrix_equals_local_for_every_metric(two_thread_worker):
     rng = np.random.default_rng(3)
     queries = random_sequences(rng, 57, 16, 1, 40)
@@ -281,6 +295,36 @@ def test_distributed_matrix_equals_local_for_every_metric(two_thread_worker):
             expected = metric.matrix(queries, candidates)
         found = cluster_matrix(metric, queries, candidates, two_thread_worker)
         np.testing.assert_array_equal(found, expected, err_msg=name)
+
+
+def test_distributed_sinkhorn_counts_unconverged_pairs_here_and_warns_once(two_thread_worker):
+    rng = np.random.default_rng(4)
+    queries = random_sequences(rng, 9, 8, 2, 9)
+    candidates = random_sequences(rng, 7, 8, 2, 9)
+
+    def run(cluster):
+        metric = OTSim("sinkhorn", max_iter=40, working_memory=0.002)  # several query blocks
+        with local_reference(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if cluster is None:
+                scores = metric.matrix(queries, candidates)
+            else:
+                scores = cluster_matrix(metric, queries, candidates, cluster)
+        warned = [str(w.message) for w in caught if w.category is SinkhornConvergenceWarning]
+        matrix_count = metric.diagnostics()
+        index = SequenceIndex(metric, generator="mean", candidates=7)
+        index.add(candidates)
+        with local_reference(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", SinkhornConvergenceWarning)
+            index.search(queries, 3, cluster=cluster)
+        return scores, warned, matrix_count, metric.diagnostics(since=matrix_count)
+
+    local, distributed = run(None), run(two_thread_worker)
+    assert len(local[1]) == 1
+    assert 0 < local[2]["sinkhorn_unconverged_pairs"] < local[2]["pairs"] == 63
+    assert local[3]["pairs"] == 63  # the search reranks every candidate of every query
+    np.testing.assert_array_equal(distributed[0], local[0])
+    assert distributed[1:] == local[1:]
 
 
 def parallel_store(path: Path, langs=("aa", "bb", "cc"), sentences=30, dim=16) -> EmbeddingStore:
@@ -380,3 +424,67 @@ def test_evaluating_a_manifest_on_the_cluster_embeds_and_scores_as_here(
     )
     for table in ("r_at_1.csv", "dtw_layer1/r_at_1.csv", "metric_comparison_layer1.csv"):
         assert (reports["ray"] / table).read_text() == (reports["local"] / table).read_text()
+
+
+# ---------------------------------------------------------------------- seqsim issue 12
+
+
+class NoCluster:
+    """A cluster that fails the test if asked for anything: the checks come first."""
+
+    def worker_count(self) -> int:
+        raise AssertionError("the cluster was asked for its workers")
+
+    def map(self, *args, **kwargs):
+        raise AssertionError("work was sent out")
+
+
+def test_a_cluster_search_checks_k_and_the_index_before_sending_work_out():
+    from seqsim.distributed import cluster_search
+    from seqsim.search import SearchIndexError
+
+    queries = random_sequences(np.random.default_rng(5), 3, 8, 2, 6)
+    with pytest.raises(SearchIndexError, match="the index is empty: add sequences before"):
+        cluster_search(SequenceIndex(), queries, 3, NoCluster())
+    index = SequenceIndex(generator="mean")
+    index.add(queries)
+    for k in (0, 1.5, True):
+        with pytest.raises(ValueError, match=f"k must be an integer >= 1, got {k!r}"):
+            cluster_search(index, queries, k, NoCluster())
+    with pytest.raises(ValueError, match=r"queries\[0\] has dimension 4"):
+        cluster_search(index, [np.ones((2, 4), np.float32)], 2, NoCluster())
+
+
+class UnregisteredMean(MeanPooled):
+    """A user's generator that is not registered: a pickle carries its class to the workers
+    (which import it from this module, as they import the metric registered above)."""
+
+    name = "unregistered_mean"
+
+
+def test_a_cluster_search_through_your_own_generator_warns_once_here(two_thread_worker):
+    rng = np.random.default_rng(6)
+    corpus = random_sequences(rng, 8, 6, 2, 7)
+    queries = random_sequences(rng, 6, 6, 2, 7)
+
+    def search(cluster):
+        metric = OTSim("sinkhorn", max_iter=1, tol=1e-12, backend="numba")
+        index = SequenceIndex(metric, generator=UnregisteredMean(), candidates=8)
+        index.add(corpus)
+        with local_reference(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            found = index.search(queries, 9, cluster=cluster)  # k clamped to 8, warned once
+        messages = [str(w.message) for w in caught if w.filename == __file__]  # not Ray's
+        return found, messages, metric.diagnostics()
+
+    local, distributed = search(None), search(two_thread_worker)
+    for got, want in zip(distributed[0], local[0], strict=True):
+        np.testing.assert_array_equal(got, want)
+    # 6 queries x 8 candidates, none converged in 1 iteration at tol 1e-12: 48 pairs
+    assert distributed[2] == local[2] == {"sinkhorn_unconverged_pairs": 48, "pairs": 48}
+    expected = [
+        "k=9 is more than the 8 sequences indexed; returning 8",
+        "OTSim: Sinkhorn did not converge for 48 of 48 pairs within max_iter=1 (tol=1e-12); "
+        "raise max_iter or reg",
+    ]
+    assert distributed[1] == local[1] == expected  # each once, here

@@ -12,7 +12,16 @@ from helpers import random_sequences
 from store_workers import SETTINGS, frames_for
 
 from seqsim import PackedSequences, SeqSim, get_metric
-from seqsim.search import SearchIndexError, SequenceIndex
+from seqsim.search import (
+    CandidateGenerator,
+    CentroidInteraction,
+    FrameVotes,
+    MeanPooled,
+    SearchIndexError,
+    SequenceIndex,
+    register_generator,
+)
+from seqsim.search.candidates import GENERATORS
 from seqsim.store import EmbeddingStore
 
 
@@ -380,3 +389,149 @@ def test_a_pickled_index_of_arrays_carries_its_frames_and_metric(corpus, queries
     assert again.settings() == index.settings() and again.metric.window == 3
     for got, want in zip(again.search(queries, 4), index.search(queries, 4), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+# ---------------------------------------------------------------------- seqsim issue 12
+
+
+class Everything(CandidateGenerator):
+    """A user's own generator (not registered): it shortlists every indexed sequence, so a
+    search through it is exhaustive. At module level, so a pickle can name its class."""
+
+    name = "everything"
+
+    def __init__(self, spare: int = 0) -> None:
+        self.spare, self.count, self.done = spare, 0, False
+
+    @property
+    def trained(self) -> bool:
+        return self.done
+
+    def options(self):
+        return {"generator": self.name, "spare": self.spare}
+
+    def train(self, sample):
+        self.done = True
+
+    def add(self, packed):
+        self.count += len(packed)
+
+    def shortlist(self, queries, count):
+        ids = np.full((len(queries), count), -1)
+        ids[:, : min(count, self.count)] = np.arange(min(count, self.count))
+        return ids
+
+    def state(self):
+        return {"count": np.array(self.count)}
+
+    def restore(self, state):
+        self.count, self.done = int(state["count"]), True
+
+
+def assert_found(found, expected) -> None:
+    """The same ids, and the same scores but for float32 rounding (one query at a time)."""
+    np.testing.assert_array_equal(found[1], expected[1])
+    np.testing.assert_allclose(found[0], expected[0], rtol=0, atol=1e-6)
+
+
+class RenamedMean(MeanPooled):
+    """A subclass that keeps its parent's name: a file naming "mean" would load MeanPooled."""
+
+
+@pytest.fixture
+def registry():
+    """The generator registry, as it was before the test (restored in place: the modules
+    that use it hold the same dict)."""
+    before = dict(GENERATORS)
+    yield GENERATORS
+    GENERATORS.clear()
+    GENERATORS.update(before)
+
+
+def test_an_index_of_your_own_generator_is_refused_at_save_until_registered(
+    tmp_path, corpus, queries, registry
+):
+    expected = reference_top_k(SeqSim().matrix(queries, corpus), 5)
+    index = SequenceIndex(generator=Everything(spare=3), candidates=len(corpus))
+    index.add(corpus)
+    with pytest.raises(
+        SearchIndexError,
+        match=r"generator Everything is named 'everything', which is not registered.*"
+        r"seqsim\.search\.register_generator",
+    ):
+        index.save(tmp_path / "mine.index")
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+    renamed = SequenceIndex(generator=RenamedMean())
+    renamed.add(corpus)
+    with pytest.raises(SearchIndexError, match="named 'mean', which is MeanPooled's"):
+        renamed.save(tmp_path / "renamed.index")
+    with pytest.raises(SearchIndexError, match="the index is empty: add sequences before saving"):
+        SequenceIndex(generator="mean").save(tmp_path / "empty.index")
+
+    # a pickle (what a cluster search sends out) carries the class: no registration needed
+    again = pickle.loads(pickle.dumps(index))
+    assert type(again.generator) is Everything and again.generator.spare == 3
+    assert_found(again.search(queries, 5), expected)
+
+    # registered: saved, loaded (by name, with its options and state), searched alike
+    register_generator("everything")(Everything)
+    loaded = SequenceIndex.load(index.save(tmp_path / "mine.index"))
+    assert type(loaded.generator) is Everything and loaded.generator.spare == 3
+    assert_found(loaded.search(queries, 5), expected)
+    by_name = SequenceIndex(generator="everything", spare=1)
+    assert isinstance(by_name.generator, Everything) and by_name.generator.spare == 1
+    with pytest.raises(ValueError, match="a generator named 'everything' is registered already"):
+        register_generator("everything")(Everything)
+    with pytest.raises(TypeError, match="expected a CandidateGenerator"):
+        register_generator("function")(len)
+
+    del registry["everything"]  # where the class is not registered, the file names what is missing
+    with pytest.raises(
+        SearchIndexError,
+        match=rf"{tmp_path / 'mine.index'}: its shortlist: unknown generator 'everything'.*"
+        r"register_generator",
+    ):
+        SequenceIndex.load(tmp_path / "mine.index")
+
+
+@pytest.mark.parametrize("generator", [MeanPooled(), FrameVotes(), CentroidInteraction()])
+def test_adding_to_an_untrained_generator_says_to_train_it(generator):
+    packed = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    name = type(generator).__name__
+    with pytest.raises(ValueError, match=rf"the {name} generator is not trained: call its train"):
+        generator.add(packed)
+
+
+def small_store(path) -> EmbeddingStore:
+    store = EmbeddingStore(path)
+    with store.writer(SETTINGS) as writer:
+        for key in ("k0", "k1", "k2"):
+            writer.add(key, {layer: frames_for(key, layer) for layer in SETTINGS["layers"]})
+    return store
+
+
+def test_an_index_from_a_store_shows_its_progress_bar_only_when_asked(tmp_path, capsys):
+    store = small_store(tmp_path / "store")
+    capsys.readouterr()
+    quiet = SequenceIndex.from_store(store, layer=1, progress=False)
+    assert "indexing" not in capsys.readouterr().err
+    shown = SequenceIndex.from_store(store, layer=1)  # on by default, as for a store's embedding
+    assert "indexing" in capsys.readouterr().err
+    assert list(quiet.keys) == list(shown.keys) == ["k0", "k1", "k2"]
+    with pytest.raises(ValueError, match="progress must be True or False, got 1"):
+        SequenceIndex.from_store(store, layer=1, progress=1)
+
+
+def test_the_search_summary_counts_each_query_once():
+    """2 sentences x 2 languages: rows en->fr, fr->en, en->pooled, fr->pooled, each searching
+    the 2 queries of its query language. 4 queries (2 en, 2 fr), 4 x 2 = 8 searches, 4 rows;
+    with agreement_sample=1: 1 query per language, 2 queries, 4 searches."""
+    from seqsim.evaluation import evaluate_embeddings
+    from seqsim.report import search_summary
+
+    frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    embeddings = {"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)}
+    result = evaluate_embeddings(embeddings, search="index", candidates=1)
+    assert search_summary(result).endswith("(4 queries, 8 searches in 4 rows)")
+    sampled = evaluate_embeddings(embeddings, search="index", candidates=1, agreement_sample=1)
+    assert search_summary(sampled).endswith("(2 queries, 4 searches in 4 rows)")

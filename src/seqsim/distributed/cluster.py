@@ -30,16 +30,61 @@ Result = TypeVar("Result")
 
 
 class RayNotInstalledError(ImportError):
-    """A distributed run was asked for, but Ray (or Ray Data) is not installed."""
+    """A distributed run was asked for, but Ray (or Ray Data) is not installed.
+
+    The message names the missing package and how to install it (:data:`RAY_EXTRA`).
+
+    Examples
+    --------
+    >>> from seqsim.distributed import RayNotInstalledError
+    >>> from seqsim.distributed.cluster import require_ray
+    >>> try:
+    ...     require_ray("ray.no_such_module")
+    ... except RayNotInstalledError as error:
+    ...     print(str(error).split(" (")[0])
+    running on a Ray cluster needs the package 'ray.no_such_module', which is not installed
+    """
 
 
 class RayConnectionError(ConnectionError):
-    """The Ray cluster asked for cannot be joined; the message says what to check."""
+    """The Ray cluster asked for cannot be joined; the message says what to check.
+
+    Raised by :meth:`RayCluster.connect`: it names the address, Ray's reason, and how a
+    cluster with token authentication is joined.
+
+    Examples
+    --------
+    >>> from seqsim.distributed import RayConnectionError
+    >>> issubclass(RayConnectionError, ConnectionError)
+    True
+    """
 
 
 def require_ray(module: str = "ray") -> ModuleType:
     """Import ``module`` (``ray`` or ``ray.data``), or raise :class:`RayNotInstalledError`
-    saying what to install."""
+    saying what to install.
+
+    Parameters
+    ----------
+    module : str, default "ray"
+        The module to import.
+
+    Returns
+    -------
+    types.ModuleType
+        The module.
+
+    Raises
+    ------
+    RayNotInstalledError
+        If it cannot be imported.
+
+    Examples
+    --------
+    >>> from seqsim.distributed.cluster import require_ray
+    >>> require_ray("ray.data").__name__
+    'ray.data'
+    """
     try:
         return importlib.import_module(module)
     except ImportError as error:
@@ -69,15 +114,69 @@ class RayCluster:
     """A Ray cluster and the workers seqsim runs on it; use it as a context manager, or call
     :meth:`close` when done.
 
-    ``address``: ``None`` joins the cluster that ``RAY_ADDRESS`` names or that ``ray start``
-    started on this machine, else starts a new local one sized to this machine; ``"host:port"``
-    joins that cluster; ``"local"`` always starts a new local one (Ray's own rules). Where this
-    process is connected to Ray already, that connection is used (and left open).
-    ``workers``: how many encoder actors or scoring workers to start (None: as many as the
-    cluster's CPUs, or its GPUs with ``gpus_per_worker``, allow). ``cpus_per_worker`` and
-    ``gpus_per_worker``: what Ray reserves for each; a worker sizes its thread pools to its CPUs.
-    ``runtime_env``: Ray's runtime environment for the workers (for example ``{"py_modules":
-    [...]}`` to ship the module of a metric you registered).
+    Nothing connects when it is made: the first use joins or starts the cluster
+    (:meth:`connect`). Functions that take a ``cluster`` (:func:`embed_on_ray`,
+    :func:`cluster_matrix`, :func:`cluster_search`, ``SequenceIndex.search``,
+    ``seqsim.evaluation.evaluate``) leave it open; given none, they start and close their own.
+
+    Parameters
+    ----------
+    address : str, optional
+        ``None`` joins the cluster that ``RAY_ADDRESS`` names or that ``ray start`` started on
+        this machine, else starts a new local one sized to this machine; ``"host:port"`` joins
+        that cluster; ``"local"`` always starts a new local one (Ray's own rules). Where this
+        process is connected to Ray already, that connection is used (and left open).
+    workers : int, optional
+        How many encoder actors or scoring workers to start (None: as many as the cluster's
+        CPUs, or its GPUs with ``gpus_per_worker``, allow).
+    cpus_per_worker : float, default 1.0
+        CPUs Ray reserves for each worker; a worker sizes its torch, numba and BLAS thread
+        pools to them.
+    gpus_per_worker : float, default 0.0
+        GPUs Ray reserves for each worker (a fraction packs several on a GPU); with GPUs the
+        encoder runs on CUDA.
+    runtime_env : dict, optional
+        Ray's runtime environment for the workers (for example ``{"py_modules": [...]}`` to
+        ship the module of a metric you registered).
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` is not an integer >= 1, ``cpus_per_worker`` is not positive, or
+        ``gpus_per_worker`` is negative (checked before anything connects).
+
+    Examples
+    --------
+    A local cluster (started here, about 10 s, and stopped when the block ends) scores and
+    searches with the local results:
+
+    >>> import operator
+    >>> import numpy as np
+    >>> import ray
+    >>> from seqsim import SeqSim
+    >>> from seqsim.distributed import RayCluster, cluster_matrix
+    >>> from seqsim.search import SequenceIndex
+    >>> rng = np.random.default_rng(0)
+    >>> sequences = [rng.standard_normal((n, 8)).astype(np.float32) for n in (3, 5, 4)]
+    >>> index = SequenceIndex(candidates=2)
+    >>> index.add(sequences)
+    >>> with RayCluster(address="local", workers=1) as cluster:
+    ...     added = cluster.map(10, operator.add, [1, 2, 3])       # add(10, item) per item
+    ...     scores = cluster_matrix(SeqSim(), sequences, sequences, cluster)
+    ...     _, ids = index.search(sequences, k=2, cluster=cluster)
+    >>> added
+    [11, 12, 13]
+    >>> np.round(np.diag(scores), 4), bool((scores == SeqSim().matrix(sequences, sequences)).all())
+    (array([1., 1., 1.]), True)
+    >>> bool((ids == index.search(sequences, k=2)[1]).all()), ray.is_initialized()
+    (True, False)
+
+    Options are checked before anything connects:
+
+    >>> RayCluster(workers=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: workers must be an integer >= 1, got 0
     """
 
     address: str | None = None
@@ -109,7 +208,25 @@ class RayCluster:
     # ------------------------------------------------------------------ connection
 
     def connect(self) -> ModuleType:
-        """Join or start the cluster (once); returns the ``ray`` module."""
+        """Join or start the cluster (once); returns the ``ray`` module.
+
+        Returns
+        -------
+        types.ModuleType
+            ``ray``, initialised.
+
+        Raises
+        ------
+        RayNotInstalledError
+            If Ray or Ray Data is not installed.
+        RayConnectionError
+            If the cluster cannot be joined (the message says what to check: is it running,
+            token authentication).
+
+        Examples
+        --------
+        See :class:`RayCluster` (used as a context manager, it connects on entry).
+        """
         ray = require_ray()
         require_ray("ray.data")
         if not ray.is_initialized():
@@ -134,14 +251,44 @@ class RayCluster:
 
     def close(self) -> None:
         """Stop the scoring workers, and disconnect from Ray where :meth:`connect` connected
-        (a local cluster it started stops with it)."""
+        (a local cluster it started stops with it).
+
+        A connection that was there before :meth:`connect` is left open. Closing a cluster
+        that never connected does nothing.
+
+        Examples
+        --------
+        >>> from seqsim.distributed import RayCluster
+        >>> RayCluster().close()   # never connected: nothing to do
+
+        See :class:`RayCluster` for a cluster closed by its ``with`` block.
+        """
         self.stop_scoring_workers()
         if self._started:
             require_ray().shutdown()
             self._started = False
 
     def worker_count(self) -> int:
-        """``workers``, or as many workers as the cluster's resources hold."""
+        """``workers``, or as many workers as the cluster's resources hold.
+
+        Returns
+        -------
+        int
+            ``workers`` where given (without connecting); else the cluster's CPUs divided by
+            ``cpus_per_worker`` (and at most its GPUs divided by ``gpus_per_worker``, where
+            that is not 0), connecting first.
+
+        Raises
+        ------
+        ValueError
+            If the cluster's resources do not hold one worker.
+
+        Examples
+        --------
+        >>> from seqsim.distributed import RayCluster
+        >>> RayCluster(workers=3).worker_count()
+        3
+        """
         if self.workers is not None:
             return self.workers
         resources = self.connect().cluster_resources()
@@ -157,7 +304,19 @@ class RayCluster:
         return count
 
     def resources_per_worker(self) -> dict[str, float]:
-        """Ray's ``num_cpus`` and ``num_gpus`` for one worker."""
+        """Ray's ``num_cpus`` and ``num_gpus`` for one worker.
+
+        Returns
+        -------
+        dict of str to float
+            ``{"num_cpus": cpus_per_worker, "num_gpus": gpus_per_worker}``.
+
+        Examples
+        --------
+        >>> from seqsim.distributed import RayCluster
+        >>> RayCluster(cpus_per_worker=2, gpus_per_worker=0.5).resources_per_worker()
+        {'num_cpus': 2, 'num_gpus': 0.5}
+        """
         return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
 
     # ------------------------------------------------------------------ scoring workers
@@ -171,10 +330,42 @@ class RayCluster:
         progress: bool = False,
         desc: str = "chunks",
     ) -> list[Result]:
-        """``[function(shared, item) for item in items]``, run by the scoring workers:
+        """``[function(shared, item) for item in items]``, run by the scoring workers.
+
         ``shared`` goes into Ray's object store once and each worker reads it once (a worker
         keeps the last one it read), each item goes to one worker. A worker that dies is
-        restarted by Ray and its item retried."""
+        restarted by Ray and its item retried. The scoring workers (``workers`` of them, with
+        ``cpus_per_worker`` and ``gpus_per_worker`` each) start on first use and stay until
+        :meth:`stop_scoring_workers` or :meth:`close`.
+
+        Parameters
+        ----------
+        shared : object
+            The payload every call reads (picklable).
+        function : callable
+            ``function(shared, item)``; it must be importable or picklable by value on the
+            workers (``runtime_env`` can ship its module).
+        items : sequence
+            One call per item.
+        progress : bool, default False
+            Show a progress bar over the items.
+        desc : str, default "chunks"
+            The progress bar's label.
+
+        Returns
+        -------
+        list
+            The results, in the order of ``items``.
+
+        Raises
+        ------
+        RayNotInstalledError, RayConnectionError
+            As :meth:`connect`.
+
+        Examples
+        --------
+        See :class:`RayCluster`, whose example maps ``operator.add`` over three items.
+        """
         ray = self.connect()
         reference = ray.put(shared)
         pool = ray.util.ActorPool(self._workers())
@@ -192,7 +383,13 @@ class RayCluster:
 
     def stop_scoring_workers(self) -> None:
         """Stop the scoring workers (started again when needed), freeing what they reserve:
-        an embedding pipeline's actors need those CPUs and GPUs."""
+        an embedding pipeline's actors need those CPUs and GPUs.
+
+        Examples
+        --------
+        >>> from seqsim.distributed import RayCluster
+        >>> RayCluster().stop_scoring_workers()   # none started: nothing to do
+        """
         if self._scoring_workers:
             ray = require_ray()
             for worker in self._scoring_workers:
@@ -200,6 +397,7 @@ class RayCluster:
             self._scoring_workers = []
 
     def _workers(self) -> list[Any]:
+        """The scoring workers, started on first use."""
         if not self._scoring_workers:
             ray = self.connect()
             remote = ray.remote(max_restarts=-1, max_task_retries=-1, **self.resources_per_worker())

@@ -64,7 +64,27 @@ core) and are bounded by this instead; each task process imports seqsim once (~2
 
 @dataclass
 class RayProducer:
-    """An embed run's producer (:class:`~seqsim.store.Producer`) on a Ray cluster."""
+    """An embed run's producer (:class:`~seqsim.store.Producer`) on a Ray cluster.
+
+    Called by :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`
+    with the utterances not stored yet: it stops the cluster's scoring workers, runs the
+    Ray Data pipeline, counts what the actors wrote and records failures in the report, then
+    checks that the store, as this process sees it, holds what the workers wrote
+    (:func:`check_written`).
+
+    Parameters
+    ----------
+    cluster : RayCluster
+        Where the pipeline runs (``cluster.worker_count()`` encoder actors).
+    embedder_options : dict
+        Keyword arguments of each actor's :class:`~seqsim.WhisperEmbedder`.
+    shard_size, flush_seconds
+        The flush policy of each actor's store writer (and its batch size at most).
+    fail_fast : bool, default False
+        Raise :class:`~seqsim.audio.AudioError` at the first bad audio instead of recording it.
+    progress : bool, default True
+        Show a progress bar (with utterances per second).
+    """
 
     cluster: RayCluster
     embedder_options: dict[str, Any]
@@ -153,10 +173,23 @@ class RayProducer:
 
 
 def check_written(store: EmbeddingStore, written: Mapping[str, Sequence[str]]) -> None:
-    """Raise :class:`~seqsim.store.StoreError` where utterances that workers wrote (``written``:
-    host -> keys) are not in ``store`` as this process sees it: the workers of those hosts
-    wrote into a folder of the same name that is not this one (a local disk, not a shared
-    filesystem)."""
+    """Check that ``store``, as this process sees it, holds what the workers wrote.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        The store of the run.
+    written : mapping of str to sequence of str
+        Host name -> the keys the workers on that host wrote.
+
+    Raises
+    ------
+    seqsim.store.StoreError
+        Where utterances that workers wrote are not in ``store`` as this process sees it:
+        the workers of those hosts wrote into a folder of the same name that is not this one
+        (a local disk, not a shared filesystem). The message names the hosts, the count and
+        a few keys.
+    """
     stored = set(store.keys())
     lost = {host: [key for key in keys if key not in stored] for host, keys in written.items()}
     lost = {host: keys for host, keys in lost.items() if keys}
@@ -172,7 +205,31 @@ def check_written(store: EmbeddingStore, written: Mapping[str, Sequence[str]]) -
 
 def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     """Audio files as checked mono float32 at 16 kHz (an empty array and the reason where a
-    file cannot be used)."""
+    file cannot be used): the decoding step of the pipeline.
+
+    Parameters
+    ----------
+    batch : dict of str to numpy.ndarray
+        ``key`` and ``path`` columns.
+
+    Returns
+    -------
+    dict
+        ``key``, ``samples`` (one array per file) and ``error`` (``""`` where decoded).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.corpus import demo_corpus
+    >>> from seqsim.distributed.embedding import decode_batch
+    >>> key, path = demo_corpus().audio_items()[0]
+    >>> batch = {"key": np.array([key, "gone"]), "path": np.array([str(path), "/gone.wav"])}
+    >>> decoded = decode_batch(batch)
+    >>> decoded["samples"][0].dtype, decoded["samples"][0].ndim, len(decoded["samples"][1])
+    (dtype('float32'), 1, 0)
+    >>> list(decoded["error"])
+    ['', '/gone.wav: file not found']
+    """
     samples, errors = [], []
     for path in batch["path"]:
         try:
@@ -204,6 +261,7 @@ class EncoderActor:
         self.shard_size, self.flush_seconds = shard_size, flush_seconds
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
+        """Encode and store a decoded batch: one row per utterance, its error or ``""``."""
         keys = [str(key) for key in batch["key"]]
         errors = [str(error) for error in batch["error"]]
         good = [n for n, error in enumerate(errors) if not error]
@@ -232,7 +290,21 @@ def planned_settings(
     on_gpu: bool,
 ) -> dict[str, Any]:
     """The store settings that the actors' embedders will have, worked out without loading
-    the model (its layer count is read from its configuration)."""
+    the model (its layer count is read from its configuration).
+
+    Raises
+    ------
+    ValueError
+        If ``model`` cannot be found, ``layers`` are not layers of it, or ``encoder_dtype``
+        is unknown.
+
+    Examples
+    --------
+    >>> from seqsim.distributed.embedding import planned_settings
+    >>> settings = planned_settings("whisper-base-offline", -1, "float16", "auto", on_gpu=False)
+    >>> settings["layers"], settings["hidden_states"], settings["dtype"]
+    ([6], 7, 'float16')
+    """
     info = whisper_info(model)
     return {
         **frame_settings(
@@ -261,14 +333,94 @@ def embed_on_ray(
     fail_fast: bool = False,
     progress: bool = True,
 ) -> EmbedReport:
-    """:meth:`EmbeddingStore.embed` on a Ray cluster: every ``(key, audio file)`` not stored
-    yet is decoded by Ray tasks and encoded by ``cluster.workers`` actors, each loading
-    ``model`` once (with ``layers``, ``encoder_dtype``, ``batch_size`` and ``strict`` as
-    :class:`~seqsim.WhisperEmbedder` takes them) and writing shards of at most ``shard_size``
-    utterances into ``store`` (storage ``dtype``). The store and the audio must be on a
-    filesystem that every node of the cluster sees. ``cluster``: a :class:`RayCluster`
-    (default: ``RayCluster()``, this machine's). Every option is checked before the cluster
-    starts; bad audio is recorded in ``failures.jsonl`` (raised with ``fail_fast``).
+    """:meth:`EmbeddingStore.embed <seqsim.store.EmbeddingStore.embed>` on a Ray cluster.
+
+    Every ``(key, audio file)`` not stored yet is decoded by Ray tasks and encoded by the
+    cluster's workers (``cluster.worker_count()`` actors), each loading ``model`` once and
+    writing shards of at most ``shard_size`` utterances into ``store``. The store and the
+    audio must be on a filesystem that every node of the cluster sees (at the same paths).
+    The run around it (lock, resumption, corrupt shards, consolidation, ``failures.jsonl``)
+    is the store's, as for a local run; a worker that dies is retried by Ray, and the store
+    ends with every utterance exactly once. The options are checked, and the model's layers
+    read from its configuration, before the cluster starts; bad audio is recorded in
+    ``failures.jsonl`` (raised with ``fail_fast``).
+
+    Parameters
+    ----------
+    utterances : sequence of (str, str or Path)
+        ``(key, audio file)`` pairs; keys must be unique. Relative paths are made absolute
+        here.
+    store : str, Path or EmbeddingStore
+        The store to write (created where missing; resumed where it holds some keys).
+    model : str
+        The Whisper model, as :class:`~seqsim.WhisperEmbedder` takes it
+        (``"whisper-base-offline"``, ``"openai/whisper-small"``, a folder, ...).
+    layers : int, sequence of int or "all", default -1
+        The encoder layers to store, as :class:`~seqsim.WhisperEmbedder` takes them.
+    cluster : RayCluster, optional
+        Where to run (left open); default: ``RayCluster()``, this machine's, closed at the
+        end. With ``gpus_per_worker``, the encoders run on CUDA.
+    dtype : {"float16", "float32"}, default "float16"
+        The storage dtype of the frames.
+    encoder_dtype, batch_size, strict
+        As :class:`~seqsim.WhisperEmbedder` takes them (``dtype``, ``batch_size``,
+        ``strict``).
+    shard_size : int, default RAY_SHARD_SIZE (16)
+        Utterances an actor takes at once and writes as one shard at most (a small run gets
+        smaller batches, so that every actor gets several).
+    flush_seconds : float, default DEFAULT_FLUSH_SECONDS
+        An actor's writer flushes a shard at least this often.
+    fail_fast : bool, default False
+        Raise at the first bad audio instead of recording it.
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    EmbedReport
+        What was embedded, skipped (stored already), failed and set aside (corrupt shards).
+
+    Raises
+    ------
+    ValueError
+        If an option is bad (named), an audio source is not a file path, ``model`` cannot
+        be found, or keys repeat.
+    seqsim.audio.AudioError
+        With ``fail_fast``, at the first audio that cannot be used.
+    seqsim.store.StoreError
+        If the store holds frames of other settings
+        (:class:`~seqsim.store.StoreMismatchError`), another embed run holds it
+        (:class:`~seqsim.store.StoreBusyError`), or the workers wrote into a folder this
+        machine does not see (not a shared filesystem).
+    RayNotInstalledError, RayConnectionError
+        If Ray is missing, or the cluster cannot be joined.
+
+    Examples
+    --------
+    On a cluster (not run here: a cluster takes seconds to start, and every actor loads the
+    model)::
+
+        from seqsim.corpus import demo_corpus
+        from seqsim.distributed import RayCluster, embed_on_ray
+
+        with RayCluster(workers=2) as cluster:
+            report = embed_on_ray(demo_corpus().audio_items(), "store/",
+                                  model="whisper-base-offline", layers=-1, cluster=cluster)
+
+    Options are checked before a cluster starts:
+
+    >>> import numpy as np
+    >>> from seqsim.distributed import embed_on_ray
+    >>> embed_on_ray([("en/s01", "s01.wav")], "store/", model="whisper-base-offline",
+    ...              dtype="int8")
+    Traceback (most recent call last):
+    ...
+    ValueError: dtype must be one of 'float16', 'float32'; got 'int8'
+    >>> embed_on_ray([("en/s01", np.zeros(16000))], "store/", model="whisper-base-offline")
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: en/s01: on a Ray cluster audio is read from files that every node sees; ...
     """
     check_choice("dtype", dtype, STORAGE_DTYPES)
     check_flush_policy(shard_size, flush_seconds)

@@ -1,6 +1,6 @@
 """Stage 1 of a search: a shortlist of candidates per query, for the exact rerank.
 
-Three generators, all over L2-normalised frames (docs/search.md measures them):
+Three generators, all over L2-normalised frames (docs/searching.md measures them):
 
 - :class:`CentroidInteraction` (the default): SeqSim's two directions estimated on frames
   quantised to k-means centroids, for every indexed sequence (centroid interaction, as PLAID).
@@ -21,8 +21,9 @@ then given every sequence in order (``add``), then asked for shortlists; its ``s
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from itertools import pairwise
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import faiss
 import numba
@@ -41,11 +42,51 @@ DEFAULT_RESCORE = 2000
 
 
 def unit_frames(packed: PackedSequences) -> np.ndarray:
-    """All frames as float32 rows of norm 1 (zero rows stay zero)."""
+    """All frames as float32 rows of norm 1 (zero rows stay zero).
+
+    Parameters
+    ----------
+    packed : PackedSequences
+        The sequences.
+
+    Returns
+    -------
+    numpy.ndarray
+        (frames, dim) float32, the frames of every sequence back to back, each divided by
+        its norm.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.search.candidates import unit_frames
+    >>> packed = PackedSequences.from_lengths(np.array([[3, 4], [0, 0]], np.float32), [2])
+    >>> unit_frames(packed)
+    array([[0.6, 0.8],
+           [0. , 0. ]], dtype=float32)
+    """
     return np.asarray(unit_numpy_block(packed).frames)
 
 
 def new_faiss_index(factory: str, dim: int) -> faiss.Index:
+    """A faiss index of inner products over ``dim``-dimensional vectors, built from the
+    factory string ``factory`` (``"Flat"``, ``"HNSW32"``, ``"IVF4096,PQ64"``, ...).
+
+    Raises
+    ------
+    ValueError
+        If faiss cannot build ``factory`` (faiss's reason in one line).
+
+    Examples
+    --------
+    >>> from seqsim.search.candidates import new_faiss_index
+    >>> new_faiss_index("Flat", 8).d
+    8
+    >>> new_faiss_index("Bogus", 8)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: faiss cannot build index 'Bogus': ...
+    """
     try:
         return faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
     except RuntimeError as error:
@@ -54,6 +95,23 @@ def new_faiss_index(factory: str, dim: int) -> faiss.Index:
 
 
 def train_faiss(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
+    """Train ``index`` (built from ``factory``) on ``vectors``, (n, dim) float32.
+
+    Raises
+    ------
+    ValueError
+        If faiss cannot train it on that many vectors (too few for its lists or codes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.search.candidates import new_faiss_index, train_faiss
+    >>> index = new_faiss_index("IVF4,Flat", 8)
+    >>> train_faiss(index, np.ones((2, 8), np.float32), "IVF4,Flat")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: faiss index 'IVF4,Flat' could not be trained on 2 vectors (...); add more ...
+    """
     try:
         index.train(vectors)
     except RuntimeError as error:
@@ -66,46 +124,237 @@ def train_faiss(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
 
 class CandidateGenerator(ABC):
     """Stage 1 of :class:`~seqsim.search.SequenceIndex`: trained once on a sample, then
-    given every sequence in order, then asked for shortlists."""
+    given every sequence in order, then asked for shortlists.
+
+    The built-in generators are :class:`CentroidInteraction` (``"centroids"``, the default),
+    :class:`FrameVotes` (``"frames"``) and :class:`MeanPooled` (``"mean"``). A subclass
+    implements the abstract methods below; an index accepts an instance as its
+    ``generator``, and a pickled index (what a cluster search sends its workers) carries its
+    class. To save an index of it, and load it, register the class with
+    :func:`register_generator` (then ``SequenceIndex(generator=name)`` builds it too).
+
+    Attributes
+    ----------
+    name : str
+        The generator's name (class attribute), the first entry of :meth:`options`.
+    index : faiss.Index or None
+        The generator's faiss index once trained (None before).
+
+    Examples
+    --------
+    A generator that shortlists every indexed sequence: the search is then exhaustive.
+
+    >>> import numpy as np
+    >>> from seqsim.search import CandidateGenerator, SequenceIndex
+    >>> class Everything(CandidateGenerator):
+    ...     name = "everything"
+    ...     trained = False
+    ...     count = 0
+    ...     def options(self):
+    ...         return {"generator": self.name}
+    ...     def train(self, sample):
+    ...         self.trained = True
+    ...     def add(self, packed):
+    ...         self.count += len(packed)
+    ...     def shortlist(self, queries, count):
+    ...         ids = np.full((len(queries), count), -1)
+    ...         ids[:, : min(count, self.count)] = np.arange(min(count, self.count))
+    ...         return ids
+    ...     def state(self):
+    ...         return {"count": np.array(self.count)}
+    ...     def restore(self, state):
+    ...         self.count, self.trained = int(state["count"]), True
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = [rng.standard_normal((n, 8)).astype(np.float32) for n in (4, 6, 5)]
+    >>> index = SequenceIndex(generator=Everything())
+    >>> index.add(corpus)
+    >>> _, ids = index.search(corpus, k=3)
+    >>> _, exhaustive_ids = index.search(corpus, k=3, exhaustive=True)
+    >>> bool((ids == exhaustive_ids).all()), ids[:, 0]
+    (True, array([0, 1, 2]))
+    """
 
     name: ClassVar[str]
     index: faiss.Index | None = None
 
     @abstractmethod
     def options(self) -> dict[str, Any]:
-        """What determines the shortlist (saved with the index)."""
+        """What determines the shortlist (saved with the index).
+
+        Returns
+        -------
+        dict
+            ``{"generator": name, **options}``: the generator's class is found by ``name``,
+            and built again from the options, when an index is loaded.
+
+        Examples
+        --------
+        >>> from seqsim.search import FrameVotes
+        >>> FrameVotes(per_frame=8).options()
+        {'generator': 'frames', 'factory': 'Flat', 'per_frame': 8, 'symmetric': True}
+        """
 
     @property
     def trained(self) -> bool:
-        """Whether :meth:`train` has run (or the generator was restored)."""
+        """Whether :meth:`train` has run (or the generator was restored).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.search import MeanPooled
+        >>> generator = MeanPooled()
+        >>> generator.trained
+        False
+        >>> generator.train(PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2]))
+        >>> generator.trained
+        True
+        """
         return self.index is not None and self.index.is_trained
+
+    def _trained_index(self) -> faiss.Index:
+        """The faiss index, which :meth:`train` builds; a clear error before that."""
+        if self.index is None:
+            raise ValueError(
+                f"the {type(self).__name__} generator is not trained: call its train(sample) "
+                "first (SequenceIndex.add does)"
+            )
+        return self.index
 
     @abstractmethod
     def train(self, sample: PackedSequences) -> None:
-        """Learn what the shortlist needs from ``sample``, sequences drawn from all those about
-        to be added; runs once, before the first :meth:`add`."""
+        """Learn what the shortlist needs from ``sample``.
+
+        Runs once, before the first :meth:`add` (:meth:`SequenceIndex.add
+        <seqsim.search.SequenceIndex.add>` calls it with a random sample of at most
+        ``TRAINING_SEQUENCES`` of the first sequences added).
+
+        Parameters
+        ----------
+        sample : PackedSequences
+            Sequences drawn from all those about to be added.
+
+        Raises
+        ------
+        ValueError
+            Where the generator cannot be trained on ``sample`` (e.g. a faiss index that
+            needs more vectors).
+
+        Examples
+        --------
+        See :meth:`shortlist`.
+        """
 
     @abstractmethod
     def add(self, packed: PackedSequences) -> None:
-        """Append sequences (numbered after those added before)."""
+        """Append sequences (numbered after those added before).
+
+        Parameters
+        ----------
+        packed : PackedSequences
+            The sequences, in order; :meth:`train` must have run.
+
+        Raises
+        ------
+        ValueError
+            If :meth:`train` has not run (the built-in generators say so).
+
+        Examples
+        --------
+        See :meth:`shortlist`.
+        """
 
     @abstractmethod
     def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
-        """(Q, count) candidate ids per query, most promising first; -1 pads a short list."""
+        """Candidate ids per query, most promising first.
+
+        Parameters
+        ----------
+        queries : PackedSequences
+            The queries.
+        count : int
+            The shortlist length.
+
+        Returns
+        -------
+        numpy.ndarray
+            (Q, count) int64 ids of added sequences; -1 pads a short list.
+
+        Raises
+        ------
+        ValueError
+            If no sequences were added.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.search import MeanPooled
+        >>> frames = np.eye(4, dtype=np.float32)
+        >>> packed = PackedSequences.from_lengths(frames, [2, 2])   # two orthogonal sequences
+        >>> generator = MeanPooled()
+        >>> generator.train(packed)
+        >>> generator.add(packed)
+        >>> generator.shortlist(PackedSequences.from_lengths(frames[2:], [2]), 3)
+        array([[ 1,  0, -1]])
+        """
 
     @abstractmethod
     def state(self) -> dict[str, np.ndarray]:
-        """Arrays to save; :meth:`restore` takes them back."""
+        """Arrays to save; :meth:`restore` takes them back.
+
+        Returns
+        -------
+        dict of str to numpy.ndarray
+            Everything the generator learnt and holds (its options are saved apart).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.search import FrameVotes
+        >>> packed = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [3, 1])
+        >>> generator = FrameVotes(per_frame=2)
+        >>> generator.train(packed)
+        >>> generator.add(packed)
+        >>> copy = FrameVotes(per_frame=2)
+        >>> copy.restore(generator.state())
+        >>> sorted(generator.state()), copy.shortlist(packed, 1).ravel()
+        (['faiss', 'lengths', 'owner'], array([0, 1]))
+        """
 
     @abstractmethod
     def restore(self, state: dict[str, np.ndarray]) -> None:
-        """Take back what :meth:`state` gave."""
+        """Take back what :meth:`state` gave (into a generator built with the same options).
+
+        Parameters
+        ----------
+        state : dict of str to numpy.ndarray
+            The arrays :meth:`state` returned.
+
+        Examples
+        --------
+        See :meth:`state`.
+        """
 
 
 class FaissGenerator(CandidateGenerator):
     """A generator whose faiss index (built from the ``factory`` string, inner product) holds
-    :meth:`vectors` of every sequence; ``faiss_parameters`` are search parameters such as
-    ``nprobe``."""
+    :meth:`vectors` of every sequence: the base of :class:`MeanPooled` and :class:`FrameVotes`.
+
+    Parameters
+    ----------
+    factory : str, default "Flat"
+        A faiss index factory string (``"Flat"``, ``"HNSW32"``, ``"IVF4096,PQ64"``, ...).
+    **faiss_parameters
+        faiss search parameters such as ``nprobe=16`` or ``efSearch=64``, set on the index
+        before every search.
+
+    Raises
+    ------
+    ValueError
+        When trained: if faiss cannot build ``factory``, or cannot train it on the sample.
+    """
 
     def __init__(self, factory: str = DEFAULT_FACTORY, **faiss_parameters: Any) -> None:
         self.factory = factory
@@ -116,7 +365,17 @@ class FaissGenerator(CandidateGenerator):
 
     @abstractmethod
     def vectors(self, packed: PackedSequences) -> np.ndarray:
-        """What the faiss index holds for ``packed`` (float32 rows)."""
+        """What the faiss index holds for ``packed`` (float32 rows).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.search import MeanPooled
+        >>> frames = np.array([[2, 0], [0, 3]], np.float32)
+        >>> np.round(MeanPooled().vectors(PackedSequences.from_lengths(frames, [2])), 4)
+        array([[0.7071, 0.7071]], dtype=float32)
+        """
 
     def train(self, sample: PackedSequences) -> None:
         self.index = new_faiss_index(self.factory, sample.dim)
@@ -124,8 +383,7 @@ class FaissGenerator(CandidateGenerator):
             train_faiss(self.index, self.vectors(sample), self.factory)
 
     def add(self, packed: PackedSequences) -> None:
-        assert self.index is not None, "train the generator first"
-        self.index.add(self.vectors(packed))
+        self._trained_index().add(self.vectors(packed))
 
     def _searchable(self) -> faiss.Index:
         """The faiss index with the search parameters applied (e.g. nprobe, efSearch)."""
@@ -136,15 +394,41 @@ class FaissGenerator(CandidateGenerator):
         return self.index
 
     def state(self) -> dict[str, np.ndarray]:
-        assert self.index is not None
-        return {"faiss": faiss.serialize_index(self.index)}
+        return {"faiss": faiss.serialize_index(self._trained_index())}
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         self.index = faiss.deserialize_index(state["faiss"])
 
 
 class MeanPooled(FaissGenerator):
-    """The nearest mean vectors (mean of an utterance's unit frames, normalised)."""
+    """The nearest mean vectors (mean of an utterance's unit frames, normalised).
+
+    One vector per utterance: small and fast, but a mean forgets which frames matched
+    (docs/searching.md measures how often it keeps the exhaustive top-1).
+
+    Parameters
+    ----------
+    factory : str, default "Flat"
+        A faiss index factory string (``"Flat"``, ``"HNSW32"``, ``"IVF4096,PQ64"``, ...).
+    **faiss_parameters
+        faiss search parameters such as ``nprobe=16``.
+
+    Raises
+    ------
+    ValueError
+        When trained: if faiss cannot build ``factory``, or cannot train it on the sample.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.search import SequenceIndex
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = [rng.standard_normal((n, 8)).astype(np.float32) for n in (4, 6, 5)]
+    >>> index = SequenceIndex(generator="mean", candidates=1)
+    >>> index.add(corpus)
+    >>> index.search(corpus, k=1)[1].ravel()   # each sequence's own mean is nearest
+    array([0, 1, 2])
+    """
 
     name = "mean"
 
@@ -165,8 +449,46 @@ def _unit_means(packed: PackedSequences) -> np.ndarray:
 class FrameVotes(FaissGenerator):
     """Frame-level nearest neighbours, turned into estimates of SeqSim's two directions.
 
-    ``per_frame``: neighbours fetched per query frame (more: a better estimate, slower).
-    ``symmetric=False`` ranks by the recall side alone (PyLate / ColBERT v1 style voting).
+    Every frame of every indexed sequence is in one faiss index; each query frame fetches
+    its ``per_frame`` nearest frames, and :func:`vote_scores` turns the neighbour lists into
+    an estimate of SeqSim (or of its recall side alone) per sequence.
+
+    Parameters
+    ----------
+    per_frame : int, default 32
+        Neighbours fetched per query frame (more: a better estimate, slower).
+    symmetric : bool, default True
+        Rank by the F1 of both directions; ``False`` ranks by the recall side alone
+        (PyLate / ColBERT v1 style voting).
+    factory : str, default "Flat"
+        A faiss index factory string; a flat index over all frames costs 4·dim bytes per
+        frame, a large corpus needs ``"IVF…,PQ…"`` or ``"HNSW32"``.
+    **faiss
+        faiss search parameters such as ``nprobe=16``.
+
+    Attributes
+    ----------
+    owner : numpy.ndarray
+        For every indexed frame, the number of its sequence.
+    lengths : numpy.ndarray
+        The length of every indexed sequence.
+
+    Raises
+    ------
+    ValueError
+        If ``per_frame`` is not an integer >= 1; when trained, if faiss cannot build or
+        train ``factory``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.search import SequenceIndex
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = [rng.standard_normal((n, 8)).astype(np.float32) for n in (4, 6, 5)]
+    >>> index = SequenceIndex(generator="frames", per_frame=4, candidates=1)
+    >>> index.add(corpus)
+    >>> index.search(corpus, k=1)[1].ravel()
+    array([0, 1, 2])
     """
 
     name = "frames"
@@ -228,14 +550,48 @@ def vote_scores(
     symmetric: bool,
 ) -> np.ndarray:
     """Estimated SeqSim (or recall alone) of one query against every indexed sequence, from
-    its frames' neighbour lists ``similarities``/``frame_ids`` (n, k); -inf where no frame of
-    a sequence was fetched.
+    its frames' neighbour lists.
 
     Recall: each query frame's best fetched similarity in the sequence, or, where it fetched
     none there, its k-th similarity (an upper bound of its true best match). Precision: each
     fetched candidate frame's best similarity to a query frame; the sequence's other frames
     count at the lowest k-th similarity of the query (a floor estimate). Their F1 estimates
     SeqSim's.
+
+    Parameters
+    ----------
+    similarities : numpy.ndarray
+        (n, k): the similarities of the ``k`` indexed frames each of the query's ``n`` frames
+        fetched, best first.
+    frame_ids : numpy.ndarray
+        (n, k): the ids of those frames (-1 where faiss found fewer).
+    owner : numpy.ndarray
+        For every indexed frame, the number of its sequence.
+    lengths : numpy.ndarray
+        The length (frames) of every indexed sequence.
+    symmetric : bool
+        The F1 of both directions; ``False``: the recall side alone.
+
+    Returns
+    -------
+    numpy.ndarray
+        One score per indexed sequence; -inf where no frame of a sequence was fetched.
+
+    Examples
+    --------
+    One query frame fetched frame 0 (of sequence 0, 2 frames long) at 0.9 and frame 2 (of
+    sequence 1) at 0.5; sequence 2 was not fetched. Recall: 0.9 and 0.5 (the k-th, 0.5,
+    is a bound for sequence 1). Precision of sequence 0: (0.9 + 0.5) / 2 = 0.7, its unfetched
+    frame counted at 0.5; F1 = 2 · 0.7 · 0.9 / 1.6 = 0.7875.
+
+    >>> import numpy as np
+    >>> from seqsim.search.candidates import vote_scores
+    >>> similarities, frame_ids = np.array([[0.9, 0.5]]), np.array([[0, 2]])
+    >>> owner, lengths = np.array([0, 0, 1, 2]), np.array([2, 1, 1])
+    >>> np.round(vote_scores(similarities, frame_ids, owner, lengths, symmetric=False), 4)
+    array([ 0.9,  0.5, -inf])
+    >>> np.round(vote_scores(similarities, frame_ids, owner, lengths, symmetric=True), 4)
+    array([0.7875, 0.5   ,   -inf])
     """
     valid = frame_ids >= 0
     rows = np.broadcast_to(np.arange(len(frame_ids))[:, None], frame_ids.shape)[valid]
@@ -277,13 +633,52 @@ class CentroidInteraction(CandidateGenerator):
     """SeqSim on quantised frames, for every indexed sequence (centroid interaction, as PLAID).
 
     Frames are assigned to ``centroids`` spherical k-means centroids, trained on a sample of
-    the sequences; a sequence is kept as the set of centroids its frames fall in, with their
-    frequencies. For a query, ``S = frames @ centroids.T`` once; the precision side of every
-    sequence is the frequency-weighted mean over its centroids of their best match in the
-    query (one sparse product over the whole index), the recall side the mean over query frames
-    of their best match among the sequence's centroids, computed for the ``rescore`` sequences
-    with the best precision side; their F1 ranks the shortlist. The index holds one centroid id
-    per distinct (sequence, centroid): a few bytes per frame, whatever the frame dimension.
+    the sequences (by faiss, on up to 64 frames per centroid); a small sample gets fewer
+    centroids (one per 4 frames at most), and a sample of no more than ``centroids`` frames
+    uses the frames themselves, so a small index quantises almost exactly. A sequence is kept
+    as the set of centroids its frames fall in, with their frequencies. For a query,
+    ``S = frames @ centroids.T`` once; the precision side of every sequence is the
+    frequency-weighted mean over its centroids of their best match in the query (one sparse
+    product over the whole index), the recall side the mean over query frames of their best
+    match among the sequence's centroids, computed for the ``rescore`` sequences with the
+    best precision side; their F1 ranks the shortlist. The index holds one centroid id per
+    distinct (sequence, centroid): a few bytes per frame, whatever the frame dimension.
+
+    Parameters
+    ----------
+    centroids : int, default 4096
+        The number of k-means centroids (at most).
+    rescore : int, default 2000
+        Sequences, those with the best precision side, whose recall side is computed.
+    seed : int, default 0
+        Seed of the k-means sample and initialisation.
+
+    Attributes
+    ----------
+    centroid_vectors : numpy.ndarray
+        (C, dim) float32 unit centroids, once trained.
+    histograms : scipy.sparse.csr_matrix
+        (sequences, C): the share of each sequence's frames in each centroid.
+
+    Raises
+    ------
+    ValueError
+        If ``centroids`` or ``rescore`` is not an integer >= 1.
+
+    Examples
+    --------
+    15 frames, fewer than the 4096 centroids: the centroids are the frames themselves.
+
+    >>> import numpy as np
+    >>> from seqsim.search import SequenceIndex
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = [rng.standard_normal((n, 8)).astype(np.float32) for n in (4, 6, 5)]
+    >>> index = SequenceIndex(generator="centroids", candidates=1)
+    >>> index.add(corpus)
+    >>> index.generator.centroid_vectors.shape
+    (15, 8)
+    >>> index.search(corpus, k=1)[1].ravel()
+    array([0, 1, 2])
     """
 
     name = "centroids"
@@ -312,8 +707,7 @@ class CentroidInteraction(CandidateGenerator):
         self.histograms = sparse.csr_matrix((0, len(self.centroid_vectors)), dtype=np.float32)
 
     def add(self, packed: PackedSequences) -> None:
-        assert self.index is not None, "train the generator first"
-        _, codes = self.index.search(unit_frames(packed), 1)
+        _, codes = self._trained_index().search(unit_frames(packed), 1)
         rows = np.repeat(np.arange(len(packed)), packed.lengths)
         weights = (1.0 / np.repeat(packed.lengths, packed.lengths)).astype(np.float32)
         shape = (len(packed), len(self.centroid_vectors))
@@ -442,3 +836,106 @@ GENERATORS: dict[str, type[CandidateGenerator]] = {
     "frames": FrameVotes,
     "centroids": CentroidInteraction,
 }
+"""The generator classes by name: the built-in ones and those of :func:`register_generator`."""
+
+G = TypeVar("G", bound=type[CandidateGenerator])
+
+
+def register_generator(name: str, *, overwrite: bool = False) -> Callable[[G], G]:
+    """Decorator that registers a :class:`CandidateGenerator` subclass under ``name``.
+
+    ``SequenceIndex(generator=name, **options)`` then builds it, and an index of it can be
+    saved and loaded: the file names the generator, and :meth:`SequenceIndex.load
+    <seqsim.search.SequenceIndex.load>` builds the class registered under that name from the
+    saved :meth:`~CandidateGenerator.options`, then gives it its saved state
+    (:meth:`~CandidateGenerator.restore`). So register it where the index is loaded too (in a
+    module imported there). The class's ``name`` becomes ``name``.
+
+    Parameters
+    ----------
+    name : str
+        The generator's name, the first entry of its :meth:`~CandidateGenerator.options`.
+    overwrite : bool, default False
+        Replace a generator registered under ``name`` already.
+
+    Returns
+    -------
+    callable
+        The decorator; it returns the class unchanged (but for its ``name``).
+
+    Raises
+    ------
+    ValueError
+        If ``name`` is registered already (and not ``overwrite``).
+    TypeError
+        If the decorated object is not a :class:`CandidateGenerator` subclass.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from seqsim.search import MeanPooled, SequenceIndex, register_generator
+    >>> @register_generator("my_mean")
+    ... class MyMean(MeanPooled):  # the nearest mean vectors, under a name of its own
+    ...     pass
+    >>> index = SequenceIndex(generator="my_mean", candidates=1)
+    >>> index.add([np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:]])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     loaded = SequenceIndex.load(index.save(Path(folder) / "mine.index"))
+    >>> type(loaded.generator).__name__, loaded.generator.options()
+    ('MyMean', {'generator': 'my_mean', 'factory': 'Flat'})
+    """
+
+    def decorate(generator_class: G) -> G:
+        if not (
+            isinstance(generator_class, type) and issubclass(generator_class, CandidateGenerator)
+        ):
+            raise TypeError(f"cannot register {generator_class!r}: expected a CandidateGenerator")
+        if name in GENERATORS and not overwrite:
+            raise ValueError(
+                f"a generator named {name!r} is registered already (pass overwrite=True)"
+            )
+        generator_class.name = name
+        GENERATORS[name] = generator_class
+        return generator_class
+
+    return decorate
+
+
+def generator_class(name: str) -> type[CandidateGenerator]:
+    """The generator class registered as ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A built-in generator's name, or one given to :func:`register_generator`.
+
+    Returns
+    -------
+    type
+        The :class:`CandidateGenerator` subclass.
+
+    Raises
+    ------
+    ValueError
+        If no generator is registered as ``name`` (the message lists those that are).
+
+    Examples
+    --------
+    >>> from seqsim.search.candidates import generator_class
+    >>> generator_class("frames").__name__
+    'FrameVotes'
+    >>> generator_class("colbert")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown generator 'colbert'; choose one of 'mean', 'frames', 'centroids'...
+    """
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        known = ", ".join(repr(registered) for registered in GENERATORS)
+        raise ValueError(
+            f"unknown generator {name!r}; choose one of {known}, or register yours "
+            "(seqsim.search.register_generator)"
+        ) from None

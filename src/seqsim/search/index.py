@@ -16,7 +16,7 @@ import io
 import json
 import warnings
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 
 from .._version import __version__
-from ..checks import check_count
-from ..metrics.base import Metric, get_metric
+from ..checks import check_count, check_flag
+from ..metrics.base import Metric, _stacklevel_outside_package, get_metric, sum_diagnostics
 from ..progress import progress_bar
 from ..ranking import top_k
 from ..sequences import PackedSequences, SequencesLike, as_packed
 from ..store import EmbeddingStore
 from ..store.files import StoreError, write_atomically
-from .candidates import GENERATORS, CandidateGenerator
+from .candidates import GENERATORS, CandidateGenerator, generator_class
 from .sequences import SequenceCollection
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 1
 DEFAULT_CANDIDATES = 100
 """Shortlist length per query (K) unless told otherwise: 99 % top-1 agreement with exhaustive
-search on 100,000 utterances (docs/search.md)."""
+search on 100,000 utterances (docs/searching.md)."""
 TRAINING_SEQUENCES = 4096
 """Sequences, drawn at random from the first ones added, that the shortlist is trained on
 (k-means centroids, a faiss index that needs training)."""
@@ -51,20 +51,89 @@ EXHAUSTIVE_QUERY_BLOCK = 256
 
 
 class SearchIndexError(ValueError):
-    """An index file or a search that cannot be used; the message names it."""
+    """An index file or a search that cannot be used; the message names it.
+
+    A subclass of ``ValueError``: raised for a missing, damaged or outdated index file, a
+    search of an empty index, and an ``add`` to an index that reads a store.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.search import SearchIndexError, SequenceIndex
+    >>> try:
+    ...     SequenceIndex().search([np.ones((2, 4), np.float32)])
+    ... except SearchIndexError as error:
+    ...     print(error)
+    the index is empty: add sequences before searching
+    """
 
 
 class SequenceIndex:
-    """Frame sequences, searchable by similarity (see the module documentation).
+    """Frame sequences, searchable by similarity: a faiss shortlist, then an exact rerank.
 
-    ``metric``: a registered metric name or :class:`~seqsim.Metric` for the rerank (SeqSim by
-    default); ``backend``/``device``/``working_memory`` go to it. ``generator``, the shortlist
-    (docs/search.md compares them): ``"centroids"`` (SeqSim on k-means-quantised frames for
-    every indexed sequence; the default; options ``centroids``, ``rescore``), ``"frames"``
-    (frame-level faiss neighbours; ``per_frame``, ``symmetric``) or ``"mean"`` (mean
-    vectors); the last two take ``factory``, a faiss index factory string such as ``"Flat"``,
-    ``"HNSW32"`` or ``"IVF4096,PQ64"``, and faiss search parameters such as ``nprobe=16``.
-    ``candidates``: the shortlist length per query.
+    :meth:`search` runs two stages (see :mod:`seqsim.search.index`): the generator proposes
+    ``candidates`` sequences per query, and the metric scores them exactly (``metric.matrix``:
+    the same block kernels, on any backend) and keeps the best ``k``. Results are faiss-style
+    ``(scores, ids)``, best first, equal scores ordered by id; ``index.keys[ids]`` names them.
+
+    Parameters
+    ----------
+    metric : str or Metric, default "seqsim"
+        A registered metric name or a :class:`~seqsim.Metric` for the rerank.
+    generator : str or CandidateGenerator, default "centroids"
+        The shortlist (docs/searching.md compares them): ``"centroids"`` (SeqSim on
+        k-means-quantised frames for every indexed sequence, the default; options
+        ``centroids``, ``rescore``, ``seed``), ``"frames"`` (frame-level faiss neighbours;
+        ``per_frame``, ``symmetric``) or ``"mean"`` (mean vectors). The last two take
+        ``factory``, a faiss index factory string such as ``"Flat"``, ``"HNSW32"`` or
+        ``"IVF4096,PQ64"``, and faiss search parameters such as ``nprobe=16``. Or a
+        :class:`~seqsim.search.CandidateGenerator` object (then give no options).
+    candidates : int, default DEFAULT_CANDIDATES (100)
+        The shortlist length per query (K).
+    backend, device, working_memory
+        Where the metric runs and its scratch memory (MiB), passed to
+        :func:`~seqsim.get_metric` when ``metric`` is a name (ignored for a metric object).
+    **generator_options
+        Options of the named generator, as listed above (see
+        :class:`~seqsim.search.CentroidInteraction`, :class:`~seqsim.search.FrameVotes`,
+        :class:`~seqsim.search.MeanPooled`).
+
+    Attributes
+    ----------
+    metric : Metric
+        The metric of the rerank.
+    generator : CandidateGenerator
+        The shortlist.
+    candidates : int
+        The shortlist length per query.
+    keys : numpy.ndarray
+        The key of every indexed sequence (object array), in id order.
+    source : dict
+        Where the frames came from: the store, its model and layer (empty for arrays).
+
+    Raises
+    ------
+    ValueError
+        If ``candidates`` is not an integer >= 1, ``generator`` is an unknown name, or
+        ``metric`` is not a registered metric name (or its options are bad).
+    TypeError
+        If ``generator_options`` are given with a generator object instead of a name.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.search import SequenceIndex
+    >>> rng = np.random.default_rng(0)
+    >>> corpus = [rng.standard_normal((n, 16)).astype(np.float32) for n in (5, 8, 6, 7)]
+    >>> index = SequenceIndex(candidates=2)
+    >>> index.add(corpus, keys=["a", "b", "c", "d"])
+    >>> len(index), index.dim
+    (4, 16)
+    >>> scores, ids = index.search([corpus[2], corpus[0]], k=2)
+    >>> ids[:, 0], np.round(scores[:, 0], 4)   # each query finds itself, SeqSim 1
+    (array([2, 0]), array([1., 1.]))
+    >>> list(index.keys[ids[:, 0]])
+    ['c', 'a']
     """
 
     def __init__(
@@ -85,10 +154,7 @@ class SequenceIndex:
             else metric
         )
         if isinstance(generator, str):
-            if generator not in GENERATORS:
-                known = ", ".join(repr(name) for name in GENERATORS)
-                raise ValueError(f"unknown generator {generator!r}; choose one of {known}")
-            generator = GENERATORS[generator](**generator_options)
+            generator = generator_class(generator)(**generator_options)
         elif generator_options:
             raise TypeError(f"options {sorted(generator_options)} need a generator name")
         self.generator = generator
@@ -103,10 +169,29 @@ class SequenceIndex:
 
     @property
     def dim(self) -> int | None:
+        """The frame dimension of the indexed sequences (None while the index is empty)."""
         return self.sequences.dim
 
     def settings(self) -> dict[str, Any]:
-        """What determines this index's results (saved with it)."""
+        """What determines this index's results (saved with it).
+
+        Returns
+        -------
+        dict
+            ``metric`` (the metric's settings), ``shortlist`` (the generator's options),
+            ``candidates``, ``dim`` and ``source`` (empty for an index of arrays).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim.search import SequenceIndex
+        >>> index = SequenceIndex(generator="mean", candidates=5)
+        >>> index.add([np.ones((2, 4), np.float32)])
+        >>> index.settings()  # doctest: +NORMALIZE_WHITESPACE
+        {'metric': {'metric': 'seqsim', 'output': 'f1'},
+         'shortlist': {'generator': 'mean', 'factory': 'Flat'},
+         'candidates': 5, 'dim': 4, 'source': {}}
+        """
         return {
             "metric": self.metric.settings(),
             "shortlist": self.generator.options(),
@@ -127,10 +212,42 @@ class SequenceIndex:
         *,
         progress: bool = False,
     ) -> None:
-        """Add sequences (numbered after those already there); ``keys`` name them (their
-        numbers as text by default). The shortlist reads them in blocks of
-        ``ADD_BLOCK`` sequences, so memory-mapped frames are never loaded whole; the index
-        keeps the frames it is given (a memory map stays one)."""
+        """Add sequences, numbered after those already there.
+
+        The shortlist is trained on the first sequences added (a random sample of at most
+        ``TRAINING_SEQUENCES`` of them), then reads them in blocks of ``ADD_BLOCK`` sequences,
+        so memory-mapped frames are never loaded whole; the index keeps the frames it is given
+        (a memory map stays one).
+
+        Parameters
+        ----------
+        sequences : list of (frames, dim) arrays or tensors, or PackedSequences
+            The sequences to add; their dimension must be the index's.
+        keys : sequence of str, optional
+            A name for each sequence (default: their numbers as text).
+        progress : bool, default False
+            Show a progress bar over the blocks.
+
+        Raises
+        ------
+        SearchIndexError
+            If the index was built from a store (add the utterances to the store and build
+            the index again).
+        ValueError
+            If ``sequences`` are empty, not 2-D float frames, hold NaN/inf, or differ in
+            dimension from the index; if ``keys`` and ``sequences`` differ in number; or if
+            the faiss index of the shortlist cannot be trained on them.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim.search import SequenceIndex
+        >>> index = SequenceIndex()
+        >>> index.add([np.eye(4, dtype=np.float32)[:2]], keys=["first"])
+        >>> index.add([np.eye(4, dtype=np.float32)[2:]])   # numbered after: its key is "1"
+        >>> list(index.keys)
+        ['first', '1']
+        """
         if self.source:
             raise SearchIndexError(
                 f"this index reads the store {self.source['store']}; add the utterances to the "
@@ -155,15 +272,73 @@ class SequenceIndex:
 
     @classmethod
     def from_store(
-        cls, store: str | Path | EmbeddingStore, layer: int = -1, **options: Any
+        cls,
+        store: str | Path | EmbeddingStore,
+        layer: int = -1,
+        *,
+        progress: bool = True,
+        **options: Any,
     ) -> SequenceIndex:
         """An index of every utterance in ``store`` (layer ``layer``), built block by block
-        from its memory-mapped frames, which the index keeps using (never loaded whole)."""
+        from its memory-mapped frames, which the index keeps using (never loaded whole).
+
+        The index records the store's path, model and layer in :attr:`source`; it is saved
+        pointing at the store, and refuses :meth:`add` (add to the store and rebuild).
+
+        Parameters
+        ----------
+        store : str, Path or EmbeddingStore
+            The store (its folder).
+        layer : int, default -1
+            The stored layer (hidden-state index; negative counts from the last one).
+        progress : bool, default True
+            Show a progress bar over the blocks indexed (on by default, as for the other
+            store-wide jobs: embedding, evaluating a store).
+        **options
+            The options of :class:`SequenceIndex` (``metric``, ``generator``,
+            ``candidates``, ...).
+
+        Returns
+        -------
+        SequenceIndex
+            The index; keys are the store's utterance keys.
+
+        Raises
+        ------
+        seqsim.store.StoreError
+            If the store holds no embeddings, or does not hold ``layer``
+            (:class:`~seqsim.store.StoreMismatchError`), or cannot be read.
+        ValueError
+            If ``progress`` is not True or False, or an option is bad (see
+            :class:`SequenceIndex`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
+        >>> from seqsim.search import SequenceIndex
+        >>> rng = np.random.default_rng(0)
+        >>> settings = {"model": "synthetic", "layers": [0], "dtype": "float32",
+        ...             "hidden_states": 1}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(Path(folder) / "store")
+        ...     with store.writer(settings) as writer:
+        ...         for key, n in [("en/s1", 5), ("en/s2", 7), ("en/s3", 6)]:
+        ...             writer.add(key, {0: rng.standard_normal((n, 8)).astype(np.float32)})
+        ...     index = SequenceIndex.from_store(store, layer=0, candidates=2, progress=False)
+        ...     keys, frames = store.load(0)
+        ...     _, ids = index.search(frames, k=1)
+        >>> list(index.keys), ids.ravel()
+        (['en/s1', 'en/s2', 'en/s3'], array([0, 1, 2]))
+        """
+        check_flag("progress", progress)
+        index = cls(**options)
         store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
         keys, frames = store.load(layer)
         settings = store.settings or {}
-        index = cls(**options)
-        index.add(frames, keys, progress=True)
+        index.add(frames, keys, progress=progress)
         index.source = {
             "store": str(store.path.resolve()),
             "model": settings.get("model"),
@@ -182,57 +357,144 @@ class SequenceIndex:
         progress: bool = False,
         cluster: RayCluster | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best
-        first. ``k`` larger than the index is clamped to its size (with a warning). With a
+        """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best first.
+
+        The generator shortlists ``max(k, candidates)`` sequences per query, and the metric
+        scores the shortlist exactly. Equal scores are ordered by id (smaller first). With a
         :class:`~seqsim.distributed.RayCluster`, its workers search the queries
         (:func:`seqsim.distributed.cluster_search`), or score them against every sequence
-        (``exhaustive``, :func:`seqsim.distributed.cluster_matrix`), with the same results."""
+        (``exhaustive``, :func:`seqsim.distributed.cluster_matrix`), with the same results.
+
+        Parameters
+        ----------
+        queries : list of (frames, dim) arrays or tensors, or PackedSequences
+            The queries, of the index's dimension.
+        k : int, default 10
+            How many results per query; more than the index holds is clamped to its size.
+        exhaustive : bool, default False
+            Skip the shortlist and score every indexed sequence (the reference that the
+            shortlist is measured against, :func:`seqsim.search.agreement`).
+        progress : bool, default False
+            Show a progress bar.
+        cluster : RayCluster, optional
+            Search on this cluster's workers (see :class:`~seqsim.distributed.RayCluster`).
+
+        Returns
+        -------
+        scores : numpy.ndarray
+            (Q, k) float scores, best first; ``-inf`` where a shortlist held fewer than ``k``
+            sequences.
+        ids : numpy.ndarray
+            (Q, k) int64 ids of the sequences (``index.keys[ids]`` names them); ``-1`` pads a
+            short list.
+
+        Raises
+        ------
+        SearchIndexError
+            If the index is empty.
+        ValueError
+            If ``k`` is not an integer >= 1, or ``queries`` are empty, not 2-D float frames,
+            hold NaN/inf, or differ in dimension from the index.
+
+        Warns
+        -----
+        UserWarning
+            If ``k`` is larger than the index (it is clamped).
+
+        Examples
+        --------
+        One-hot frames make every cosine 0 or 1, so the scores are exact and two copies tie:
+
+        >>> import numpy as np
+        >>> from seqsim.search import SequenceIndex
+        >>> a, b = np.eye(4, dtype=np.float32)[:2], np.eye(4, dtype=np.float32)[2:]
+        >>> index = SequenceIndex()
+        >>> index.add([a, b, a])
+        >>> scores, ids = index.search([a, b], k=3)
+        >>> ids
+        array([[0, 2, 1],
+               [1, 0, 2]])
+        >>> scores
+        array([[1., 1., 0.],
+               [1., 0., 0.]])
+        >>> index.search([b], k=1, exhaustive=True)[1]
+        array([[1]])
+        """
+        k = self._checked_k(k)
+        packed = as_packed(queries, "queries", dim=self.dim)
+        if cluster is not None and not exhaustive:
+            from ..distributed.scoring import cluster_search
+
+            return cluster_search(self, packed, k, cluster, progress=progress)
+        if exhaustive:
+            scores, ids, diagnostics = self._exhaustive(packed, k, progress, cluster)
+        else:
+            scores, ids, diagnostics = self._reranked(packed, k, progress)
+        self.metric.record_diagnostics(diagnostics)  # once for the search: one warning at most
+        return scores, ids
+
+    def _checked_k(self, k: int) -> int:
+        """``k`` for a search of this index, clamped to its size (with a warning); the checks
+        that :meth:`search` makes before any work, wherever the search runs."""
         if not len(self):
             raise SearchIndexError("the index is empty: add sequences before searching")
         check_count("k", k, 1)
         if k > len(self):
             warnings.warn(
                 f"k={k} is more than the {len(self)} sequences indexed; returning {len(self)}",
-                stacklevel=2,
+                stacklevel=_stacklevel_outside_package(),
             )
-            k = len(self)
-        packed = as_packed(queries, "queries", dim=self.dim)
-        if exhaustive:
-            return self._exhaustive(packed, k, progress, cluster)
-        if cluster is not None:
-            from ..distributed.scoring import cluster_search
+        return min(k, len(self))
 
-            return cluster_search(self, packed, k, cluster, progress=progress)
-        shortlists = self.generator.shortlist(packed, max(k, self.candidates))
-        scores = np.full((len(packed), k), -np.inf)
-        ids = np.full((len(packed), k), -1, dtype=np.int64)
-        for number in progress_bar(range(len(packed)), desc="searching", disable=not progress):
+    def _reranked(
+        self, queries: PackedSequences, k: int, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """The two-stage search of checked ``queries`` (``k`` checked), and the metric's solver
+        diagnostics of all its reranks summed, neither recorded nor warned about (the caller
+        records them once: :meth:`search` here, the driver of a cluster search)."""
+        shortlists = self.generator.shortlist(queries, max(k, self.candidates))
+        scores = np.full((len(queries), k), -np.inf)
+        ids = np.full((len(queries), k), -1, dtype=np.int64)
+        diagnostics = []
+        for number in progress_bar(range(len(queries)), desc="searching", disable=not progress):
             shortlist = np.unique(shortlists[number][shortlists[number] >= 0])  # ascending ids
-            exact = self.metric.checked_matrix(
-                packed.subset(np.array([number])), self.sequences.subset(shortlist)
+            exact, diagnosed = self.metric.matrix_with_diagnostics(
+                queries.subset(np.array([number])), self.sequences.subset(shortlist)
             )
+            diagnostics.append(diagnosed)
             best_scores, best = top_k(exact, k)
             found = best.shape[1]
             scores[number, :found], ids[number, :found] = best_scores[0], shortlist[best[0]]
-        return scores, ids
+        return scores, ids, sum_diagnostics(diagnostics)
 
     def _exhaustive(
         self, queries: PackedSequences, k: int, progress: bool, cluster: RayCluster | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Every indexed sequence scored, in blocks of queries (on ``cluster``'s workers if
+        given), and the solver diagnostics of all blocks summed (not recorded)."""
         everything = self.sequences.whole()
-        score = self.metric.checked_matrix
+        score: Callable[[PackedSequences, PackedSequences], tuple[np.ndarray, dict[str, int]]]
+        score = self.metric.matrix_with_diagnostics
         if cluster is not None:
-            from ..distributed.scoring import checked_cluster_matrix
+            from ..distributed.scoring import cluster_matrix_with_diagnostics
 
-            score = partial(checked_cluster_matrix, self.metric, cluster=cluster)
+            score = partial(cluster_matrix_with_diagnostics, self.metric, cluster=cluster)
         blocks = progress_bar(
             queries.chunks(EXHAUSTIVE_QUERY_BLOCK),
             total=-(-len(queries) // EXHAUSTIVE_QUERY_BLOCK),
             desc="exhaustive search",
             disable=not progress,
         )
-        results = [top_k(score(block, everything), k) for _, block in blocks]
-        return np.concatenate([s for s, _ in results]), np.concatenate([i for _, i in results])
+        results, diagnostics = [], []
+        for _, block in blocks:
+            block_scores, diagnosed = score(block, everything)
+            results.append(top_k(block_scores, k))
+            diagnostics.append(diagnosed)
+        return (
+            np.concatenate([s for s, _ in results]),
+            np.concatenate([i for _, i in results]),
+            sum_diagnostics(diagnostics),
+        )
 
     # ------------------------------------------------------------------ saving
 
@@ -250,10 +512,49 @@ class SequenceIndex:
         return arrays
 
     def save(self, path: str | Path) -> Path:
-        """Write the index to one file (replaced atomically; an interrupted save leaves the
-        previous file as it was). Frames added as arrays are saved with it; an index built
-        from a store keeps pointing at the store."""
+        """Write the index to one file, replaced atomically.
+
+        An interrupted save leaves the previous file as it was. Frames added as arrays are
+        saved with it; an index built from a store keeps pointing at the store (its path).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write (an ``.npz`` archive; any name).
+
+        Returns
+        -------
+        Path
+            ``path``.
+
+        Raises
+        ------
+        SearchIndexError
+            Before writing anything, if the index is empty, or its generator is not
+            registered (:func:`~seqsim.search.register_generator`), so that :meth:`load`
+            could not build it again.
+        seqsim.store.StoreWriteError
+            If the file cannot be written (:class:`~seqsim.store.StoreFullError` where the
+            disk is full, naming the space needed).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> import numpy as np
+        >>> from seqsim.search import SequenceIndex
+        >>> rng = np.random.default_rng(0)
+        >>> corpus = [rng.standard_normal((n, 8)).astype(np.float32) for n in (4, 6, 5)]
+        >>> index = SequenceIndex(candidates=2)
+        >>> index.add(corpus, keys=["x", "y", "z"])
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = index.save(Path(folder) / "corpus.index")
+        ...     loaded = SequenceIndex.load(path)
+        >>> list(loaded.keys), loaded.search([corpus[1]], k=1)[1]
+        (['x', 'y', 'z'], array([[1]]))
+        """
         path = Path(path)
+        self._check_loadable()
         arrays = self._arrays()
         needed = sum(array.nbytes for array in arrays.values()) + 2**16
         owner = f"index-{id(self):x}"
@@ -264,11 +565,65 @@ class SequenceIndex:
         write_atomically(path, owner, write, needed=needed)
         return path
 
+    def _check_loadable(self) -> None:
+        """Refuse to save an index that :meth:`load` could not build again: an empty one, or
+        one whose generator's class is not the one registered under its name (the one place
+        that decides which generators a file can hold)."""
+        if not len(self):
+            raise SearchIndexError("the index is empty: add sequences before saving")
+        name = self.generator.options()["generator"]
+        registered = GENERATORS.get(name)
+        if registered is not type(self.generator):
+            why = "is not registered" if registered is None else f"is {registered.__name__}'s"
+            raise SearchIndexError(
+                f"cannot save this index: its generator {type(self.generator).__name__} is "
+                f"named {name!r}, which {why}, so load could not build it again; register "
+                "the class under a name of its own (seqsim.search.register_generator), in a "
+                "module that is imported where the index is loaded too"
+            )
+
     @classmethod
     def load(cls, path: str | Path, **run_options: Any) -> SequenceIndex:
-        """Read an index written by :meth:`save`. ``run_options`` (``backend``, ``device``,
-        ``working_memory``) choose where its metric runs; the metric itself is the saved one.
-        Refuses a file of another format version, or one that is damaged, naming it."""
+        """Read an index written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The index file.
+        **run_options
+            ``backend``, ``device``, ``working_memory``: where its metric runs; the metric
+            itself (name and options) is the saved one.
+
+        Returns
+        -------
+        SequenceIndex
+            The index, with its frames (an index of a store reads the store's frames again,
+            memory-mapped).
+
+        Raises
+        ------
+        SearchIndexError
+            Naming the file, if it does not exist, is damaged or not an index, is of another
+            format version, names a generator not registered here
+            (:func:`~seqsim.search.register_generator`), or (an index of a store) its store
+            cannot be read or has changed since the index was built.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> from seqsim.search import SearchIndexError, SequenceIndex
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     broken = Path(folder) / "broken.index"
+        ...     _ = broken.write_text("not an index")
+        ...     try:
+        ...         SequenceIndex.load(broken)
+        ...     except SearchIndexError as error:
+        ...         print(str(error).replace(str(broken), "broken.index"))  # doctest: +ELLIPSIS
+        broken.index: not a readable seqsim index (...)
+
+        Saving and loading: see :meth:`save`.
+        """
         path = Path(path)
         try:
             with zipfile.ZipFile(path) as archive:
@@ -291,10 +646,12 @@ class SequenceIndex:
         where: str,
         *,
         metric: Metric | None = None,
+        generator_type: type[CandidateGenerator] | None = None,
         run_options: dict[str, Any] | None = None,
     ) -> SequenceIndex:
         """The index that :meth:`_arrays` gave, with ``metric`` (else the one its settings
-        name, built with ``run_options``); ``where`` names it in errors."""
+        name, built with ``run_options``) and a generator of ``generator_type`` (else the
+        class registered under the name its settings give); ``where`` names it in errors."""
         try:
             record = json.loads(arrays.pop("settings").tobytes())
             keys = json.loads(arrays.pop("keys").tobytes())
@@ -311,7 +668,13 @@ class SequenceIndex:
                 metric_settings.pop("metric"), **metric_settings, **(run_options or {})
             )
         shortlist = dict(record["shortlist"])
-        generator = GENERATORS[shortlist.pop("generator")](**shortlist)
+        generator_name = shortlist.pop("generator")
+        if generator_type is None:
+            try:
+                generator_type = generator_class(generator_name)
+            except ValueError as error:
+                raise SearchIndexError(f"{where}: its shortlist: {error}") from None
+        generator = generator_type(**shortlist)
         generator.restore(
             {
                 name[len("shortlist_") :]: value
@@ -331,14 +694,19 @@ class SequenceIndex:
         return index
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled as :meth:`save` writes it, with the metric object itself (which may be a
-        metric registered only where it was pickled): an index of a store carries the store's
-        path, not its frames, and reads them where it is unpickled."""
-        return (_unpickled_index, (self._arrays(), self.metric))
+        """Pickled as :meth:`save` writes it, with the metric object itself and the
+        generator's class (which may be registered only where it was pickled, or not at all):
+        an index of a store carries the store's path, not its frames, and reads them where it
+        is unpickled."""
+        return (_unpickled_index, (self._arrays(), self.metric, type(self.generator)))
 
 
-def _unpickled_index(arrays: dict[str, np.ndarray], metric: Metric) -> SequenceIndex:
-    return SequenceIndex._from_arrays(arrays, "a pickled index", metric=metric)
+def _unpickled_index(
+    arrays: dict[str, np.ndarray], metric: Metric, generator_type: type[CandidateGenerator]
+) -> SequenceIndex:
+    return SequenceIndex._from_arrays(
+        arrays, "a pickled index", metric=metric, generator_type=generator_type
+    )
 
 
 def _json_bytes(value: Any) -> np.ndarray:

@@ -28,6 +28,7 @@ POOLED = "pooled"
 
 
 def _concatenate(parts: list[PackedSequences]) -> PackedSequences:
+    """The sequences of ``parts``, in order, as one packed copy."""
     frames = np.concatenate([np.asarray(p.subset(np.arange(len(p))).frames) for p in parts])
     return PackedSequences.from_lengths(frames, np.concatenate([p.lengths for p in parts]))
 
@@ -44,12 +45,75 @@ def search_rows(
     cluster: RayCluster | None = None,
     **index_options: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Summary rows and per-query rank rows (as :class:`~seqsim.evaluation.RetrievalResult`
-    holds them) for every ordered language pair, plus, with ``pooled``, one row per query
-    language against all other languages at once (any recording of the same sentence counts).
-    Each row also holds ``agreement_r@1`` and ``agreement_r@10``: how often the index keeps
-    exhaustive search's top-1 (on ``agreement_sample`` queries, or all). With ``cluster``,
-    the searches run on its workers."""
+    """Retrieval through a :class:`SequenceIndex`: summary rows and per-query rank rows.
+
+    The rows are those :class:`~seqsim.evaluation.RetrievalResult` holds, for every ordered
+    language pair, plus, with ``pooled``, one row per query language against all other
+    languages at once (candidate language ``"pooled"``; any recording of the same sentence
+    counts). Each pair gets its own index of the candidate language(s). Each row also holds
+    ``agreement_r@1`` and ``agreement_r@10``: how often the index keeps exhaustive search's
+    top-1 (on ``agreement_sample`` queries, or all; see :func:`~seqsim.search.agreement`).
+    The measures come from top-10 lists: a target outside the list is a miss (MRR is MRR@10).
+
+    Parameters
+    ----------
+    embeddings : mapping of str to (sequence of str, PackedSequences)
+        ``embeddings[lang] = (sentence ids, frames)``, the same ids in the same order in every
+        language (sentence ``i`` of every language is a correct candidate for query ``i``).
+    metric : Metric
+        The metric of the rerank.
+    candidates : int, default DEFAULT_CANDIDATES (100)
+        The shortlist length per query.
+    pooled : bool, default True
+        Add the pooled rows.
+    agreement_sample : int, optional
+        Queries on which agreement is measured (default: all).
+    seed : int, default 0
+        Seed of that sample.
+    progress : bool, default False
+        Show a progress bar over the searched pairs.
+    cluster : RayCluster, optional
+        Run the searches on this cluster's workers.
+    **index_options
+        Other options of :class:`SequenceIndex` (``generator`` and its options).
+
+    Returns
+    -------
+    rows : list of dict
+        Per (query language, candidate language): ``query_lang``, ``candidate_lang``, ``n``,
+        ``chance``, ``r@1``, ``r@5``, ``r@10``, ``mrr``, ``agreement_r@1``,
+        ``agreement_r@10`` and ``agreement_queries``.
+    rank_rows : list of dict
+        Per query and row: ``query_lang``, ``candidate_lang``, ``id``, ``rank`` (inf where
+        missed) and ``retrieved`` (the sentence id of the top hit).
+
+    Raises
+    ------
+    ValueError
+        If an index option is bad (see :class:`SequenceIndex`), or frames are empty or differ
+        in dimension.
+
+    Examples
+    --------
+    Two languages with the same frames: every query finds its own sentence.
+
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences, SeqSim
+    >>> from seqsim.search.retrieval import search_rows
+    >>> rng = np.random.default_rng(0)
+    >>> frames = rng.standard_normal((15, 8)).astype(np.float32)
+    >>> packed = PackedSequences.from_lengths(frames, [4, 6, 5])
+    >>> ids = ["s1", "s2", "s3"]
+    >>> rows, rank_rows = search_rows(
+    ...     {"en": (ids, packed), "fr": (ids, packed)}, SeqSim(), candidates=2, generator="mean"
+    ... )
+    >>> [(row["query_lang"], row["candidate_lang"], row["r@1"], row["agreement_r@1"])
+    ...  for row in rows]  # doctest: +NORMALIZE_WHITESPACE
+    [('en', 'fr', 1.0, 1.0), ('fr', 'en', 1.0, 1.0),
+     ('en', 'pooled', 1.0, 1.0), ('fr', 'pooled', 1.0, 1.0)]
+    >>> rank_rows[1]
+    {'query_lang': 'en', 'candidate_lang': 'fr', 'id': 's2', 'rank': 1.0, 'retrieved': 's2'}
+    """
     languages = list(embeddings)
     ids = list(embeddings[languages[0]][0])
     k = min(max(CUTOFFS), len(ids))

@@ -19,9 +19,11 @@ class SequenceCollection:
 
     @property
     def dim(self) -> int | None:
+        """The frame dimension (None while there is no part)."""
         return self.parts[0].dim if self.parts else None
 
     def append(self, part: PackedSequences) -> None:
+        """Add ``part`` after the others (kept as it is: a memory map stays one)."""
         self.parts.append(part)
         self.starts = np.append(self.starts, self.starts[-1] + len(part))
 
