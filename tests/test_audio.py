@@ -2,9 +2,10 @@ import librosa
 import numpy as np
 import pytest
 import soundfile
+import soxr
 from helpers import tone
 
-from seqsim.audio import SAMPLE_RATE, Audio, AudioError, load
+from seqsim.audio import SAMPLE_RATE, Audio, AudioError, is_one_input, load
 
 
 def test_resampling_matches_soxr_high_quality_and_keeps_the_pitch():
@@ -73,3 +74,45 @@ def _write_bytes(path, data):
 def _write_audio(path, samples):
     soundfile.write(path, samples, SAMPLE_RATE)
     return path
+
+
+@pytest.mark.parametrize("rate", [8000.0, np.float32(8000), np.int64(8000)])
+def test_an_integral_float_or_numpy_sample_rate_is_that_rate(rate):
+    samples = tone(0.25, 8000)
+    expected = soxr.resample(samples, 8000, SAMPLE_RATE, quality="HQ")
+    np.testing.assert_array_equal(load((samples, rate)), expected)
+    np.testing.assert_array_equal(load(Audio(samples, rate)), expected)
+
+
+@pytest.mark.parametrize(
+    ("rate", "message"),
+    [
+        (16000.5, "sample rate must be a whole number, got 16000.5"),
+        (float("nan"), "sample rate must be a whole number, got nan"),
+        (True, "sample rate must be a whole number, got True"),
+        (0.0, "sample rate must be positive, got 0"),
+        (-8000, "sample rate must be positive, got -8000"),
+    ],
+)
+def test_a_non_integral_or_non_positive_sample_rate_is_named(rate, message):
+    with pytest.raises(AudioError) as raised:
+        load((tone(0.1), rate))
+    assert str(raised.value) == f"in-memory audio: {message}"
+
+
+def test_non_numeric_samples_and_tuples_that_are_not_one_input():
+    with pytest.raises(AudioError, match="samples must be numbers, got an array of dtype <U1"):
+        load((["a", "b"], SAMPLE_RATE))
+    with pytest.raises(AudioError, match="cannot read audio from a tuple"):
+        load(("a.wav", "b.wav"))
+
+
+def test_one_input_is_a_path_an_audio_or_samples_with_a_numeric_rate(tmp_path):
+    samples = tone(0.1)
+    assert is_one_input("a.wav") and is_one_input(tmp_path) and is_one_input(Audio(samples, 8))
+    assert is_one_input((samples, 16_000)) and is_one_input((samples, 16_000.0))
+    assert is_one_input((samples, np.int32(8000))) and is_one_input((samples, 0.5))
+    assert not is_one_input(("a.wav", "b.wav"))
+    assert not is_one_input((Audio(samples, 8), Audio(samples, 8)))
+    assert not is_one_input([samples, 16_000])  # a list is a list of inputs
+    assert not is_one_input((samples, 16_000, 1))

@@ -8,7 +8,7 @@ from helpers import random_sequences
 
 from seqsim import PackedSequences, get_metric
 from seqsim.backends import Backend, resolve_backend
-from seqsim.blocks import plan_blocks, score_all_pairs
+from seqsim.blocks import frame_budgets, plan_blocks, score_all_pairs
 from seqsim.kernels import fits_in_device_memory
 from seqsim.sequences import as_packed
 
@@ -93,3 +93,19 @@ def test_a_plan_scored_one_query_block_at_a_time_is_the_whole_call_to_the_bit(na
     for block in query_blocks:
         rows[block] = metric.checked_matrix(queries.subset(block), candidates, candidate_blocks)
     np.testing.assert_array_equal(rows, metric.matrix(queries, candidates))
+
+
+@pytest.mark.parametrize(
+    ("query_frames", "expected"),
+    [
+        # 1 MiB of 8-byte cells = 131072 cells; isqrt(131072) = 362
+        (100, (100, 1310)),  # all queries fit: the candidates get 131072 // 100
+        (10**6, (362, 362)),  # the square root each: 362 * 362 = 131044 <= 131072
+        (1, (1, 131072)),
+    ],
+)
+def test_frame_budgets_depend_on_the_query_side_and_the_budget_only(query_frames, expected):
+    """The candidate side gets the cells the query side leaves (no unused candidate argument)."""
+    budgets = frame_budgets(query_frames, working_memory_mb=1, bytes_per_cell=8)
+    assert budgets == expected
+    assert budgets[0] * budgets[1] <= 2**20 // 8

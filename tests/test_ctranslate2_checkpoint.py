@@ -89,3 +89,32 @@ def test_whisper_info_reads_the_layer_count_without_building_the_model(
         assert info.encoder_layers == len(loaded.model.get_encoder().layers) == 2
     with pytest.raises(ValueError, match="cannot load Whisper model '/no/such/folder'"):
         whisper_info("/no/such/folder")
+
+
+@pytest.mark.parametrize(
+    ("config", "problem"),
+    [
+        ('{"model_type": "whisper",', "cannot be read as JSON"),  # cut short
+        (b"\xff\xfe{}", "cannot be read as JSON"),  # not UTF-8 text
+        ('["model_type"]', "holds a JSON list, not an object"),
+    ],
+)
+def test_a_malformed_config_next_to_weights_is_named(tmp_path, config, problem):
+    """Weights and a config.json that is no JSON object: neither kind of folder can be told,
+    and the error names the file (not a bare JSONDecodeError)."""
+    (tmp_path / "model.bin").write_bytes(b"")
+    path = tmp_path / "config.json"
+    if isinstance(config, bytes):
+        path.write_bytes(config)
+    else:
+        path.write_text(config)
+    with pytest.raises(CheckpointError) as raised:
+        is_ctranslate2_directory(tmp_path)
+    assert str(raised.value).startswith(f"{path}: {problem}")
+    with pytest.raises(CheckpointError, match="config.json: "):
+        whisper_info(str(tmp_path))
+
+
+def test_a_malformed_config_without_weights_is_left_to_transformers(tmp_path):
+    (tmp_path / "config.json").write_text("{")
+    assert not is_ctranslate2_directory(tmp_path)

@@ -135,3 +135,16 @@ def test_deterministic(embedder):
     torch.testing.assert_close(
         embedder.embed(source).layers[2], embedder.embed(source).layers[2], atol=0, rtol=0
     )
+
+
+def test_a_float_sample_rate_is_one_utterance(embedder):
+    samples = tone(1.0)
+    one = embedder.embed((samples, float(SAMPLE_RATE)))
+    reference = embedder.embed((samples, SAMPLE_RATE))
+    assert one.layers.keys() == reference.layers.keys()
+    for layer in one.layers:
+        torch.testing.assert_close(one.layers[layer], reference.layers[layer], atol=0, rtol=0)
+    with pytest.raises(AudioError, match="in-memory audio: sample rate must be a whole number"):
+        embedder.embed((samples, 16000.5))
+    with pytest.raises(AudioError, match="in-memory audio: sample rate must be positive"):
+        embedder.embed((samples, -16000.0))

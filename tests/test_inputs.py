@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from seqsim import AvgSim, DTWSim, OTSim, PackedSequences, SeqSim
+from seqsim.sequences import as_packed
 
 METRICS = [SeqSim, AvgSim, DTWSim, OTSim]
 GOOD = np.ones((3, 4), dtype=np.float32)
@@ -89,3 +90,30 @@ def test_tensors_that_require_grad_score_as_their_values(metric, backend_options
 def test_a_grad_sequence_against_itself(metric, identical, backend_options):
     x = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0], [3.0, 0.0, 1.0]], requires_grad=True)
     assert metric(**backend_options)(x, x) == pytest.approx(identical, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "candidates",
+    [[np.ones((2, 5), np.float32)], PackedSequences.from_lengths(np.ones((2, 5)), [2])],
+    ids=["first-item", "packed"],
+)
+def test_a_candidate_dimension_mismatch_names_the_queries(candidates):
+    """The first candidate (or a packed side) has no earlier sequences to differ from: the
+    required dimension is the queries'."""
+    with pytest.raises(ValueError) as raised:
+        SeqSim().matrix([GOOD], candidates)
+    where = "candidates[0]" if isinstance(candidates, list) else "candidates.frames"
+    assert str(raised.value) == f"{where} has dimension 5 but the queries' dimension is 4"
+
+
+def test_a_dimension_mismatch_within_one_side_names_the_earlier_sequences():
+    with pytest.raises(ValueError) as raised:
+        SeqSim().matrix([GOOD, np.ones((2, 5), np.float32)], [GOOD])
+    expected = "queries[1] has dimension 5 but the earlier sequences' dimension is 4"
+    assert str(raised.value) == expected
+
+
+def test_a_required_dimension_without_its_source_is_called_required():
+    with pytest.raises(ValueError) as raised:
+        as_packed([np.ones((2, 5))], "queries", dim=4)
+    assert str(raised.value) == "queries[0] has dimension 5 but the required dimension is 4"

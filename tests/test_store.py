@@ -399,3 +399,12 @@ def test_utterances_written_on_another_node_but_missing_here_are_named(tmp_path)
         r"this machine sees it .*: the store must be on a filesystem that every node",
     ):
         check_written(store, {"node-1": ["a"], "node-3": ["c"], "node-2": ["b", "d"]})
+
+
+def test_a_shard_writer_on_a_folder_without_a_store_is_refused(tmp_path):
+    """Not an assert (skipped under ``python -O``): a StoreError naming the folder."""
+    from seqsim.store import ShardWriter
+
+    with pytest.raises(StoreError, match=r"is not an embedding store \(no store.json\)"):
+        ShardWriter(EmbeddingStore(tmp_path), "me", shard_size=1, flush_seconds=0.0)
+    assert not (tmp_path / "store.json").exists()

@@ -23,7 +23,28 @@ _DEVICE_CHOICES = "use 'auto', 'cpu', 'cuda' or 'cuda:N'"
 
 
 def check_working_memory(working_memory: object) -> None:
-    """``working_memory`` (MiB of scratch per block pair) must be None or a positive number."""
+    """Check that ``working_memory`` (MiB of scratch per block pair) is None or a positive number.
+
+    Parameters
+    ----------
+    working_memory : object
+        What the user passed; None stands for the backend's default
+        (:meth:`Backend.default_working_memory_mb`).
+
+    Raises
+    ------
+    ValueError
+        When it is not None and not a positive finite number (a bool is refused too).
+
+    Examples
+    --------
+    >>> check_working_memory(None)
+    >>> check_working_memory(64)
+    >>> check_working_memory(-1)
+    Traceback (most recent call last):
+        ...
+    ValueError: working_memory must be a positive finite number of MiB, got -1
+    """
     if working_memory is not None:
         check_positive("working_memory", working_memory, "number of MiB")
 
@@ -31,9 +52,32 @@ def check_working_memory(working_memory: object) -> None:
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """The torch device that ``device`` names, checked against this machine.
 
-    ``None`` or ``"auto"`` is the first CUDA device when there is one, else the CPU. Raises
-    ``ValueError`` for a name torch does not parse, a device other than CPU or CUDA, CUDA on a
-    machine without it (a CPU-only torch build, or no GPU), or ``cuda:N`` past the last GPU.
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        ``None`` or ``"auto"`` is the first CUDA device when there is one, else the CPU;
+        otherwise ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or the equivalent ``torch.device``.
+
+    Returns
+    -------
+    torch.device
+        A CPU or CUDA device that exists on this machine.
+
+    Raises
+    ------
+    ValueError
+        For a name torch does not parse, a device other than CPU or CUDA, CUDA on a machine
+        without it (the message says whether torch is a CPU-only build or no GPU was found), or
+        ``cuda:N`` past the last GPU.
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("gpu")
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown device 'gpu'; use 'auto', 'cpu', 'cuda' or 'cuda:N'
     """
     if device is None or device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -64,8 +108,24 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 @dataclass(frozen=True)
 class Backend:
-    """A resolved backend: ``name`` is ``"torch"``, ``"numba"`` or ``"triton"``; torch and
-    Triton run on ``device``."""
+    """A resolved backend, as :func:`resolve_backend` returns it.
+
+    Its string form is what logs and reports show: ``numba``, or ``torch:cpu``,
+    ``triton:cuda:0``, ... (name and device).
+
+    Parameters
+    ----------
+    name : str
+        ``"torch"``, ``"numba"`` or ``"triton"``.
+    device : torch.device
+        Where torch and Triton run; always the CPU for numba.
+
+    Examples
+    --------
+    >>> import torch
+    >>> str(Backend("torch", torch.device("cpu"))), str(Backend("numba", torch.device("cpu")))
+    ('torch:cpu', 'numba')
+    """
 
     name: str
     device: torch.device
@@ -74,10 +134,24 @@ class Backend:
         return self.name if self.name == "numba" else f"{self.name}:{self.device}"
 
     def default_working_memory_mb(self) -> float:
-        """Scratch per block pair when the caller gives none: 256 MiB on the CPU (blocks stay
-        in cache-friendly sizes); on CUDA a quarter of the free device memory, at most 4 GiB,
-        because each block pair costs a fixed tens of kernel launches and a synchronisation,
-        which small blocks would not amortise."""
+        """Scratch per block pair, in MiB, when the caller gives none.
+
+        256 MiB on the CPU (blocks stay in cache-friendly sizes); on CUDA a quarter of the free
+        device memory, at least 256 MiB and at most 4 GiB, because each block pair costs a
+        fixed tens of kernel launches and a synchronisation, which small blocks would not
+        amortise.
+
+        Returns
+        -------
+        float
+            The working memory in MiB.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Backend("numba", torch.device("cpu")).default_working_memory_mb()
+        256.0
+        """
         if self.device.type != "cuda":
             return CPU_WORKING_MEMORY_MB
         free_bytes, _ = torch.cuda.mem_get_info(self.device)
@@ -89,12 +163,43 @@ def resolve_backend(
 ) -> Backend:
     """Turn the user's ``backend``/``device`` into a :class:`Backend`.
 
-    ``device`` goes through :func:`resolve_device`. ``"auto"`` picks torch on CUDA when a GPU is
-    present (or ``device`` names one), else numba, the faster CPU path (see
-    docs/performance.md). ``numba`` runs on the CPU only. ``triton`` needs CUDA, or
-    ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, for testing) on the CPU. Which of a
-    metric's kernels each backend runs is decided by :func:`seqsim.kernels.choose_kernel`.
-    A :class:`Backend` passes through unchanged.
+    Which of a metric's kernels each backend runs is decided by
+    :func:`seqsim.kernels.choose_kernel`.
+
+    Parameters
+    ----------
+    backend : {"auto", "torch", "numba", "triton"} or Backend, default "auto"
+        ``"auto"`` picks torch on CUDA when a GPU is present (or ``device`` names one), else
+        numba, the faster CPU path (see docs/performance.md). ``numba`` runs on the CPU only.
+        ``triton`` needs CUDA, or ``TRITON_INTERPRET=1`` (Triton's CPU interpreter, for
+        testing) on the CPU. A :class:`Backend` passes through unchanged (``device`` is then
+        ignored).
+    device : str or torch.device, optional
+        Goes through :func:`resolve_device`; numba ignores ``None`` and ``"auto"`` and runs on
+        the CPU.
+
+    Returns
+    -------
+    Backend
+        The backend's name and the device it runs on.
+
+    Raises
+    ------
+    ValueError
+        For an unknown backend name, any device :func:`resolve_device` rejects, numba asked
+        for on a device other than the CPU, or triton without the triton package or, on the
+        CPU, without ``TRITON_INTERPRET=1``.
+
+    Examples
+    --------
+    >>> resolve_backend("numba")
+    Backend(name='numba', device=device(type='cpu'))
+    >>> str(resolve_backend("torch", device="cpu"))
+    'torch:cpu'
+    >>> resolve_backend("cupy")
+    Traceback (most recent call last):
+        ...
+    ValueError: unknown backend 'cupy'; choose one of 'auto', 'torch', 'numba', 'triton'
     """
     if isinstance(backend, Backend):
         return backend

@@ -24,8 +24,32 @@ BlockScorer = Callable[[Any, Any], np.ndarray]
 
 
 def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarray]:
-    """Indices grouped by ascending length so that ``count * longest <= max_frames`` per group
-    (all of them in their order when they fit in one: the common case of small calls)."""
+    """Indices grouped by ascending length so that ``count * longest <= max_frames`` per group.
+
+    When all sequences fit in one group (the common case of small calls) they stay in their
+    order; otherwise they are sorted by length (stably) and cut into consecutive groups. A
+    sequence longer than ``max_frames`` forms a group of its own.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray
+        Frames of every sequence (non-empty, 1-D).
+    max_frames : int
+        Padded frames allowed per group: the group's size times its longest member.
+
+    Returns
+    -------
+    list of numpy.ndarray
+        Index arrays into ``lengths``; together they hold every index once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> length_sorted_blocks(np.array([3, 1, 2]), 9)
+    [array([0, 1, 2])]
+    >>> length_sorted_blocks(np.array([3, 1, 2]), 6)
+    [array([1, 2]), array([0])]
+    """
     if len(lengths) * int(lengths.max()) <= max_frames:
         return [np.arange(len(lengths))]
     order = np.argsort(lengths, kind="stable")
@@ -41,12 +65,37 @@ def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarra
 
 
 def frame_budgets(
-    query_frames: int, candidate_frames: int, working_memory_mb: float, bytes_per_cell: int
+    query_frames: int, working_memory_mb: float, bytes_per_cell: int
 ) -> tuple[int, int]:
     """Frames per query block and per candidate block so one block pair's scratch fits.
 
     A block pair needs about ``query_block_frames * candidate_block_frames * bytes_per_cell``
-    bytes. The query side takes the square root of the budget (less when all queries fit).
+    bytes. The query side takes the square root of the budget (less when all queries fit), the
+    candidate side the rest; each gets at least one frame. The query side never grows past the
+    square root, even when the candidates need less than the rest: a cluster hands out the
+    query blocks as its tasks, so larger query blocks would mean fewer tasks.
+
+    Parameters
+    ----------
+    query_frames : int
+        Padded frames of all queries together (the most the query side can use).
+    working_memory_mb : float
+        Scratch allowed per block pair, in MiB.
+    bytes_per_cell : int
+        Scratch per (query frame, candidate frame) cell.
+
+    Returns
+    -------
+    tuple of int
+        ``(query_budget, candidate_budget)`` in frames.
+
+    Examples
+    --------
+    1 MiB of 8-byte cells is 131072 cells: the 100 query frames all fit in one block, and the
+    candidate side gets 131072 // 100 frames.
+
+    >>> frame_budgets(100, working_memory_mb=1, bytes_per_cell=8)
+    (100, 1310)
     """
     cells = max(1, int(working_memory_mb * 2**20) // bytes_per_cell)
     query_budget = max(1, min(query_frames, math.isqrt(cells)))
@@ -60,12 +109,37 @@ def plan_blocks(
     working_memory_mb: float,
     bytes_per_cell: int,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Query blocks and candidate blocks (index arrays) whose every pairing fits the budget."""
+    """Query blocks and candidate blocks (index arrays) whose every pairing fits the budget.
+
+    The budgets come from :func:`frame_budgets` and the blocks from
+    :func:`length_sorted_blocks`.
+
+    Parameters
+    ----------
+    queries, candidates : PackedSequences
+        The two sides of the all-pairs computation (non-empty).
+    working_memory_mb : float
+        Scratch allowed per block pair, in MiB.
+    bytes_per_cell : int
+        Scratch per (query frame, candidate frame) cell.
+
+    Returns
+    -------
+    tuple of (list of numpy.ndarray, list of numpy.ndarray)
+        The query blocks and the candidate blocks.
+
+    Examples
+    --------
+    A budget of 16 cells: query blocks of at most 4 padded frames, candidate blocks of 4.
+
+    >>> import numpy as np
+    >>> queries = PackedSequences.from_lengths(np.ones((6, 2), np.float32), [1, 2, 3])
+    >>> candidates = PackedSequences.from_lengths(np.ones((4, 2), np.float32), [2, 2])
+    >>> plan_blocks(queries, candidates, working_memory_mb=1, bytes_per_cell=2**16)
+    ([array([0, 1]), array([2])], [array([0, 1])])
+    """
     q_budget, c_budget = frame_budgets(
-        int(queries.lengths.max()) * len(queries),
-        int(candidates.lengths.max()) * len(candidates),
-        working_memory_mb,
-        bytes_per_cell,
+        int(queries.lengths.max()) * len(queries), working_memory_mb, bytes_per_cell
     )
     return (
         length_sorted_blocks(queries.lengths, q_budget),
@@ -88,11 +162,60 @@ def score_all_pairs(
 ) -> np.ndarray:
     """Run ``score_block`` over all block pairs; return float64 scores of shape (kinds, Q, R).
 
-    Each selected block goes through ``prepare`` first: a candidate block once per query
-    block, or once in all with ``keep_prepared_candidates`` (worth its memory when preparing
-    means a copy to a GPU). ``candidate_blocks`` replaces the planned candidate side: a
-    cluster worker given one query block of a plan scores it against the plan's candidate
-    blocks, so that every block pair, and so every score, is the one a local call computes.
+    Blocks are planned by :func:`plan_blocks` and gathered with
+    :meth:`PackedSequences.select`; the scores of each block pair land at their sequences'
+    places, so the result does not depend on the blocking.
+
+    Parameters
+    ----------
+    queries, candidates : PackedSequences
+        The two sides (non-empty; checked by the caller, see :func:`~seqsim.sequences.as_packed`).
+    score_block : callable
+        ``score_block(query_block, candidate_block)`` on prepared blocks returns an array
+        (kinds, Qb, Rb).
+    prepare : callable, optional
+        What each selected block becomes before scoring (default: the block as it is). A
+        candidate block is prepared once per query block, or once in all with
+        ``keep_prepared_candidates``.
+    kinds : int
+        Score matrices ``score_block`` returns per block pair.
+    working_memory_mb : float
+        Scratch allowed per block pair, in MiB.
+    bytes_per_cell : int
+        Scratch per (query frame, candidate frame) cell.
+    keep_prepared_candidates : bool, default False
+        Keep every prepared candidate block for the whole call (worth its memory when preparing
+        means a copy to a GPU).
+    candidate_blocks : list of numpy.ndarray, optional
+        Replaces the planned candidate side: a cluster worker given one query block of a plan
+        scores it against the plan's candidate blocks, so that every block pair, and so every
+        score, is the one a local call computes.
+    progress : bool, default False
+        Show a bar counting block pairs on stderr.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 scores of shape (kinds, len(queries), len(candidates)).
+
+    Examples
+    --------
+    A toy scorer, query length minus candidate length; one sequence per block (a budget of
+    one cell) gives the same matrix as one block for all.
+
+    >>> import numpy as np
+    >>> def length_difference(query_block, candidate_block):
+    ...     return (query_block.lengths[:, None] - candidate_block.lengths[None, :])[None]
+    >>> queries = PackedSequences.from_lengths(np.ones((3, 2), np.float32), [1, 2])
+    >>> candidates = PackedSequences.from_lengths(np.ones((4, 2), np.float32), [3, 1])
+    >>> score_all_pairs(queries, candidates, length_difference, kinds=1,
+    ...                 working_memory_mb=1, bytes_per_cell=8)
+    array([[[-2.,  0.],
+            [-1.,  1.]]])
+    >>> tiny = score_all_pairs(queries, candidates, length_difference, kinds=1,
+    ...                        working_memory_mb=1, bytes_per_cell=2**20)
+    >>> tiny.tolist()
+    [[[-2.0, 0.0], [-1.0, 1.0]]]
     """
     scores = np.empty((kinds, len(queries), len(candidates)), dtype=np.float64)
     query_blocks, planned_candidate_blocks = plan_blocks(

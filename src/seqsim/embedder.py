@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, overload
 
 import numpy as np
@@ -51,32 +50,118 @@ LayerSelection = int | Sequence[int] | Literal["all"]
 
 
 def kept_frames(num_samples: int) -> int:
-    """Encoder frames that belong to ``num_samples`` of real audio (the rest is padding)."""
+    """Encoder frames that belong to ``num_samples`` of real audio (the rest is padding).
+
+    One frame covers :data:`SAMPLES_PER_FRAME` (320) samples at 16 kHz, and a frame that
+    covers any real sample is kept: ``ceil(num_samples / 320)``.
+
+    Parameters
+    ----------
+    num_samples : int
+        Samples at 16 kHz (at most one 30 s window's for one encoder pass).
+
+    Returns
+    -------
+    int
+        The frames kept.
+
+    Examples
+    --------
+    >>> kept_frames(16_000), kept_frames(16_001), kept_frames(30 * 16_000)
+    (50, 51, 1500)
+    """
     return math.ceil(num_samples / SAMPLES_PER_FRAME)
 
 
 @dataclass(frozen=True)
 class Embedding:
-    """One utterance's encoder frames: ``layers[k]`` is a (frames, d) float32 CPU tensor for
-    each selected hidden-state index ``k`` (0 = input embeddings, ``L`` = final output)."""
+    """One utterance's encoder frames, for every layer selected, as :class:`WhisperEmbedder`
+    returns them.
+
+    Parameters
+    ----------
+    layers : dict of int to torch.Tensor
+        ``layers[k]`` is a (frames, d) float32 CPU tensor for each selected hidden-state index
+        ``k`` (0 = input embeddings, ``L`` = final output), padding stripped.
+    num_samples : int
+        Samples of the utterance at 16 kHz.
+
+    Examples
+    --------
+    >>> import torch
+    >>> embedding = Embedding({6: torch.zeros(50, 512)}, num_samples=16_000)
+    >>> embedding.frames.shape, embedding.duration
+    (torch.Size([50, 512]), 1.0)
+    """
 
     layers: dict[int, torch.Tensor]
     num_samples: int
 
     @property
     def frames(self) -> torch.Tensor:
-        """The frames of the only selected layer (an error when several were selected)."""
+        """The frames of the only selected layer.
+
+        Raises
+        ------
+        ValueError
+            When several layers were selected: use ``layers[k]``.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Embedding({4: torch.zeros(2, 8), 6: torch.zeros(2, 8)}, 640).frames
+        Traceback (most recent call last):
+            ...
+        ValueError: several layers were selected [4, 6]; use .layers[k]
+        """
         if len(self.layers) != 1:
             raise ValueError(f"several layers were selected {sorted(self.layers)}; use .layers[k]")
         return next(iter(self.layers.values()))
 
     @property
     def duration(self) -> float:
+        """The utterance's length in seconds.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Embedding({6: torch.zeros(8, 512)}, num_samples=2_400).duration
+        0.15
+        """
         return self.num_samples / SAMPLE_RATE
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
-    """The encoder's dtype: ``"auto"`` is float16 on CUDA and float32 on the CPU."""
+    """The encoder's dtype: ``"auto"`` is float16 on CUDA and float32 on the CPU.
+
+    Parameters
+    ----------
+    dtype : str or torch.dtype
+        ``"auto"``, a name in :data:`ENCODER_DTYPES` (``"float16"``, ``"bfloat16"``,
+        ``"float32"``) or one of those torch dtypes.
+    device : torch.device
+        Where the encoder runs.
+
+    Returns
+    -------
+    torch.dtype
+        float16, bfloat16 or float32.
+
+    Raises
+    ------
+    ValueError
+        For any other name or dtype.
+
+    Examples
+    --------
+    >>> import torch
+    >>> resolve_dtype("auto", torch.device("cpu")), resolve_dtype("bfloat16", torch.device("cpu"))
+    (torch.float32, torch.bfloat16)
+    >>> resolve_dtype("int8", torch.device("cpu"))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: dtype must be one of 'auto', 'float16', 'bfloat16', 'float32' (...), got 'int8'
+    """
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     resolved = ENCODER_DTYPES.get(dtype) if isinstance(dtype, str) else dtype
@@ -87,8 +172,36 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
 
 
 def requested_layers(layers: LayerSelection) -> list[int] | Literal["all"]:
-    """``layers`` as a list of indices (or ``"all"``), checked for form only: whether each
-    index exists depends on the model."""
+    """``layers`` as a list of indices (or ``"all"``), checked for form only.
+
+    Whether each index exists depends on the model: :func:`resolve_layers` checks that once it
+    is loaded.
+
+    Parameters
+    ----------
+    layers : int, sequence of int, or "all"
+        A hidden-state index, a non-empty list of them (numpy integers too), or ``"all"``.
+
+    Returns
+    -------
+    list of int or "all"
+        The indices as Python ints, in the order given, or ``"all"``.
+
+    Raises
+    ------
+    ValueError
+        For an empty list, anything else that is not an index, a list of them or ``"all"``,
+        and an index that is not an integer (a bool is refused).
+
+    Examples
+    --------
+    >>> requested_layers(-1), requested_layers((4, 6)), requested_layers("all")
+    ([-1], [4, 6], 'all')
+    >>> requested_layers([1.5])
+    Traceback (most recent call last):
+        ...
+    ValueError: layer 1.5 is not a hidden-state index (an integer)
+    """
     if isinstance(layers, str) and layers == "all":
         return "all"
     requested: list[Any] = []
@@ -110,8 +223,36 @@ def requested_layers(layers: LayerSelection) -> list[int] | Literal["all"]:
 def resolve_layers(
     requested: list[int] | Literal["all"], num_layers: int, model_name: str
 ) -> list[int]:
-    """The hidden-state indices ``requested`` selects in a model of ``num_layers`` encoder
-    blocks: sorted, each once, negative ones counted from the end."""
+    """The hidden-state indices ``requested`` selects in a model of ``num_layers`` encoder blocks.
+
+    Parameters
+    ----------
+    requested : list of int or "all"
+        As :func:`requested_layers` returns it.
+    num_layers : int
+        Encoder blocks of the model: it has hidden states ``0..num_layers``.
+    model_name : str
+        The model, for the error message.
+
+    Returns
+    -------
+    list of int
+        Sorted, each once, negative ones counted from the end.
+
+    Raises
+    ------
+    ValueError
+        For an index outside ``-(num_layers + 1)..num_layers``.
+
+    Examples
+    --------
+    >>> resolve_layers([-1, 4, 4], 6, "whisper-base"), resolve_layers("all", 2, "tiny")
+    ([4, 6], [0, 1, 2])
+    >>> resolve_layers([7], 6, "whisper-base")
+    Traceback (most recent call last):
+        ...
+    ValueError: layer 7 does not exist: whisper-base has hidden states 0..6 (or -7..-1)
+    """
     count = num_layers + 1
     if requested == "all":
         return list(range(count))
@@ -127,8 +268,33 @@ def resolve_layers(
 def frame_settings(
     model_name: str, layers: list[int], num_layers: int, dtype: torch.dtype
 ) -> dict[str, Any]:
-    """What determines the frames an embedder produces, as a store records them: the model,
-    the hidden states kept, the encoder's dtype and the number of hidden states."""
+    """What determines the frames an embedder produces, as a store records them.
+
+    Parameters
+    ----------
+    model_name : str
+        The model as :class:`~seqsim.whisper.loading.LoadedWhisper` names it.
+    layers : list of int
+        The hidden states kept (as :func:`resolve_layers` returns them).
+    num_layers : int
+        Encoder blocks of the model.
+    dtype : torch.dtype
+        The encoder's dtype.
+
+    Returns
+    -------
+    dict
+        ``model``, ``layers``, ``encoder_dtype`` (as a string) and ``hidden_states`` (the
+        number of hidden states, ``num_layers + 1``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> frame_settings("whisper-base-offline", [6], 6, torch.float32)
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'model': 'whisper-base-offline', 'layers': [6], 'encoder_dtype': 'torch.float32',
+     'hidden_states': 7}
+    """
     return {
         "model": model_name,
         "layers": layers,
@@ -139,8 +305,7 @@ def frame_settings(
 
 @contextmanager
 def _quiet_transformers(quiet: bool) -> Iterator[None]:
-    """With ``quiet``, transformers draws none of its own progress bars (loading weights,
-    downloads) while the block runs."""
+    """With ``quiet``, transformers draws none of its progress bars (weights, downloads)."""
     if not (quiet and transformers_logging.is_progress_bar_enabled()):
         yield
         return
@@ -168,6 +333,40 @@ def encoder_hidden_states(
     Index 0 is the input to the first block, ``i`` the output of block ``i``, and the last
     index (the number of blocks) the final layer-normed output, as transformers numbers them.
     Blocks above the highest index kept are not run.
+
+    Parameters
+    ----------
+    encoder : transformers WhisperEncoder
+        The encoder (``WhisperModel.get_encoder()``), in eval mode.
+    features : torch.Tensor
+        Log-mel features (B, mels, 3000) on the encoder's device, in its dtype.
+    keep : sequence of int
+        Hidden-state indices in ``0..len(encoder.layers)`` (non-empty; as
+        :func:`resolve_layers` returns them).
+
+    Returns
+    -------
+    dict of int to torch.Tensor
+        (B, 1500, d) hidden states for every index in ``keep``, padding included.
+
+    Examples
+    --------
+    The same states as transformers' own ``output_hidden_states``, from an untrained
+    2-block encoder:
+
+    >>> import torch
+    >>> from transformers import WhisperConfig, WhisperModel
+    >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+    ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+    ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+    >>> encoder = WhisperModel(tiny).get_encoder().eval()
+    >>> features = torch.randn(1, 80, 3000)
+    >>> states = encoder_hidden_states(encoder, features, [0, 2])
+    >>> sorted(states), states[2].shape
+    ([0, 2], torch.Size([1, 1500, 8]))
+    >>> reference = encoder(features, output_hidden_states=True).hidden_states
+    >>> all(torch.allclose(states[k], reference[k], atol=1e-5) for k in states)
+    True
     """
     gelu = torch.nn.functional.gelu
     hidden = gelu(encoder.conv2(gelu(encoder.conv1(features)))).permute(0, 2, 1)
@@ -184,15 +383,74 @@ def encoder_hidden_states(
 class WhisperEmbedder:
     """Turns audio into Whisper encoder frames, padding stripped, for any layers.
 
-    ``model``: a Hugging Face id, a local transformers folder, a CTranslate2 checkpoint folder,
-    or ``"whisper-base-offline"`` (installed by ``seqsim[demo]``, no network needed).
-    ``layers``: a hidden-state index (negative counts from the end: -1 is the final output), a
-    list of them, or ``"all"`` (input embeddings plus every block). One forward pass serves
-    all of them. ``device``: ``"auto"`` (or None) is CUDA when present, else the CPU; ``dtype``:
-    ``"auto"`` is float16 on CUDA, float32 on the CPU. ``batch_size`` utterances share a
-    forward pass (an utterance longer than 30 s brings one window per 30 s); None is 16 on
-    CUDA and 1 on the CPU (:data:`DEFAULT_BATCH_SIZES`). Every option is checked before the
-    model loads; a bad one raises ``ValueError``, an unknown keyword ``TypeError``.
+    Every utterance is padded to Whisper's 30 s window, encoded, and the frames of the padding
+    dropped (:func:`kept_frames`); a longer utterance is cut into 30 s windows whose frames are
+    concatenated. Every option is checked before the model loads.
+
+    Parameters
+    ----------
+    model : str, default "openai/whisper-base"
+        A Hugging Face id, a local transformers folder, a CTranslate2 checkpoint folder, or
+        ``"whisper-base-offline"`` (installed by ``seqsim[demo]``, no network needed); see
+        :func:`~seqsim.whisper.loading.load_whisper`.
+    layers : int, sequence of int, or "all", default -1
+        A hidden-state index (negative counts from the end: -1 is the final output), a list of
+        them, or ``"all"`` (input embeddings plus every block). One forward pass serves all of
+        them.
+    device : str or torch.device, default "auto"
+        ``"auto"`` (or None) is CUDA when present, else the CPU; see
+        :func:`~seqsim.backends.resolve_device`.
+    dtype : str or torch.dtype, default "auto"
+        The encoder's dtype: ``"auto"`` is float16 on CUDA, float32 on the CPU; see
+        :func:`resolve_dtype`. Frames are returned as float32 whatever it is.
+    batch_size : int, optional
+        Utterances that share a forward pass (an utterance longer than 30 s brings one window
+        per 30 s); None is 16 on CUDA and 1 on the CPU (:data:`DEFAULT_BATCH_SIZES`).
+    strict : bool, default False
+        Treat an utterance longer than 30 s as bad audio instead of cutting it into windows.
+    progress : bool, default True
+        Say on stderr that the model is loading and show a bar while embedding; False draws
+        nothing (transformers' own bars included).
+
+    Attributes
+    ----------
+    model_name : str
+        The model as settings record it (a checkpoint folder without a trailing ``/``).
+    layers : list of int
+        The hidden-state indices kept, sorted, non-negative.
+    num_layers : int
+        Encoder blocks of the model.
+    device, dtype, batch_size, strict, progress
+        The options, resolved.
+
+    Raises
+    ------
+    ValueError
+        For a bad option (raised before the model loads), a model that cannot be found or
+        loaded, and a layer the model does not have.
+    TypeError
+        For an unknown keyword.
+
+    Examples
+    --------
+    The final layer of the offline whisper-base, for bundled demo speech: a 3.01 s
+    utterance (48157 samples) keeps ``ceil(48157 / 320) = 151`` frames of 512 dimensions.
+
+    >>> from seqsim.corpus import demo_corpus
+    >>> audio = {utterance.key: utterance.path for utterance in demo_corpus().utterances}
+    >>> embedder = WhisperEmbedder("whisper-base-offline", layers=-1, progress=False)
+    >>> embedder.layers, embedder.num_layers
+    ([6], 6)
+    >>> english = embedder.embed(audio["en/s01"])
+    >>> english.num_samples, english.frames.shape
+    (48157, torch.Size([151, 512]))
+
+    Options are checked before anything loads:
+
+    >>> WhisperEmbedder("whisper-base-offline", batch_size=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: batch_size must be an integer >= 1, got 0
     """
 
     def __init__(
@@ -223,8 +481,7 @@ class WhisperEmbedder:
         self.layers = resolve_layers(requested, self.num_layers, self.model_name)
 
     def _load(self, model: str) -> tuple[LoadedWhisper, Any]:
-        """Load ``model`` and its encoder on the device, logging it; with ``progress`` the user
-        is told on stderr (a large model takes seconds), without it nothing is drawn."""
+        """Load ``model``'s encoder on the device, logged; with ``progress`` said on stderr."""
         logger.info("loading model %s", model)
         if self.progress:
             tqdm.write(f"loading {model} ...", file=sys.stderr)
@@ -242,7 +499,30 @@ class WhisperEmbedder:
         return loaded, encoder
 
     def settings(self) -> dict[str, Any]:
-        """What determines the frames this embedder produces (:func:`frame_settings`)."""
+        """What determines the frames this embedder produces, as a store records them.
+
+        Returns
+        -------
+        dict
+            ``model``, ``layers``, ``encoder_dtype`` and ``hidden_states``
+            (:func:`frame_settings`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from transformers import WhisperConfig, WhisperModel
+        >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+        ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+        ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> WhisperModel(tiny).save_pretrained(folder.name)  # an untrained 2-block Whisper, d = 8
+        >>> WhisperEmbedder(folder.name, layers=[0, -1], progress=False).settings()
+        ... # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+        {'model': '...', 'layers': [0, 2], 'encoder_dtype': 'torch.float32',
+         'hidden_states': 3}
+        >>> folder.cleanup()
+        """
         return frame_settings(self.model_name, self.layers, self.num_layers, self.dtype)
 
     @overload
@@ -252,11 +532,49 @@ class WhisperEmbedder:
     def embed(self, audio: Sequence[AudioInput]) -> list[Embedding]: ...
 
     def embed(self, audio: AudioInput | Sequence[AudioInput]) -> Embedding | list[Embedding]:
-        """Embed one utterance or a list of them (paths, :class:`~seqsim.audio.Audio`, or
-        ``(samples, sample_rate)``); raises :class:`~seqsim.audio.AudioError` naming the item."""
-        single = isinstance(audio, (str, Path, audio_io.Audio)) or (
-            isinstance(audio, tuple) and len(audio) == 2 and isinstance(audio[1], (int, np.integer))
-        )
+        """Embed one utterance or a list of them.
+
+        Parameters
+        ----------
+        audio : AudioInput or sequence of AudioInput
+            A path, an :class:`~seqsim.audio.Audio` or a ``(samples, sample_rate)`` tuple
+            (any sample rate, mono or multi-channel), or a list of them.
+
+        Returns
+        -------
+        Embedding or list of Embedding
+            One per utterance, in order: a single one for a single input.
+
+        Raises
+        ------
+        AudioError
+            Naming the item, at the first bad one (missing, unreadable, empty, silent, NaN,
+            or longer than 30 s with ``strict``); :meth:`embed_iter` reports them instead.
+
+        Examples
+        --------
+        With an untrained 2-block Whisper: one second of audio keeps 50 frames of every
+        hidden state.
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from transformers import WhisperConfig, WhisperModel
+        >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+        ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+        ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> WhisperModel(tiny).save_pretrained(folder.name)  # an untrained 2-block Whisper, d = 8
+        >>> embedder = WhisperEmbedder(folder.name, layers="all", progress=False)
+        >>> noise = np.random.default_rng(0).normal(0.0, 0.1, 16_000).astype(np.float32)
+        >>> embedding = embedder.embed((noise, 16_000))
+        >>> {layer: tuple(frames.shape) for layer, frames in embedding.layers.items()}
+        {0: (50, 8), 1: (50, 8), 2: (50, 8)}
+        >>> [e.frames.shape[0] for e in WhisperEmbedder(folder.name, progress=False).embed(
+        ...     [(noise[:320], 16_000), (noise, 8_000)])]  # 1 frame; 2 s at 16 kHz
+        [1, 100]
+        >>> folder.cleanup()
+        """
+        single = audio_io.is_one_input(audio)
         sources: list[AudioInput] = [audio] if single else list(audio)  # type: ignore[list-item,arg-type]
         results: list[Embedding] = []
         for _, result in self.embed_iter(sources):
@@ -271,7 +589,38 @@ class WhisperEmbedder:
         """Yield ``(index, Embedding or AudioError)`` for every source, in order.
 
         Bad audio is reported, not raised, so a long job goes on. The next batch is read and
-        turned into features in a background thread while the encoder runs.
+        turned into features in a background thread while the encoder runs. With
+        ``progress``, a bar on stderr counts utterances and shows seconds of audio embedded per
+        second.
+
+        Parameters
+        ----------
+        sources : sequence of AudioInput
+            Paths, :class:`~seqsim.audio.Audio` objects or ``(samples, sample_rate)`` tuples.
+
+        Yields
+        ------
+        tuple of (int, Embedding or AudioError)
+            The source's index and its embedding, or the error that names what is wrong
+            with it.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from transformers import WhisperConfig, WhisperModel
+        >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+        ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+        ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> WhisperModel(tiny).save_pretrained(folder.name)  # an untrained 2-block Whisper, d = 8
+        >>> embedder = WhisperEmbedder(folder.name, progress=False)
+        >>> noise = np.random.default_rng(0).normal(0.0, 0.1, 16_000).astype(np.float32)
+        >>> for index, result in embedder.embed_iter([(noise, 16_000), (np.zeros(99), 16_000)]):
+        ...     print(index, result.frames.shape if isinstance(result, Embedding) else result)
+        0 torch.Size([50, 8])
+        1 in-memory audio: audio is all silence (every sample is 0)
+        >>> folder.cleanup()
         """
         batches = [
             range(start, min(start + self.batch_size, len(sources)))
@@ -329,6 +678,7 @@ class WhisperEmbedder:
 
     @torch.inference_mode()
     def _encode(self, prepared) -> Iterator[tuple[int, Embedding | AudioError]]:
+        """Encode a prepared batch; yield each item's embedding (windows joined) or error."""
         items, windows, features = prepared
         if features is None:
             yield from items

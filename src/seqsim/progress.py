@@ -28,8 +28,7 @@ def _draws_widgets() -> bool:
 
 
 def _text_options(stream: TextIO) -> dict[str, Any]:
-    """tqdm options for a text bar on ``stream``: a fixed size where the terminal gives none,
-    a slow refresh where ``stream`` is no terminal."""
+    """tqdm options: a fixed size where a terminal gives none, slow refresh where no terminal."""
     if not stream.isatty():
         return {"ncols": FALLBACK_COLUMNS, "mininterval": LOG_INTERVAL_S}
     try:
@@ -51,8 +50,37 @@ def progress_bar(
 ) -> tqdm:
     """A tqdm bar on stderr (a widget in a notebook) that shows on any terminal or log.
 
-    Use it as tqdm: wrap ``iterable``, or give ``total`` and call ``update``; ``disable=True``
-    shows nothing.
+    Use it as tqdm: wrap ``iterable``, or give ``total`` and call ``update``. On a terminal
+    that reports a 0x0 window the bar gets a fixed size (:data:`FALLBACK_COLUMNS` x
+    :data:`FALLBACK_ROWS`); where stderr is no terminal (a log file, a pipe) it is redrawn every
+    :data:`LOG_INTERVAL_S` seconds only.
+
+    Parameters
+    ----------
+    iterable : Iterable, optional
+        What to iterate over, as in ``tqdm(iterable)``.
+    total : float, optional
+        The expected number of updates (default: ``len(iterable)`` where it has one).
+    desc : str, optional
+        The label in front of the bar.
+    unit : str, default "it"
+        What one update counts (``"utt"``, ``"pair"``, ...).
+    disable : bool, default False
+        Show nothing at all.
+
+    Returns
+    -------
+    tqdm.tqdm
+        The bar; a context manager, and an iterable where ``iterable`` was given.
+
+    Examples
+    --------
+    >>> [2 * x for x in progress_bar(range(3), desc="doubling", disable=True)]
+    [0, 2, 4]
+    >>> with progress_bar(total=2, unit="utt") as bar:  # drawn on stderr
+    ...     _ = bar.update(2)
+    ...     bar.n
+    2
     """
     options = {} if disable or _draws_widgets() else _text_options(sys.stderr)
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, **options)

@@ -24,8 +24,31 @@ HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 @dataclass(frozen=True)
 class MappedFile:
-    """The ``.npy`` file that memory-mapped frames come from, as it was when mapped (its inode
-    and size tell it from a file written in its place since)."""
+    """The ``.npy`` file that memory-mapped frames come from, as it was when mapped.
+
+    Its inode and size tell it from a file written in its place since (a consolidation of the
+    store replaces the layer files by a rename).
+
+    Parameters
+    ----------
+    path : str
+        The file's absolute path.
+    inode : int
+        Its inode number when mapped.
+    size : int
+        Its size in bytes when mapped.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "layer_6.npy")
+    ...     np.save(path, np.ones((3, 2), np.float16))
+    ...     mapped = MappedFile.of(path)
+    ...     print(mapped.open().shape)
+    (3, 2)
+    """
 
     path: str
     inode: int
@@ -33,11 +56,66 @@ class MappedFile:
 
     @classmethod
     def of(cls, path: str | os.PathLike[str]) -> MappedFile:
+        """The file at ``path`` as it is now.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A ``.npy`` file (made absolute).
+
+        Returns
+        -------
+        MappedFile
+            Its absolute path, inode and size.
+
+        Raises
+        ------
+        OSError
+            When ``path`` cannot be stat'ed (``FileNotFoundError`` where it does not exist).
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "frames.npy")
+        ...     np.save(path, np.zeros((4, 2), np.float32))  # 128-byte header + 32 bytes
+        ...     MappedFile.of(path).size
+        160
+        """
         status = os.stat(path)
         return cls(os.path.abspath(path), status.st_ino, status.st_size)
 
     def open(self) -> np.memmap:
-        """The file's frames, memory-mapped again (read-only); an error where it has changed."""
+        """The file's frames, memory-mapped again (read-only).
+
+        Returns
+        -------
+        numpy.memmap
+            The array in the file.
+
+        Raises
+        ------
+        ValueError
+            Naming the file, when it cannot be stat'ed (removed, unreadable) or has been
+            replaced since it was mapped (another inode or size): load the frames again.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import numpy as np
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = os.path.join(folder, "layer_6.npy")
+        ...     np.save(path, np.ones((3, 2), np.float16))
+        ...     mapped = MappedFile.of(path)
+        ...     print(np.asarray(mapped.open()).sum())
+        ...     np.save(path + ".new.npy", np.ones((5, 2), np.float16))
+        ...     os.replace(path + ".new.npy", path)  # a consolidation writes a new file
+        ...     mapped.open()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        ValueError: /.../layer_6.npy has been replaced since its frames were mapped (...
+        """
         try:
             status = os.stat(self.path)
         except OSError as error:
@@ -54,11 +132,35 @@ class MappedFile:
 class PackedSequences:
     """Sequences stored back to back: ``frames[offsets[i]:offsets[i+1]]`` is sequence ``i``.
 
-    ``frames`` keeps the caller's array (numpy, a numpy memmap or a torch tensor, any float
-    dtype); metrics convert one block at a time to float32, so a float16 store on disk is
-    never copied whole. ``mapped`` names the file of frames memory-mapped from a store: then
-    a pickle (what Ray ships to a worker) carries that path, not the frames, and the frames
-    are mapped again where it is unpickled (a filesystem every node sees).
+    ``len(packed)`` is the number of sequences and ``packed[i]`` is sequence ``i`` (a view of
+    ``frames``). Build one with :meth:`from_lengths`; :func:`as_packed` checks one. The object
+    does not check itself.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray or torch.Tensor
+        All frames, (total frames, dim). The caller's array is kept as it is (numpy, a numpy
+        memmap or a torch tensor, any float dtype); metrics convert one block at a time to
+        float32, so a float16 store on disk is never copied whole.
+    offsets : numpy.ndarray
+        int64, one more than the number of sequences: ``offsets[0] == 0`` and
+        ``offsets[-1] == len(frames)``.
+    mapped : MappedFile, optional
+        The file of frames memory-mapped from a store: then a pickle (what Ray ships to a
+        worker) carries that path, not the frames, and the frames are mapped again where it is
+        unpickled (a filesystem every node sees; an error there if the file was replaced).
+        Not part of equality.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> packed = PackedSequences(np.arange(10, dtype=np.float32).reshape(5, 2), np.array([0, 2, 5]))
+    >>> len(packed), packed.dim
+    (2, 2)
+    >>> packed[1]
+    array([[4., 5.],
+           [6., 7.],
+           [8., 9.]], dtype=float32)
     """
 
     frames: Frames
@@ -72,6 +174,27 @@ class PackedSequences:
 
     @classmethod
     def from_lengths(cls, frames: Frames, lengths: Sequence[int] | np.ndarray) -> PackedSequences:
+        """Pack ``frames`` as consecutive sequences of ``lengths`` frames (no copy).
+
+        Parameters
+        ----------
+        frames : numpy.ndarray or torch.Tensor
+            All frames, (sum(lengths), dim).
+        lengths : sequence of int or numpy.ndarray
+            Frames of each sequence, in order.
+
+        Returns
+        -------
+        PackedSequences
+            ``frames`` with the offsets that ``lengths`` add up to (not checked against
+            ``frames``: :func:`as_packed` does that).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> PackedSequences.from_lengths(np.zeros((5, 2)), [2, 3]).offsets
+        array([0, 2, 5])
+        """
         lengths = np.asarray(lengths, dtype=np.int64)
         offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -79,10 +202,26 @@ class PackedSequences:
 
     @property
     def lengths(self) -> np.ndarray:
+        """Frames of every sequence (int64).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> PackedSequences(np.zeros((5, 2)), np.array([0, 2, 5])).lengths
+        array([2, 3])
+        """
         return np.diff(self.offsets)
 
     @property
     def dim(self) -> int:
+        """The frame dimension.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> PackedSequences.from_lengths(np.zeros((5, 3)), [2, 3]).dim
+        3
+        """
         return int(self.frames.shape[1])
 
     def __len__(self) -> int:
@@ -92,8 +231,29 @@ class PackedSequences:
         return self.frames[self.offsets[index] : self.offsets[index + 1]]
 
     def subset(self, indices: np.ndarray) -> PackedSequences:
-        """The sequences at ``indices``, in that order, gathered into new storage of the same
-        dtype (a torch tensor stays on its device; a memmap is read into memory)."""
+        """The sequences at ``indices``, in that order, gathered into new storage.
+
+        The dtype stays as it is; a torch tensor stays on its device, and a memmap is read into
+        memory (only the rows chosen).
+
+        Parameters
+        ----------
+        indices : numpy.ndarray
+            Sequence numbers (integers); repeats are allowed.
+
+        Returns
+        -------
+        PackedSequences
+            The chosen sequences, without ``mapped``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> packed = PackedSequences.from_lengths(np.arange(5.0)[:, None], [2, 3])
+        >>> chosen = packed.subset(np.array([1, 0]))
+        >>> chosen.frames.ravel(), chosen.offsets
+        (array([2., 3., 4., 0., 1.]), array([0, 3, 5]))
+        """
         lengths = self.lengths[indices]
         new_offsets = np.zeros(len(indices) + 1, dtype=np.int64)
         np.cumsum(lengths, out=new_offsets[1:])
@@ -107,17 +267,57 @@ class PackedSequences:
         return PackedSequences(np.asarray(self.frames[rows]), new_offsets)
 
     def chunks(self, size: int) -> Iterator[tuple[int, PackedSequences]]:
-        """Runs of ``size`` consecutive sequences (the last one shorter), each with the number
-        of its first sequence, gathered with :meth:`subset`: a memory map is read one run at
-        a time."""
+        """Runs of ``size`` consecutive sequences (the last one shorter), gathered one at a time.
+
+        Each run is gathered with :meth:`subset` when it is reached, so a memory map is read
+        one run at a time.
+
+        Parameters
+        ----------
+        size : int
+            Sequences per run (at least 1).
+
+        Yields
+        ------
+        tuple of (int, PackedSequences)
+            The number of the run's first sequence, and the run.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> packed = PackedSequences.from_lengths(np.zeros((6, 2)), [1, 2, 3])
+        >>> [(start, run.lengths.tolist()) for start, run in packed.chunks(2)]
+        [(0, [1, 2]), (2, [3])]
+        """
         for start in range(0, len(self), size):
             yield start, self.subset(np.arange(start, min(start + size, len(self))))
 
     def select(self, indices: np.ndarray) -> PackedSequences:
-        """Like :meth:`subset`, as contiguous frames in memory for a kernel (all sequences in
-        order: no gather). float16 and bfloat16 stay as they are (kernels convert them on the
-        fly: a GPU multiplies them as they are, the CPU kernels read float16 in their
-        normalisation pass); any other dtype becomes float32 (no copy where it is already)."""
+        """Like :meth:`subset`, as contiguous frames in memory for a kernel.
+
+        All sequences in their order are not gathered again. float16 and bfloat16 stay as they
+        are (kernels convert them on the fly: a GPU multiplies them as they are, the CPU kernels
+        read float16 in their normalisation pass); any other dtype becomes float32 (no copy
+        where it is already).
+
+        Parameters
+        ----------
+        indices : numpy.ndarray
+            Sequence numbers (integers).
+
+        Returns
+        -------
+        PackedSequences
+            The chosen sequences with contiguous float16, bfloat16 or float32 frames.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> packed = PackedSequences.from_lengths(np.zeros((5, 2), np.float64), [2, 3])
+        >>> block = packed.select(np.array([1]))
+        >>> block.frames.dtype, block.lengths
+        (dtype('float32'), array([3]))
+        """
         in_order = len(indices) == len(self) and bool(np.all(indices == np.arange(len(self))))
         chosen = self if in_order else self.subset(indices)
         frames = chosen.frames
@@ -139,7 +339,26 @@ SequencesLike = Sequence[Frames] | PackedSequences
 
 
 def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarray:
-    """Rows of ``frames`` (all when ``rows`` is None) as a contiguous float32 numpy array."""
+    """Rows of ``frames`` as a contiguous float32 numpy array (no copy where it is one already).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray or torch.Tensor
+        A (frames, dim) array or tensor (a tensor on any device, detached).
+    rows : numpy.ndarray, optional
+        The rows to take, in order; all rows when None.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32, C-contiguous.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> to_float32_numpy(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float16), np.array([1]))
+    array([[3., 4.]], dtype=float32)
+    """
     if isinstance(frames, torch.Tensor):
         tensor = frames if rows is None else frames[torch.from_numpy(rows)]
         return np.ascontiguousarray(tensor.detach().to("cpu", torch.float32).numpy())
@@ -147,8 +366,9 @@ def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarr
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
-def _describe_problem(item: object, dim: int | None) -> str | None:
-    """Why ``item`` is not a usable sequence, or None when it is."""
+def _describe_problem(item: object, dim: int | None, dim_of: str) -> str | None:
+    """Why ``item`` is not a usable sequence, or None when it is; ``dim_of`` names where the
+    required ``dim`` comes from."""
     if isinstance(item, torch.Tensor):
         if item.dtype not in _FLOAT_DTYPES_TORCH:
             return f"has dtype {item.dtype}; expected a floating-point tensor"
@@ -162,7 +382,7 @@ def _describe_problem(item: object, dim: int | None) -> str | None:
     if item.shape[0] == 0:
         return "is empty (0 frames)"
     if dim is not None and item.shape[1] != dim:
-        return f"has dimension {item.shape[1]} but earlier sequences have {dim}"
+        return f"has dimension {item.shape[1]} but {dim_of} is {dim}"
     return None
 
 
@@ -186,20 +406,72 @@ def _check_finite(frames: Frames, offsets: np.ndarray, name: str) -> None:
 
 
 def as_packed(
-    sequences: SequencesLike, name: str = "sequences", dim: int | None = None
+    sequences: SequencesLike,
+    name: str = "sequences",
+    dim: int | None = None,
+    dim_of: str = "the required dimension",
 ) -> PackedSequences:
     """Validate ``sequences`` and return them packed.
 
-    Raises ``ValueError`` naming ``name[index]`` for an empty list, an empty or non 2-D
-    sequence, a non-float dtype, a dimension that differs from ``dim`` (or from the other
-    sequences), or a NaN/inf frame. Tensor frames are detached: metrics are not differentiable,
-    so a tensor with ``requires_grad`` is scored on its values.
+    Every metric takes its inputs through this function. A list of all-numpy or all-torch
+    items (tensors on one device, of one dtype) keeps its dtype; a mix is packed as float32
+    numpy. Tensor frames are detached: metrics are not differentiable, so a tensor with
+    ``requires_grad`` is scored on its values. NaN and infinity are looked for in chunks, so a
+    memory map is not read whole at once.
+
+    Parameters
+    ----------
+    sequences : list of arrays or tensors, or PackedSequences
+        (frames, dim) numpy arrays or torch tensors of a float dtype (float16, bfloat16,
+        float32 or float64), or those already packed.
+    name : str, default "sequences"
+        What error messages call them (``"queries"``, ``"candidates"``, ...).
+    dim : int, optional
+        The frame dimension required (that of the other side); by default the first
+        sequence's.
+    dim_of : str, default "the required dimension"
+        What error messages call ``dim`` when it is given (``"the queries' dimension"``,
+        ``"the index's dimension"``, ...): ``candidates[0] has dimension 4 but the queries'
+        dimension is 3``.
+
+    Returns
+    -------
+    PackedSequences
+        The sequences, checked.
+
+    Raises
+    ------
+    ValueError
+        Naming ``name[index]``, for an empty list, a single array instead of a list, an item
+        that is not an array or tensor, a non-float dtype, an empty or non 2-D sequence, a
+        dimension that differs from ``dim`` (named by ``dim_of``; without ``dim``, from the
+        first sequence's), packed lengths
+        that do not add up to the frames, or a NaN/inf frame.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> packed = as_packed([np.ones((2, 3)), np.ones((1, 3))], "queries")
+    >>> packed.offsets, packed.frames.dtype
+    (array([0, 2, 3]), dtype('float64'))
+    >>> as_packed([np.ones((2, 3)), np.ones(3)], "queries")
+    Traceback (most recent call last):
+        ...
+    ValueError: queries[1] has shape (3,); expected a 2-D (frames, dim) array
+    >>> as_packed([np.array([[0.0, 1.0], [np.nan, 1.0]])], "candidates")
+    Traceback (most recent call last):
+        ...
+    ValueError: candidates[0] has a NaN or infinite value at frame 1
+    >>> as_packed([np.ones((2, 4))], "candidates", dim=3, dim_of="the queries' dimension")
+    Traceback (most recent call last):
+        ...
+    ValueError: candidates[0] has dimension 4 but the queries' dimension is 3
     """
     if isinstance(sequences, PackedSequences):
         packed = sequences
         if len(packed) == 0:
             raise ValueError(f"{name} is empty: at least one sequence is needed")
-        problem = _describe_problem(packed.frames, dim)
+        problem = _describe_problem(packed.frames, dim, dim_of)
         if problem:
             raise ValueError(f"{name}.frames {problem}")
         empty = np.flatnonzero(packed.lengths <= 0)
@@ -219,8 +491,10 @@ def as_packed(
         items = list(sequences)
         if not items:
             raise ValueError(f"{name} is empty: at least one sequence is needed")
+        if dim is None:  # the first item sets it
+            dim_of = "the earlier sequences' dimension"
         for index, item in enumerate(items):
-            problem = _describe_problem(item, dim)
+            problem = _describe_problem(item, dim, dim_of)
             if problem:
                 raise ValueError(f"{name}[{index}] {problem}")
             dim = int(item.shape[1])
@@ -232,6 +506,7 @@ def as_packed(
 
 
 def _pack(items: list[Frames]) -> PackedSequences:
+    """Concatenate checked items (one torch tensor where they share device and dtype)."""
     lengths = [int(item.shape[0]) for item in items]
     tensors = [item for item in items if isinstance(item, torch.Tensor)]
     if len(tensors) == len(items):

@@ -30,10 +30,26 @@ WRITERS = "writers"
 
 
 class StoreBusyError(StoreError):
-    """Another living process holds a lock this one needs."""
+    """Another living process holds a lock this one needs; the message names it.
+
+    Examples
+    --------
+    A second embed run on a store while one runs (here both in this process):
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     lock = Path(folder) / "embed.lock"
+    ...     with exclusive(lock, "embed run"), exclusive(lock, "embed run"):
+    ...         pass  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.locks.StoreBusyError: /... is in use by another embed run (pid ...
+    """
 
 
 def _try_lock(descriptor: int, mode: int) -> bool:
+    """Take a ``flock`` without waiting; False where someone else holds it."""
     try:
         fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
     except OSError as error:
@@ -44,13 +60,45 @@ def _try_lock(descriptor: int, mode: int) -> bool:
 
 
 def _new_owner_name() -> str:
+    """``<host>-<pid>-<random>``, with no ``.`` (temporary file names are split at it)."""
     host = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
 @contextmanager
 def owner(store: Path) -> Iterator[str]:
-    """Become a writer of ``store`` for the duration of the block; yields the owner name."""
+    """Become a writer of ``store`` for the duration of the block.
+
+    Creates ``writers/<owner>.lock`` and holds an exclusive ``flock`` on it until the block
+    ends (or the process does, however it ends); the lock file is removed at the end.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The store directory (its ``writers`` folder is created where missing).
+
+    Yields
+    ------
+    str
+        The owner name, ``<host>-<pid>-<random>``, unique among the store's writers.
+
+    Raises
+    ------
+    StoreWriteError
+        When the lock file cannot be created (a read-only store, permissions).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     writers = Path(folder) / "writers"
+    ...     with owner(Path(folder)) as name:
+    ...         print([lock.name for lock in writers.iterdir()] == [f"{name}.lock"])
+    ...     print(list(writers.iterdir()))
+    True
+    []
+    """
     folder = store / WRITERS
     make_folder(folder)
     while True:
@@ -75,6 +123,7 @@ def owner(store: Path) -> Iterator[str]:
 
 
 def _inode(path: Path) -> int | None:
+    """The inode of ``path``, or None where it does not exist."""
     try:
         return path.stat().st_ino
     except FileNotFoundError:
@@ -100,8 +149,38 @@ def _if_dead(store: Path, name: str) -> Iterator[bool]:
 
 
 def remove_dead_owners_files(store: Path, folders: list[Path]) -> list[Path]:
-    """Remove the temporary files in ``folders`` whose owners are dead, and those owners' lock
-    files; return the files removed. Files not named as ours are never touched."""
+    """Remove the temporary files in ``folders`` whose owners are dead, and those owners' locks.
+
+    An owner is dead when its lock file can be locked (or is gone). Files not named as ours
+    (:func:`seqsim.store.files.temporary_owner`) are never touched.
+
+    Parameters
+    ----------
+    store : pathlib.Path
+        The store directory (with ``writers/``).
+    folders : list of pathlib.Path
+        The folders to clean (missing ones are skipped).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The temporary files removed (lock files not included).
+
+    Examples
+    --------
+    A living owner's temporary file stays; one of an owner with no lock file goes:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = Path(folder)
+    ...     with owner(store) as alive:
+    ...         _ = (store / f".seqsim-tmp.{alive}.a.npz").write_bytes(b"")
+    ...         _ = (store / ".seqsim-tmp.gone-7-0000.b.npz").write_bytes(b"")
+    ...         removed = remove_dead_owners_files(store, [store])
+    ...     print([path.name for path in removed])
+    ['.seqsim-tmp.gone-7-0000.b.npz']
+    """
     by_owner: dict[str, list[Path]] = {}
     for folder in folders:
         if folder.is_dir():
@@ -125,8 +204,35 @@ def remove_dead_owners_files(store: Path, folders: list[Path]) -> list[Path]:
 
 @contextmanager
 def exclusive(path: Path, purpose: str) -> Iterator[None]:
-    """Hold ``path`` exclusively, or raise :class:`StoreBusyError` naming the process that
-    holds it (its pid, host and start time are written into the file)."""
+    """Hold ``path`` exclusively for the duration of the block, without waiting.
+
+    The holder's pid, host and start time are written into the file, so that a process that
+    finds it held can name the holder. The file itself stays.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The lock file (created where missing).
+    purpose : str
+        What holds it, for the message (``"embed run"``).
+
+    Raises
+    ------
+    StoreBusyError
+        Naming the folder and the process that holds the lock (pid, host, since when).
+    StoreWriteError
+        When the lock file cannot be opened for writing.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     lock = Path(folder) / "embed.lock"
+    ...     with exclusive(lock, "embed run"):
+    ...         print(json.loads(lock.read_text())["pid"] == os.getpid())
+    True
+    """
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:
@@ -147,6 +253,7 @@ def exclusive(path: Path, purpose: str) -> Iterator[None]:
 
 
 def _describe_holder(descriptor: int) -> str:
+    """`` (pid P on HOST, since TIME)`` from a held lock file; "" where it is unreadable."""
     try:
         record = json.loads(os.pread(descriptor, 4096, 0) or b"{}")
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record["since"]))
@@ -157,8 +264,35 @@ def _describe_holder(descriptor: int) -> str:
 
 @contextmanager
 def shared_or_exclusive(path: Path, exclusive_lock: bool) -> Iterator[None]:
-    """Wait for a shared (readers) or exclusive (consolidation) lock on ``path``. A store on a
-    read-only filesystem without the lock file is read unlocked: no one can write it anyway."""
+    """Wait for a shared (readers) or exclusive (consolidation) lock on ``path``.
+
+    A store on a read-only filesystem without the lock file is read unlocked: no one can write
+    it anyway.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The lock file (created where missing and possible).
+    exclusive_lock : bool
+        Take the exclusive lock (a consolidation) instead of a shared one (a reader).
+
+    Raises
+    ------
+    StoreWriteError
+        When the exclusive lock is asked for and the lock file cannot be opened for writing.
+
+    Examples
+    --------
+    Readers share the lock:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     lock = Path(folder) / "consolidate.lock"
+    ...     with shared_or_exclusive(lock, False), shared_or_exclusive(lock, False):
+    ...         print("two readers")
+    two readers
+    """
     try:
         descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     except OSError as error:

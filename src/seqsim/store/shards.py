@@ -24,7 +24,29 @@ SUFFIX = ".npz"
 
 
 class CorruptShardError(StoreError):
-    """A shard that cannot be read back; the message names it."""
+    """A shard that cannot be read back; the message names it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The shard.
+    problem : str
+        What is wrong with it.
+    advice : str, optional
+        What to do about it, appended to the message.
+
+    Attributes
+    ----------
+    path, problem
+        As given.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> str(CorruptShardError(Path("store/shards/a.npz"), "BadZipFile: File is not a zip file",
+    ...                       "run the embed again"))
+    'store/shards/a.npz: corrupt shard (BadZipFile: File is not a zip file); run the embed again'
+    """
 
     def __init__(self, path: Path, problem: str, advice: str = "") -> None:
         super().__init__(f"{path}: corrupt shard ({problem}){'; ' + advice if advice else ''}")
@@ -32,31 +54,109 @@ class CorruptShardError(StoreError):
 
 
 def encode_keys(keys: Sequence[str]) -> np.ndarray:
+    """The keys as UTF-8 JSON bytes, so that any string round-trips exactly.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        Utterance keys.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the ``keys`` member of a shard.
+
+    Examples
+    --------
+    >>> bytes(encode_keys(["en/s01", "fr/été"])).decode("utf-8")
+    '["en/s01", "fr/été"]'
+    """
     return np.frombuffer(json.dumps(list(keys), ensure_ascii=False).encode("utf-8"), np.uint8)
 
 
 def write_shard(
     handle: BinaryIO, keys: Sequence[str], lengths: np.ndarray, layers: Mapping[int, np.ndarray]
 ) -> None:
+    """Write one shard (an uncompressed ``.npz``) to ``handle``.
+
+    Parameters
+    ----------
+    handle : BinaryIO
+        An open binary file (see :func:`seqsim.store.files.write_atomically`).
+    keys : sequence of str
+        The utterances' keys, in order.
+    lengths : numpy.ndarray
+        Frames per utterance (stored as int64).
+    layers : mapping of int to numpy.ndarray
+        Every utterance's frames of layer K, back to back: (sum(lengths), d) per layer, in
+        the storage dtype.
+
+    Examples
+    --------
+    >>> import io, zipfile
+    >>> import numpy as np
+    >>> buffer = io.BytesIO()
+    >>> write_shard(buffer, ["en/s01"], np.array([2]), {6: np.zeros((2, 4), np.float16)})
+    >>> sorted(zipfile.ZipFile(buffer).namelist())
+    ['keys.npy', 'layer_6.npy', 'lengths.npy']
+    """
     arrays = {"keys": encode_keys(keys), "lengths": lengths.astype(np.int64)}
     arrays.update({f"layer_{layer}": frames for layer, frames in layers.items()})
     np.savez(handle, **arrays)  # type: ignore[arg-type]
 
 
 def shard_bytes(lengths: np.ndarray, layers: Mapping[int, np.ndarray]) -> int:
-    """About the size of a shard on disk."""
+    """About the size of a shard on disk, in bytes: the frames plus headers.
+
+    Parameters
+    ----------
+    lengths : numpy.ndarray
+        Frames per utterance.
+    layers : mapping of int to numpy.ndarray
+        The frames of every layer.
+
+    Returns
+    -------
+    int
+        The frames' bytes, 64 per utterance, and 4096.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> shard_bytes(np.array([2, 3]), {6: np.zeros((5, 4), np.float16)})  # 40 + 128 + 4096
+    4264
+    """
     return sum(frames.nbytes for frames in layers.values()) + 64 * len(lengths) + 4096
 
 
 @dataclass(frozen=True)
 class ShardContents:
-    """What a shard holds, checked: its keys, their frame counts, and its layers."""
+    """What a shard holds, checked, as :func:`read_contents` returns it.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The shard.
+    keys : list of str
+        Its utterances' keys, in order.
+    lengths : numpy.ndarray
+        Their frame counts (int64).
+    dims : dict of int to int
+        Frame dimension of every layer the shard holds.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> contents = ShardContents(Path("a.npz"), ["en/s01"], np.array([3]), {6: 512})
+    >>> sorted(contents.dims)
+    [6]
+    """
 
     path: Path
     keys: list[str]
     lengths: np.ndarray
     dims: dict[int, int]
-    """Frame dimension of every layer the shard holds."""
 
 
 _READ_ERRORS = (
@@ -71,11 +171,13 @@ _READ_ERRORS = (
 
 
 def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    """One ``.npy`` member, read whole (CRC-checked), pickles refused."""
     with archive.open(f"{name}.npy") as member:
         return np.lib.format.read_array(member, allow_pickle=False)
 
 
 def _member_shape(member: IO[bytes]) -> tuple[int, ...]:
+    """The shape in a ``.npy`` member's header, without reading its data."""
     version = np.lib.format.read_magic(member)
     if version == (1, 0):
         shape, _, _ = np.lib.format.read_array_header_1_0(member)
@@ -85,8 +187,46 @@ def _member_shape(member: IO[bytes]) -> tuple[int, ...]:
 
 
 def read_contents(path: Path) -> ShardContents:
-    """Keys and lengths of a shard, after checking that every layer member holds as many
-    frames as the lengths add up to (which finds a truncated shard without reading frames)."""
+    """Keys and lengths of a shard, checked without reading its frames.
+
+    Every layer member must hold as many frames as the lengths add up to, which finds a
+    truncated shard without reading frames.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The shard.
+
+    Returns
+    -------
+    ShardContents
+        Its keys, lengths and layers' dimensions.
+
+    Raises
+    ------
+    CorruptShardError
+        Naming the shard, when it is not a readable zip, a member is missing or damaged, a
+        layer's shape does not match the lengths, or keys, lengths and layers do not match.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "a.npz"
+    ...     with open(path, "wb") as handle:
+    ...         write_shard(handle, ["en/s01", "fr/s01"], np.array([2, 3]),
+    ...                     {6: np.zeros((5, 4), np.float16)})
+    ...     contents = read_contents(path)
+    ...     _ = path.write_bytes(path.read_bytes()[:100])  # truncated
+    ...     read_contents(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.shards.CorruptShardError: /.../a.npz: corrupt shard (BadZipFile: ...)
+    >>> contents.keys, contents.lengths, contents.dims
+    (['en/s01', 'fr/s01'], array([2, 3]), {6: 4})
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             keys = json.loads(_read_member(archive, "keys").tobytes().decode("utf-8"))
@@ -111,7 +251,38 @@ def read_contents(path: Path) -> ShardContents:
 
 
 def read_layer(path: Path, layer: int) -> np.ndarray:
-    """Every frame of ``layer`` in the shard (CRC-checked)."""
+    """Every frame of ``layer`` in the shard (CRC-checked).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The shard.
+    layer : int
+        A layer the shard holds.
+
+    Returns
+    -------
+    numpy.ndarray
+        (sum of lengths, d) frames in the storage dtype.
+
+    Raises
+    ------
+    CorruptShardError
+        Naming the shard, when it cannot be read, the layer is missing, or a CRC fails.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "a.npz"
+    ...     with open(path, "wb") as handle:
+    ...         write_shard(handle, ["en/s01"], np.array([2]), {6: np.ones((2, 4), np.float16)})
+    ...     frames = read_layer(path, 6)
+    >>> frames.shape, frames.dtype, float(frames.sum())
+    ((2, 4), dtype('float16'), 8.0)
+    """
     try:
         with zipfile.ZipFile(path) as archive:
             return _read_member(archive, f"layer_{layer}")

