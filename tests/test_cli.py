@@ -167,3 +167,49 @@ def test_evaluate_reuses_a_store_that_holds_more_layers(manifest, tiny_whisper_d
     assert sorted(p.name for p in (store / "shards").iterdir()) == shards  # nothing recomputed
     assert json.loads((store / "store.json").read_text())["layers"] == [1, 2]
     assert json.loads((tmp_path / "r" / "results.json").read_text())["settings"]["layer"] == 2
+
+
+@pytest.mark.usefixtures("restore_metric_registry")
+def test_import_registers_a_users_metric_for_every_command(tmp_path):
+    plugin = tmp_path / "my_metrics.py"
+    plugin.write_text(
+        "from seqsim import register_metric\n\n"
+        "@register_metric('first_frame_dot', overwrite=True)\n"
+        "def first_frame_dot(x, y):\n"
+        "    return float(x[0] @ y[0])\n\n"
+        "if __name__ == '__main__':\n"
+        "    raise SystemExit('the main block must not run on --import')\n"
+    )
+    listed = CliRunner().invoke(main, ["--import", str(plugin), "metrics"])
+    assert listed.exit_code == 0, listed.output
+    assert "first_frame_dot" in listed.output.split()
+    store = tmp_path / "store"
+    from seqsim import EmbeddingStore
+
+    frames = {"en/s1": [[1.0, 0.0]], "en/s2": [[0.0, 1.0]], "fr/s1": [[1.0, 0.1]]}
+    frames["fr/s2"] = [[0.1, 1.0]]
+    settings = {"model": "hand", "layers": [0], "dtype": "float32", "hidden_states": 1}
+    with EmbeddingStore(store).writer(settings) as w:
+        for key, rows in frames.items():
+            w.add(key, {0: np.array(rows, np.float32)})
+    out = tmp_path / "report"
+    args = ["--import", str(plugin), "evaluate", "--store", str(store), "--layer", "0"]
+    result = CliRunner().invoke(main, [*args, "--metric", "first_frame_dot", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    # first frames: en/s1 . fr/s1 = 1.0 > en/s1 . fr/s2 = 0.1, and so on: every query right
+    assert pd.read_csv(out / "r_at_1.csv", index_col=0).loc["en", "fr"] == 100.0
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("no_such_module_xyz", "--import no_such_module_xyz: no module named 'no_such_module_xyz'"),
+        ("missing.py", "--import missing.py: file not found"),
+        ("broken.py", "--import broken.py: importing it failed: ZeroDivisionError"),
+    ],
+)
+def test_import_errors_name_the_module(tmp_path, monkeypatch, target, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.py").write_text("1 / 0\n")
+    result = CliRunner().invoke(main, ["--import", target, "metrics"])
+    assert result.exit_code == 1 and message in result.output

@@ -1,9 +1,20 @@
-"""The ``seqsim`` command: embed a corpus, evaluate retrieval, run the bundled demo."""
+"""The ``seqsim`` command line (reference: docs/cli.md).
+
+Commands: ``prepare fleurs|mass`` (a manifest of a public corpus), ``embed`` (a corpus into a
+resumable embedding store), ``evaluate`` (R@1 matrices over language pairs, and a report),
+``index build`` and ``search`` (shortlist + exact rerank), ``pair`` (a picture of one pair's
+frame similarities), ``metrics`` (the registered metric names) and ``demo`` (the bundled
+corpus with the offline whisper-base). ``embed``, ``evaluate`` and ``search`` run on a Ray
+cluster with ``--ray``. The library's input errors become one-line messages (exit code 1).
+"""
 
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import signal
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
@@ -13,7 +24,7 @@ from typing import Any, Literal
 import click
 
 from .audio import AudioError
-from .corpus import Corpus, CorpusError, demo_corpus, read_manifest
+from .corpus import Corpus, CorpusError, demo_corpus, read_manifest, write_manifest
 from .distributed.cluster import (
     RAY_EXTRA,
     RayCluster,
@@ -174,10 +185,67 @@ def _layers(text: str) -> list[int]:
         ) from None
 
 
+def import_plugin(name: str) -> None:
+    """Import ``name``, a dotted module name or a ``.py`` file, for what it registers (a
+    metric with :func:`seqsim.register_metric`, a candidate generator ...); an error names it.
+
+    Parameters
+    ----------
+    name : str
+        ``package.module`` (importable from the current environment) or a path ending in
+        ``.py`` (imported as a module of its own; its ``if __name__ == "__main__"`` part does
+        not run).
+
+    Raises
+    ------
+    click.ClickException
+        When the module is not found or raises while it is imported.
+
+    Examples
+    --------
+    >>> import_plugin("json")
+    >>> import_plugin("no.such.module")
+    Traceback (most recent call last):
+    ...
+    click.exceptions.ClickException: --import no.such.module: no module named 'no'
+    """
+    try:
+        if name.endswith(".py"):
+            path = Path(name)
+            if not path.is_file():
+                raise click.ClickException(f"--import {name}: file not found")
+            spec = importlib.util.spec_from_file_location(f"seqsim_import_{path.stem}", path)
+            if spec is None or spec.loader is None:
+                raise click.ClickException(f"--import {name}: not importable as a module")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        raise click.ClickException(f"--import {name}: no module named {error.name!r}") from None
+    except click.ClickException:
+        raise
+    except Exception as error:  # the module's own failure, shown as such
+        raise click.ClickException(
+            f"--import {name}: importing it failed: {type(error).__name__}: {error}"
+        ) from None
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="seqsim")
-def main() -> None:
+@click.option(
+    "--import",
+    "imports",
+    multiple=True,
+    metavar="MODULE",
+    help="Import a module (dotted name or .py file) first, e.g. one that registers your own "
+    "metric for --metric; repeatable.",
+)
+def main(imports: tuple[str, ...]) -> None:
     """Speech-to-speech retrieval on Whisper encoder frames."""
+    for name in imports:
+        import_plugin(name)
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
 
@@ -227,7 +295,7 @@ def _terminate(signum: int, frame: object) -> None:
     type=click.Choice(["error", "keep_one"]),
     default="error",
     show_default=True,
-    help="Repeated (id, lang) rows: refuse, or keep one (seeded).",
+    help="Repeated (id, lang) rows: refuse, or keep one recording per sentence (seeded).",
 )
 @click.option(
     "--fail-fast", is_flag=True, help="Stop at the first bad audio file instead of recording it."
@@ -340,13 +408,15 @@ def embed(
     "--out",
     required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Report directory.",
+    help="Report directory; without --store, embeddings are kept in OUT/store.",
 )
 @click.option(
     "--normalization",
     type=click.Choice(["none", "csls", "margin"]),
     default="none",
     show_default=True,
+    help="Hubness correction of the scores (CSLS or ratio margin over --k neighbours); the "
+    "raw measures are reported too.",
 )
 @click.option(
     "--k",
@@ -368,6 +438,7 @@ def embed(
     type=click.Choice(["auto", "torch", "numba", "triton"]),
     default="auto",
     show_default=True,
+    help="Backend of the metrics (auto: torch on CUDA when there is a GPU, else numba).",
 )
 @click.option("--device", default=None, help="Device for the encoder and the torch backend.")
 @click.option(
@@ -389,6 +460,21 @@ def embed(
     type=click.IntRange(min=1),
     help="Queries per pair checked against exhaustive search with --search index (all).",
 )
+@click.option(
+    "--recordings",
+    type=click.Choice(["all", "one"]),
+    default="all",
+    show_default=True,
+    help="Sentences with several recordings per language: all (multi-positive: any recording "
+    "of the sentence is a hit) or one each, chosen with --seed (docs/corpora.md).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of --recordings one and of the bootstrap.",
+)
 @_friendly_errors
 @_ray_options
 def evaluate(
@@ -408,6 +494,8 @@ def evaluate(
     search: str,
     candidates: int,
     agreement_sample: int | None,
+    recordings: str,
+    seed: int,
     cluster: RayCluster | None,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
@@ -434,6 +522,8 @@ def evaluate(
         search=search,
         candidates=candidates,
         agreement_sample=agreement_sample,
+        recordings=recordings,
+        seed=seed,
         cluster=cluster,
     )
 
@@ -444,6 +534,7 @@ def evaluate(
     default="seqsim-demo",
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
+    help="Report directory; the embeddings are kept in OUT/store.",
 )
 @click.option(
     "--metric",
@@ -471,6 +562,81 @@ def demo(out: Path, metric: str, layer_text: str) -> None:
         None,
         out,
     )
+
+
+@main.group(name="prepare")
+def prepare_group() -> None:
+    """Write the manifest of a public corpus from its files on disk (docs/corpora.md)."""
+
+
+_MANIFEST_OUT = click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Manifest to write (.tsv, .csv or .jsonl), for embed and evaluate --manifest.",
+)
+
+
+@prepare_group.command(name="fleurs")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--langs", required=True, help="FLEURS languages, comma-separated: en_us,fr_fr.")
+@_MANIFEST_OUT
+@click.option("--splits", default="dev,test", show_default=True, help="Splits to combine.")
+@click.option(
+    "--recordings",
+    type=click.Choice(["one", "all"]),
+    default="one",
+    show_default=True,
+    help="One recording per sentence and language (seeded: the paper's protocol), or all "
+    "(multi-positive evaluation).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Seed of the choice of --recordings one.",
+)
+@_friendly_errors
+def prepare_fleurs_command(
+    root: Path, langs: str, out: Path, splits: str, recordings: Literal["one", "all"], seed: int
+) -> None:
+    """FLEURS as distributed: ROOT/LANG/SPLIT.tsv, audio extracted to ROOT/LANG/audio/SPLIT/."""
+    from .recipes import prepare_fleurs
+
+    corpus = prepare_fleurs(
+        root, _split(langs) or [], splits=_split(splits) or [], recordings=recordings, seed=seed
+    )
+    _write_prepared(corpus, out)
+
+
+@prepare_group.command(name="mass")
+@click.argument("root", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--langs", help="Language folders, comma-separated (default: all in ROOT).")
+@_MANIFEST_OUT
+@_friendly_errors
+def prepare_mass_command(root: Path, langs: str | None, out: Path) -> None:
+    """MaSS as verse-aligned folders: ROOT/LANG/VERSE.wav (and VERSE.txt)."""
+    from .recipes import prepare_mass
+
+    _write_prepared(prepare_mass(root, _split(langs)), out)
+
+
+def _write_prepared(corpus: Corpus, out: Path) -> None:
+    """Write the manifest, then what it holds and what was left out."""
+    write_manifest(corpus, out)
+    sentences = {u.sentence for u in corpus.utterances}
+    click.echo(f"wrote {len(corpus.utterances)} utterances -> {out}")
+    for lang in corpus.languages:
+        click.echo(f"  {lang}: {len(corpus.by_language(lang))} utterances")
+    click.echo(f"sentences kept (in every language): {len(sentences)}")
+    kept_one = " (one kept per sentence and language)" if corpus.dropped_recordings else ""
+    click.echo(f"recordings dropped: {corpus.dropped_recordings}{kept_one}")
+    absent = set().union(*corpus.missing.values())
+    click.echo(f"sentences missing in some language (left out): {len(absent)}")
+    for lang, ids in corpus.missing.items():
+        more = ", ..." if len(ids) > 10 else ""
+        click.echo(f"  missing in {lang}: {len(ids)} ({', '.join(ids[:10])}{more})")
 
 
 @main.group(name="index")
@@ -583,7 +749,9 @@ def build_index(
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Queries.")
 @click.option("--model", help="Model for --manifest (must be the index's).")
 @click.option("--langs", help="Only queries in these languages, comma-separated.")
-@click.option("--k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--k", default=10, show_default=True, type=click.IntRange(min=1), help="Hits per query."
+)
 @click.option(
     "--out",
     required=True,
@@ -598,6 +766,7 @@ def build_index(
     type=click.Choice(["auto", "torch", "numba", "triton"]),
     default="auto",
     show_default=True,
+    help="Backend of the exact rerank (auto: torch on CUDA when there is a GPU, else numba).",
 )
 @click.option("--device", default=None, help="Device for the encoder and the rerank.")
 @_friendly_errors
@@ -730,10 +899,15 @@ def _run_evaluation(
         write_report(result, target)
     (first_metric, _), primary = next(iter(results.items()))
     settings = primary.settings
+    counted = f"{settings['sentences']} sentences"
+    if settings.get("multi_positive"):
+        recordings = sum(settings["recordings_per_language"].values())
+        counted += (
+            f", {recordings} recordings (multi-positive: any recording of the sentence is a hit)"
+        )
     click.echo(
-        f"R@1 (%) {first_metric}, {settings['model']} layer {settings['layer']}, "
-        f"{settings['sentences']} sentences (chance {100 / settings['sentences']:.1f} %), "
-        f"settings {primary.settings_hash}"
+        f"R@1 (%) {first_metric}, {settings['model']} layer {settings['layer']}, {counted} "
+        f"(chance {100 * primary.mean('chance'):.1f} %), settings {primary.settings_hash}"
     )
     click.echo(markdown_table(primary.matrix("r@1")))
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
@@ -773,3 +947,76 @@ def _run_evaluation(
             )
             click.echo(f"\nlayer ablation, {name}:\n" + markdown_table(table))
     click.echo(f"\nreport written to {out}")
+
+
+@main.command()
+@click.argument("audio_a", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("audio_b", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The picture: .png, .svg or .pdf.",
+)
+@click.option(
+    "--model",
+    default=OFFLINE_BASE,
+    show_default=True,
+    help="HF id, transformers or CTranslate2 folder, or whisper-base-offline.",
+)
+@click.option("--layer", default=-1, show_default=True, help="Encoder layer (hidden-state index).")
+@click.option(
+    "--words-a",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Words of AUDIO_A: TSV of word, start, end in seconds (docs/pair.md).",
+)
+@click.option(
+    "--words-b",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Words of AUDIO_B, likewise.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@_friendly_errors
+def pair(
+    audio_a: Path,
+    audio_b: Path,
+    out: Path,
+    model: str,
+    layer: int,
+    words_a: Path | None,
+    words_b: Path | None,
+    device: str,
+) -> None:
+    """Picture of one pair's frame similarities (AUDIO_A up, AUDIO_B across): cosines, every
+    frame's best match both ways, SeqSim P/R/F1, and optional word boundaries."""
+    from . import audio as audio_io
+    from .embedder import WhisperEmbedder
+    from .pair import pair_similarity, picture_format, plot_pair, read_words
+
+    picture = picture_format(out)
+    _writable_folder(out.parent, "picture")
+    samples = [audio_io.load(path) for path in (audio_a, audio_b)]
+    words = [
+        read_words(path, duration=len(audio) / audio_io.SAMPLE_RATE) if path else []
+        for path, audio in zip((words_a, words_b), samples, strict=True)
+    ]
+    embedder = WhisperEmbedder(model, layers=layer, device=device)
+    frames = [e.frames for e in embedder.embed([(s, audio_io.SAMPLE_RATE) for s in samples])]
+    similarity = pair_similarity(*frames)
+    labels = [
+        f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+        for path in (audio_a, audio_b)
+    ]
+    figure = plot_pair(
+        similarity,
+        label_a=labels[0],
+        label_b=labels[1],
+        words_a=words[0],
+        words_b=words[1],
+        title=f"{embedder.model_name}, layer {embedder.layers[0]}",
+    )
+    figure.savefig(out, format=picture, dpi=110)
+    click.echo(
+        f"SeqSim P {similarity.precision:.4f}  R {similarity.recall:.4f}  "
+        f"F1 {similarity.f1:.4f} ({len(frames[0])} x {len(frames[1])} frames) -> {out}"
+    )
