@@ -22,21 +22,28 @@ from .metrics import (
     get_metric,
     register_metric,
 )
+from .metrics.ot import SinkhornConvergenceWarning
 from .sequences import PackedSequences
 
 if TYPE_CHECKING:
     from .embedder import Embedding, WhisperEmbedder
+    from .recipes import prepare_fleurs, prepare_mass, write_manifest
     from .store import EmbeddingStore
 
 _LAZY = {
     "Embedding": "embedder",
     "WhisperEmbedder": "embedder",
     "EmbeddingStore": "store",
+    "pair_similarity": "pair",
+    "plot_pair": "pair",
+    "prepare_fleurs": "recipes",
+    "prepare_mass": "recipes",
+    "write_manifest": "recipes",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the Whisper-facing parts (and transformers) only when first used."""
+    """Import the Whisper-facing parts (and transformers) and the recipes when first used."""
     if name in _LAZY:
         import importlib
 
@@ -55,10 +62,14 @@ __all__ = [
     "PackedSequences",
     "SeqSim",
     "SeqSimScores",
+    "SinkhornConvergenceWarning",
     "WhisperEmbedder",
     "__version__",
     "available_metrics",
     "get_metric",
+    "prepare_fleurs",
+    "prepare_mass",
     "register_metric",
     "resolve_backend",
+    "write_manifest",
 ]

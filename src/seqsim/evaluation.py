@@ -44,9 +44,37 @@ from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
 
 Search = Literal["exhaustive", "index"]
+COUNTS = ("n", "candidates")
+"""The columns of :attr:`RetrievalResult.summary` that are counts, never percentages."""
+Recordings = Literal["all", "one"]
+RECORDINGS = ("all", "one")
 
 
 def check_search_options(search: str, candidates: int, agreement_sample: int | None) -> None:
+    """Raise a clear ``ValueError`` for a search option the evaluator cannot use.
+
+    Parameters
+    ----------
+    search : str
+        ``"exhaustive"`` or ``"index"``.
+    candidates : int
+        Shortlist length per query (at least 1).
+    agreement_sample : int or None
+        Queries checked against exhaustive search (at least 1), or None for all.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the value it got.
+
+    Examples
+    --------
+    >>> check_search_options("index", candidates=100, agreement_sample=None)
+    >>> check_search_options("fast", candidates=100, agreement_sample=None)
+    Traceback (most recent call last):
+        ...
+    ValueError: search must be one of 'exhaustive', 'index'; got 'fast'
+    """
     check_choice("search", search, ("exhaustive", "index"))
     check_count("candidates", candidates, 1)
     if agreement_sample is not None:
@@ -54,7 +82,27 @@ def check_search_options(search: str, candidates: int, agreement_sample: int | N
 
 
 def check_languages(langs: Sequence[str] | None) -> None:
-    """Retrieval goes from one language to another: at least two different ones."""
+    """Refuse fewer than two different languages: retrieval goes from one to another.
+
+    Parameters
+    ----------
+    langs : sequence of str or None
+        The languages asked for; None (all of the corpus) passes.
+
+    Raises
+    ------
+    ValueError
+        When ``langs`` holds fewer than two different languages.
+
+    Examples
+    --------
+    >>> check_languages(["en", "fr"])
+    >>> check_languages(["en", "en"])
+    Traceback (most recent call last):
+        ...
+    ValueError: retrieval needs at least two languages, got ['en', 'en']; queries in one are \
+matched against candidates in another
+    """
     if langs is not None and len(set(langs)) < 2:
         raise ValueError(
             f"retrieval needs at least two languages, got {list(langs)}; "
@@ -63,7 +111,27 @@ def check_languages(langs: Sequence[str] | None) -> None:
 
 
 def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, PackedSequences]:
-    """Subtract each language's mean frame from its frames (float32 copies)."""
+    """Subtract each language's mean frame (over all its utterances) from its frames.
+
+    Parameters
+    ----------
+    frames : mapping of str to PackedSequences
+        Per language, the frames of its utterances (numpy or torch; float16 is read as is).
+
+    Returns
+    -------
+    dict of str to PackedSequences
+        Per language, float32 copies of the centered frames, in the same sequences (a torch
+        tensor stays on its device); the mean is accumulated in float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> en = PackedSequences.from_lengths(np.array([[1.0, 2.0], [3.0, 2.0]], np.float32), [1, 1])
+    >>> center_by_language({"en": en})["en"].frames
+    array([[-1.,  0.],
+           [ 1.,  0.]], dtype=float32)
+    """
     centered = {}
     for lang, packed in frames.items():
         block = packed.select(np.arange(len(packed)))
@@ -78,38 +146,184 @@ def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, Packe
 
 @dataclass
 class RetrievalResult:
-    """Per-pair measures, per-query ranks and the settings that produced them."""
+    """Per-pair measures, per-query ranks and the settings that produced them.
+
+    What :func:`evaluate`, :func:`evaluate_grid` and :func:`evaluate_embeddings` return;
+    :func:`seqsim.report.write_report` writes it out. Measures are fractions in [0, 1]
+    (:meth:`matrix` shows them in percent).
+
+    Parameters
+    ----------
+    languages : list of str
+        The languages, in the order of the matrices' rows and columns.
+    summary : pandas.DataFrame
+        One row per ordered pair: query_lang, candidate_lang, n (queries), chance (the R@1 of a
+        random ranking), r@1, r@5, r@10, mrr, (ci_low, ci_high with bootstrap), and the same
+        measures without normalisation (raw_*); with sentences given, candidates (their
+        number). With ``search="index"``, also rows whose candidate_lang is ``"pooled"`` (all
+        other languages at once) and agreement columns.
+    ranks : pandas.DataFrame
+        One row per query: query_lang, candidate_lang, id, rank, retrieved (the top
+        candidate); with sentences given, sentence and retrieved_sentence too.
+    settings : dict, default {}
+        The settings that produced the result (model, layer, metric and its options,
+        normalization, ...), as written to ``results.json``.
+    failures : list of dict, default []
+        Utterances left out because their audio failed: key, source, reason. Their sentences
+        are left out in every language (listed in ``settings["missing_sentences"]``).
+    diagnostics : dict of str to int, default {}
+        What the metric's solver reported over the run (:meth:`Metric.diagnostics`), e.g.
+        ``{"sinkhorn_unconverged_pairs": n, "pairs": m}`` for Sinkhorn OT; empty for the
+        others.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+    ...                         "r@1": [1.0, 0.5], "r@5": [1.0, 1.0], "r@10": [1.0, 1.0],
+    ...                         "mrr": [1.0, 0.75]})
+    >>> result = RetrievalResult(["en", "fr"], summary, pd.DataFrame())
+    >>> result.matrix("r@1")
+    candidate     en     fr
+    query
+    en           NaN  100.0
+    fr          50.0    NaN
+    >>> result.mean("mrr")
+    0.875
+    """
 
     languages: list[str]
     summary: pd.DataFrame
-    """One row per ordered pair: query_lang, candidate_lang, n, chance, r@1, r@5, r@10, mrr,
-    (ci_low, ci_high with bootstrap), and the same measures without normalisation (raw_*)."""
     ranks: pd.DataFrame
-    """One row per query: query_lang, candidate_lang, id, rank, retrieved (the top candidate)."""
     settings: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
-    """Utterances left out because their audio failed: key, source, reason. Their sentences
-    are left out in every language (listed in ``settings["missing_sentences"]``)."""
+    diagnostics: dict[str, int] = field(default_factory=dict)
 
     @property
     def settings_hash(self) -> str:
-        """A short hash of the settings, printed with results for reproducibility."""
+        """A short hash of the settings, printed with results for reproducibility.
+
+        The first 12 hex digits of the SHA-256 of the settings as JSON (keys sorted): equal
+        settings give equal hashes.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> def result(settings):
+        ...     return RetrievalResult(["en", "fr"], pd.DataFrame(), pd.DataFrame(), settings)
+        >>> first = result({"metric": "seqsim", "layer": 6}).settings_hash
+        >>> same = result({"layer": 6, "metric": "seqsim"}).settings_hash
+        >>> other = result({"metric": "seqsim", "layer": 5}).settings_hash
+        >>> len(first), first == same, first == other
+        (12, True, False)
+        """
         text = json.dumps(self.settings, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def matrix(self, measure: str = "r@1", percent: bool = True) -> pd.DataFrame:
-        """Query languages as rows, candidate languages as columns; NaN on the diagonal."""
+        """One measure as a matrix: query languages as rows, candidate languages as columns.
+
+        The diagonal (a language against itself) is NaN; so is a pair without a row.
+
+        Parameters
+        ----------
+        measure : str, default "r@1"
+            A column of :attr:`summary`: ``"r@1"``, ``"r@5"``, ``"r@10"``, ``"mrr"``,
+            ``"chance"``, ``"raw_r@1"``, ..., or ``"n"``.
+        percent : bool, default True
+            Multiply by 100 (except the counts ``"n"`` and ``"candidates"``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Rows and columns in the order of :attr:`languages`, named ``query`` and
+            ``candidate``.
+
+        Raises
+        ------
+        KeyError
+            When :attr:`summary` has no column ``measure``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+        ...                         "n": [2, 2], "r@1": [1.0, 0.5]})
+        >>> result = RetrievalResult(["en", "fr"], summary, pd.DataFrame())
+        >>> result.matrix("r@1", percent=False)
+        candidate   en   fr
+        query
+        en         NaN  1.0
+        fr         0.5  NaN
+        >>> result.matrix("n")
+        candidate   en   fr
+        query
+        en         NaN  2.0
+        fr         2.0  NaN
+        """
         table = self.summary.pivot(index="query_lang", columns="candidate_lang", values=measure)
         table = table.reindex(index=self.languages, columns=self.languages)
         table.index.name, table.columns.name = "query", "candidate"
-        return table * 100 if percent and measure != "n" else table
+        return table * 100 if percent and measure not in COUNTS else table
 
     def mean(self, measure: str = "r@1") -> float:
-        """Average over all ordered language pairs (not the pooled rows of an index search)."""
+        """Average of ``measure`` over all ordered language pairs, as a fraction.
+
+        The pooled rows of an index search (``candidate_lang == "pooled"``) are not counted.
+
+        Parameters
+        ----------
+        measure : str, default "r@1"
+            A column of :attr:`summary`.
+
+        Returns
+        -------
+        float
+            The mean over pairs (not in percent).
+
+        Raises
+        ------
+        KeyError
+            When :attr:`summary` has no column ``measure``.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+        ...                         "r@1": [1.0, 0.5]})
+        >>> RetrievalResult(["en", "fr"], summary, pd.DataFrame()).mean("r@1")
+        0.75
+        """
         pairs = self.summary[self.summary["candidate_lang"] != POOLED]
         return float(pairs[measure].mean())
 
     def to_dict(self) -> dict[str, Any]:
+        """The result as plain data, as ``results.json`` holds it.
+
+        Returns
+        -------
+        dict
+            ``settings``, ``settings_hash``, ``languages``, ``pairs`` (the rows of
+            :attr:`summary`), ``mean`` (of r@1, r@5, r@10 and mrr over pairs), ``failures``
+            and ``diagnostics``. The per-query ranks are not included.
+
+        Raises
+        ------
+        KeyError
+            When :attr:`summary` lacks one of the columns r@1, r@5, r@10 and mrr.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+        ...                         "r@1": [1.0, 0.5], "r@5": [1.0, 1.0], "r@10": [1.0, 1.0],
+        ...                         "mrr": [1.0, 0.75]})
+        >>> data = RetrievalResult(["en", "fr"], summary, pd.DataFrame()).to_dict()
+        >>> sorted(data)
+        ['diagnostics', 'failures', 'languages', 'mean', 'pairs', 'settings', 'settings_hash']
+        >>> data["mean"]
+        {'r@1': 0.75, 'r@5': 1.0, 'r@10': 1.0, 'mrr': 0.875}
+        """
         return {
             "settings": self.settings,
             "settings_hash": self.settings_hash,
@@ -117,6 +331,7 @@ class RetrievalResult:
             "pairs": self.summary.to_dict(orient="records"),
             "mean": {m: self.mean(m) for m in MEASURES},
             "failures": self.failures,
+            "diagnostics": self.diagnostics,
         }
 
 
@@ -124,6 +339,7 @@ def evaluate_embeddings(
     embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
     metric: str | Metric = "seqsim",
     *,
+    sentences: Mapping[str, Sequence[str]] | None = None,
     normalization: Normalization = "none",
     k: int = 10,
     center: bool = False,
@@ -136,36 +352,126 @@ def evaluate_embeddings(
     agreement_sample: int | None = None,
     cluster: RayCluster | None = None,
 ) -> RetrievalResult:
-    """Retrieval over parallel embeddings: ``embeddings[lang] = (sentence ids, frames)`` with the
-    same ids, in the same order, in every language.
+    """Retrieval between every ordered pair of languages of embeddings already in memory.
 
-    ``metric`` is a registered name or a :class:`Metric`. ``normalization`` rescores each
-    (Q, R) matrix (CSLS or ratio margin over ``k`` neighbours); ``center`` subtracts each
-    language's mean frame first. Raw measures are always reported too (``raw_*`` columns).
-    ``search="index"`` retrieves through a :class:`~seqsim.search.SequenceIndex` (a shortlist
-    of ``candidates``, reranked exactly), per pair and among all other languages pooled
-    (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
-    (``agreement_r@1``, ``agreement_r@10``, on ``agreement_sample`` queries or all).
-    With a :class:`~seqsim.distributed.RayCluster`, the scores (or the searches) are computed
-    by its workers, with the same results.
+    Each query of one language is ranked against every candidate of another; the correct
+    candidates are those of the query's sentence. Ranks and measures follow
+    :mod:`seqsim.ranking` (1-based; a candidate scoring exactly the same as the correct one
+    ranks before it when it comes earlier). Raw measures (``raw_*`` columns) are always
+    reported too, before normalisation and centering.
+
+    Parameters
+    ----------
+    embeddings : mapping of str to (sequence of str, PackedSequences)
+        ``embeddings[lang] = (sentence ids, frames)``, with the same ids, in the same order, in
+        every language (at least two). With ``sentences``: ``(utterance ids, frames)``.
+    metric : str or Metric, default "seqsim"
+        A registered metric name (:func:`~seqsim.available_metrics`) or a :class:`Metric`.
+    sentences : mapping of str to sequence of str, optional
+        Per language, the sentence each utterance says, in the order of its ids. Every
+        language must hold every sentence; a sentence may have several recordings
+        (multi-positive: a query is every recording, the candidates every recording in the
+        other language, and the rank is that of the best-ranked recording of the query's
+        sentence; ``chance`` is then the mean over queries of (recordings of its sentence) /
+        (candidates)).
+    normalization : {"none", "csls", "margin"}, default "none"
+        Rescore each (Q, R) matrix with CSLS or the ratio margin over ``k`` neighbours
+        (:func:`~seqsim.ranking.normalize_scores`).
+    k : int, default 10
+        Neighbours for csls / margin.
+    center : bool, default False
+        Subtract each language's mean frame first (:func:`center_by_language`).
+    bootstrap : int, default 0
+        Bootstrap samples of the R@1 interval (``ci_low``, ``ci_high``); 0 for none.
+    seed : int, default 0
+        Seed of the bootstrap and of the agreement sample.
+    settings : mapping, optional
+        Settings recorded with the result (model, layer, ...); the metric's own settings and
+        the options above take precedence over them.
+    progress : bool, default False
+        Show a progress bar over the language pairs.
+    search : {"exhaustive", "index"}, default "exhaustive"
+        ``"index"`` retrieves through a :class:`~seqsim.search.SequenceIndex` (a shortlist of
+        ``candidates``, reranked exactly), per pair and among all other languages pooled
+        (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
+        (``agreement_r@1``, ``agreement_r@10``). It needs one recording per sentence and
+        language, and no normalization, center or bootstrap.
+    candidates : int
+        Shortlist length per query with ``search="index"``.
+    agreement_sample : int, optional
+        Queries per pair checked against exhaustive search with ``search="index"``; all by
+        default.
+    cluster : RayCluster, optional
+        A :class:`~seqsim.distributed.RayCluster` whose workers compute the scores (or the
+        searches), with the same results.
+
+    Returns
+    -------
+    RetrievalResult
+        Measures per ordered pair, ranks per query, and the settings (the metric's, the
+        options above, the languages, the number of sentences, the seqsim version).
+
+    Raises
+    ------
+    ValueError
+        For an unknown metric or a bad option; fewer than two languages; ids that differ
+        between languages (without ``sentences``); ``sentences`` for other languages, of
+        another length than the ids, or lacking a sentence in some language; and
+        ``search="index"`` with normalization, center, bootstrap or several recordings per
+        sentence.
+
+    Examples
+    --------
+    Three sentences whose frames are one-hot vectors: each matches only itself (SeqSim 1.0,
+    0.0 with the others), so every query retrieves its own sentence.
+
+    >>> import numpy as np
+    >>> eye = np.eye(3, dtype=np.float32)
+    >>> def frames(order):  # two frames per sentence: the one-hot vector of order[i]
+    ...     return PackedSequences.from_lengths(np.repeat(eye[order], 2, axis=0), [2, 2, 2])
+    >>> ids = ["s1", "s2", "s3"]
+    >>> result = evaluate_embeddings({"en": (ids, frames([0, 1, 2])),
+    ...                               "fr": (ids, frames([0, 1, 2]))})
+    >>> result.matrix("r@1")
+    candidate     en     fr
+    query
+    en           NaN  100.0
+    fr         100.0    NaN
+
+    With the French frames of s2 and s3 swapped, s2 retrieves s3 and the other way round;
+    their correct candidate scores 0.0, tied with s1, which comes first: rank 3.
+
+    >>> swapped = evaluate_embeddings({"en": (ids, frames([0, 1, 2])),
+    ...                                "fr": (ids, frames([0, 2, 1]))})
+    >>> swapped.matrix("r@1").round(1)
+    candidate    en    fr
+    query
+    en          NaN  33.3
+    fr         33.3   NaN
+    >>> swapped.ranks[swapped.ranks.query_lang == "en"]
+      query_lang candidate_lang  id  rank retrieved
+    0         en             fr  s1     1        s1
+    1         en             fr  s2     3        s3
+    2         en             fr  s3     3        s2
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
+    diagnosed = metric.diagnostics()
     check_scoring_options(normalization, k, bootstrap, seed)
     check_search_options(search, candidates, agreement_sample)
     languages = list(embeddings)
     check_languages(languages)
-    reference_ids = list(embeddings[languages[0]][0])
-    for lang, (ids, _) in embeddings.items():
-        if list(ids) != reference_ids:
-            raise ValueError(f"language {lang} does not hold the same sentence ids, in order")
+    said = _sentences_said(embeddings, sentences)
+    multi_positive = any(len(set(values)) < len(values) for values in said.values())
     if search == "index":
         if normalization != "none" or center or bootstrap:
             raise ValueError(
                 "search='index' ranks by exact scores of a shortlist: normalization, center "
                 "and bootstrap need full score matrices (use search='exhaustive')"
             )
+        if multi_positive or any(values != said[languages[0]] for values in said.values()):
+            raise ValueError(_MULTI_POSITIVE_SEARCH)
         rows, rank_rows = search_rows(
-            embeddings,
+            {lang: (said[lang], packed) for lang, (_, packed) in embeddings.items()},
             metric,
             candidates=candidates,
             agreement_sample=agreement_sample,
@@ -175,7 +481,16 @@ def evaluate_embeddings(
         )
     else:
         rows, rank_rows = _exhaustive_rows(
-            embeddings, metric, normalization, k, center, bootstrap, seed, progress, cluster
+            embeddings,
+            said if sentences is not None else None,
+            metric,
+            normalization,
+            k,
+            center,
+            bootstrap,
+            seed,
+            progress,
+            cluster,
         )
     run_settings = {
         **(settings or {}),
@@ -186,14 +501,61 @@ def evaluate_embeddings(
         "candidates": candidates if search == "index" else None,
         "center": center,
         "languages": languages,
-        "sentences": len(reference_ids),
+        "sentences": len(set(said[languages[0]])),
         "seqsim_version": __version__,
     }
-    return RetrievalResult(languages, pd.DataFrame(rows), pd.DataFrame(rank_rows), run_settings)
+    if sentences is not None:
+        run_settings["recordings_per_language"] = {lang: len(v) for lang, v in said.items()}
+        run_settings["multi_positive"] = multi_positive
+    return RetrievalResult(
+        languages,
+        pd.DataFrame(rows),
+        pd.DataFrame(rank_rows),
+        run_settings,
+        diagnostics=metric.diagnostics(since=diagnosed),
+    )
+
+
+_MULTI_POSITIVE_SEARCH = (
+    "search='index' needs one recording per sentence and language, in the same sentence order "
+    "in every language; for several recordings per sentence (multi-positive) use "
+    "search='exhaustive', or keep one recording each (recordings='one')"
+)
+
+
+def _sentences_said(
+    embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
+    sentences: Mapping[str, Sequence[str]] | None,
+) -> dict[str, list[str]]:
+    """Per language, the sentence of each utterance: ``sentences``, checked, or the ids, which
+    must then be the same, in the same order, in every language."""
+    languages = list(embeddings)
+    if sentences is None:
+        reference_ids = list(embeddings[languages[0]][0])
+        for lang, (ids, _) in embeddings.items():
+            if list(ids) != reference_ids:
+                raise ValueError(f"language {lang} does not hold the same sentence ids, in order")
+        return {lang: reference_ids for lang in languages}
+    if sorted(sentences) != sorted(languages):
+        raise ValueError(f"sentences are for {list(sentences)}; the embeddings for {languages}")
+    said = {lang: list(sentences[lang]) for lang in languages}
+    for lang, (ids, _) in embeddings.items():
+        if len(said[lang]) != len(ids):
+            raise ValueError(f"language {lang}: {len(ids)} utterances, {len(said[lang])} sentences")
+    everywhere = set().union(*said.values())
+    for lang, values in said.items():
+        absent = sorted(everywhere - set(values))
+        if absent:
+            raise ValueError(
+                f"language {lang} has no recording of sentence(s) {', '.join(absent[:3])}; every "
+                "language needs every sentence (Corpus.parallel drops the others)"
+            )
+    return said
 
 
 def _exhaustive_rows(
     embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
+    sentences: Mapping[str, Sequence[str]] | None,
     metric: Metric,
     normalization: Normalization,
     k: int,
@@ -203,9 +565,12 @@ def _exhaustive_rows(
     progress: bool,
     cluster: RayCluster | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Summary and rank rows from every language pair's full score matrix."""
+    """Summary and rank rows from every language pair's full score matrix; the correct
+    candidates are those of the query's sentence (by default its id)."""
     languages = list(embeddings)
-    reference_ids = list(embeddings[languages[0]][0])
+    said = sentences or {}
+    number = {s: n for n, s in enumerate(sorted(set().union(*said.values())))}
+    codes = {lang: np.array([number[s] for s in values]) for lang, values in said.items()}
     frames = {lang: packed for lang, (_, packed) in embeddings.items()}
     raw_frames = frames
     if center:
@@ -234,38 +599,101 @@ def _exhaustive_rows(
         raw = scores(query_lang, candidate_lang, centered=False)
         adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
         adjusted = normalize_scores(adjusted, normalization, k)
-        ranks = ranks_of_targets(adjusted)
-        row = {"query_lang": query_lang, "candidate_lang": candidate_lang, "n": len(ranks)}
-        row["chance"] = 1.0 / len(ranks)
+        targets = None  # the diagonal: query i's sentence is candidate i's
+        row: dict[str, Any] = {"query_lang": query_lang, "candidate_lang": candidate_lang}
+        row["n"], row["chance"] = len(adjusted), 1.0 / len(adjusted)
+        if sentences is not None:
+            targets = codes[query_lang][:, None] == codes[candidate_lang][None, :]
+            row["candidates"] = targets.shape[1]
+            row["chance"] = float(targets.sum(axis=1).mean() / targets.shape[1])
+        ranks = ranks_of_targets(adjusted, targets)
         row.update(retrieval_measures(ranks))
         if bootstrap:
             row["ci_low"], row["ci_high"] = bootstrap_interval(ranks, bootstrap, seed)
-        row.update({f"raw_{m}": v for m, v in retrieval_measures(ranks_of_targets(raw)).items()})
+        raw_ranks = ranks_of_targets(raw, targets)
+        row.update({f"raw_{m}": v for m, v in retrieval_measures(raw_ranks).items()})
         rows.append(row)
         best = adjusted.argmax(axis=1)
-        rank_rows += [
-            {
+        query_ids, candidate_ids = embeddings[query_lang][0], embeddings[candidate_lang][0]
+        for query, (rank, b) in enumerate(zip(ranks, best, strict=True)):
+            rank_row = {
                 "query_lang": query_lang,
                 "candidate_lang": candidate_lang,
-                "id": sentence,
+                "id": query_ids[query],
                 "rank": int(rank),
-                "retrieved": reference_ids[b],
+                "retrieved": candidate_ids[b],
             }
-            for sentence, rank, b in zip(reference_ids, ranks, best, strict=True)
-        ]
+            if sentences is not None:
+                rank_row["sentence"] = sentences[query_lang][query]
+                rank_row["retrieved_sentence"] = sentences[candidate_lang][b]
+            rank_rows.append(rank_row)
     return rows, rank_rows
 
 
 def corpus_from_keys(keys: Sequence[str]) -> Corpus:
-    """A corpus (without audio paths) from embedding-store keys ``lang/id``."""
+    """A corpus (without audio paths) from embedding-store keys ``lang/id``.
+
+    Parameters
+    ----------
+    keys : sequence of str
+        Store keys (:attr:`Utterance.key <seqsim.corpus.Utterance.key>`).
+
+    Returns
+    -------
+    Corpus
+        One utterance per key; its sentence is its id.
+
+    Raises
+    ------
+    CorpusError
+        For a key that is not of the form ``lang/id``.
+
+    Examples
+    --------
+    >>> corpus = corpus_from_keys(["en/s1", "fr/s1", "pt%2FBR/s1"])
+    >>> corpus.languages, corpus.by_language("fr")[0].id
+    (['en', 'fr', 'pt/BR'], 's1')
+    """
     return Corpus([Utterance.from_key(key) for key in keys])
 
 
 def gather(
     corpus: Corpus, keys: Sequence[str], frames: PackedSequences
 ) -> dict[str, tuple[list[str], PackedSequences]]:
-    """Per language of ``corpus`` (already made parallel), its sentence ids and frames, in id
-    order, taken from a store's ``keys`` and ``frames``; names any utterance the store lacks."""
+    """Per language of ``corpus``, its utterance ids and frames, taken from a store's.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The utterances to gather, already made parallel (:meth:`Corpus.parallel
+        <seqsim.corpus.Corpus.parallel>`).
+    keys : sequence of str
+        The store's keys, in the order of ``frames``.
+    frames : PackedSequences
+        The store's frames of one layer (:meth:`EmbeddingStore.load
+        <seqsim.store.EmbeddingStore.load>`).
+
+    Returns
+    -------
+    dict of str to (list of str, PackedSequences)
+        Per language, its utterance ids and their frames, in sentence then id order: the
+        input of :func:`evaluate_embeddings`.
+
+    Raises
+    ------
+    ValueError
+        When the store lacks an utterance of ``corpus``; the message names some of them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> keys = ["fr/s2", "en/s1", "fr/s1", "en/s2"]
+    >>> frames = PackedSequences.from_lengths(np.arange(8.0).reshape(4, 2), [1, 1, 1, 1])
+    >>> gathered = gather(corpus_from_keys(keys), keys, frames)
+    >>> ids, fr = gathered["fr"]
+    >>> ids, fr.frames.tolist()
+    (['s1', 's2'], [[4.0, 5.0], [0.0, 1.0]])
+    """
     position = {key: i for i, key in enumerate(keys)}
     gathered = {}
     for lang in corpus.languages:
@@ -282,6 +710,14 @@ def gather(
     return gathered
 
 
+def _sentences_of(corpus: Corpus) -> dict[str, list[str]] | None:
+    """Per language, the sentence of each utterance in :func:`gather`'s order; None where every
+    utterance's sentence is its id (then the ids are the sentences)."""
+    if all(u.sentence == u.id for u in corpus.utterances):
+        return None
+    return {lang: [u.sentence for u in corpus.by_language(lang)] for lang in corpus.languages}
+
+
 def embed_corpus(
     corpus: Corpus,
     model: str,
@@ -296,7 +732,58 @@ def embed_corpus(
     here or (with ``cluster``) on a Ray cluster.
 
     A store that already holds all requested layers of this model keeps its own layer set, so
-    that it can be extended (a store never mixes layer sets).
+    that it can be extended (a store never mixes layer sets). Utterances whose audio fails are
+    recorded in the report (and the store's ``failures.jsonl``), not raised.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The utterances; every one needs an audio path.
+    model : str
+        The Whisper model (see :class:`~seqsim.WhisperEmbedder`), e.g.
+        ``"whisper-base-offline"``.
+    store : EmbeddingStore
+        The store to fill (resumable).
+    layers : sequence of int
+        Hidden-state indices to store; negative counts from the last.
+    device : str, optional
+        The encoder's device (``"auto"`` by default); with ``cluster`` each worker picks its
+        own.
+    batch_size : int, optional
+        Utterances per encoder pass (the embedder's default by default).
+    progress : bool, default True
+        Show a progress bar.
+    cluster : RayCluster, optional
+        Embed on this :class:`~seqsim.distributed.RayCluster`.
+
+    Returns
+    -------
+    EmbedReport
+        What the run embedded, skipped (already stored) and failed.
+
+    Raises
+    ------
+    CorpusError
+        For an utterance without an audio path.
+    StoreMismatchError
+        When the store holds embeddings of another model, layer set or dtype.
+    StoreBusyError
+        When another embed run holds the store.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from seqsim.corpus import demo_corpus
+    >>> from seqsim.store import EmbeddingStore
+    >>> corpus = demo_corpus().parallel(["en", "fr"])
+    >>> one = Corpus([u for u in corpus.utterances if u.sentence == "s01"])
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     first = embed_corpus(one, "whisper-base-offline", store, [-1], progress=False)
+    ...     again = embed_corpus(one, "whisper-base-offline", store, [-1], progress=False)
+    ...     keys = store.keys()
+    >>> first.embedded, again.embedded, again.skipped, keys
+    (2, 0, 2, ['en/s01', 'fr/s01'])
     """
     selection = list(layers)
     stored = store.settings
@@ -355,10 +842,95 @@ def evaluate_grid(
     candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
     cluster: RayCluster | None = None,
+    recordings: Recordings = "all",
 ) -> dict[tuple[str, int], RetrievalResult]:
-    """:func:`evaluate` for several metrics and layers, embedding once: results keyed by
-    ``(metric name, layer as given)``. Every option is checked before any embedding starts.
-    With a :class:`~seqsim.distributed.RayCluster`, embedding and scoring run on it."""
+    """:func:`evaluate` for several metrics and layers, embedding once.
+
+    Every option is checked before any embedding starts. With a ``corpus`` and a ``model``,
+    utterances are embedded first (all ``layers`` in one pass), into ``store`` when given
+    (resumable, reused by later calls) or a temporary one; utterances whose audio fails are
+    left out, with their sentences in every language, and listed in each result's
+    ``failures``. With a ``corpus`` and a ``store``, the corpus's utterances are read from the
+    store. With a ``store`` alone, all its embeddings are evaluated (``model``, if given, must
+    match the store's); sentences missing in some language are left out and listed in
+    ``settings["missing_sentences"]``. With a :class:`~seqsim.distributed.RayCluster`,
+    embedding and scoring run on it.
+
+    Parameters
+    ----------
+    corpus : Corpus, optional
+        The utterances (made parallel over ``langs`` here).
+    store : str, pathlib.Path or EmbeddingStore, optional
+        Stored embeddings: alone, or as the cache of the ``corpus``'s.
+    model : str, optional
+        The Whisper model that embeds ``corpus``; with a store alone, checked against the
+        store's.
+    layers : sequence of int, default (-1,)
+        Encoder layers (hidden-state indices; negative counts from the last).
+    metrics : sequence of str or Metric, default ("seqsim",)
+        Registered metric names or :class:`Metric` objects.
+    langs : sequence of str, optional
+        The languages (at least two); all of the corpus or store by default.
+    normalization, k, center, bootstrap, search, candidates, agreement_sample, cluster
+        As in :func:`evaluate_embeddings`.
+    seed : int, default 0
+        Seed of the bootstrap, the agreement sample and ``recordings="one"``.
+    backend : str, default "auto"
+        Backend of the metrics given by name (``"auto"``, ``"numba"``, ``"torch"``,
+        ``"triton"``).
+    device : str, optional
+        Device of the encoder and of the torch / triton backends.
+    batch_size : int, optional
+        Utterances per encoder pass.
+    progress : bool, default True
+        Show progress bars.
+    recordings : {"all", "one"}, default "all"
+        A corpus with several recordings of a sentence in a language is evaluated
+        multi-positive with ``"all"`` (any recording of the sentence is a hit; see
+        :func:`evaluate_embeddings`), or with one recording per sentence and language, chosen
+        from ``seed`` (the others counted in ``settings["dropped_recordings"]``, never
+        embedded), with ``"one"``.
+
+    Returns
+    -------
+    dict of (str, int) to RetrievalResult
+        Results keyed by ``(metric name, layer as given)``, metrics within layers, in the
+        order given.
+
+    Raises
+    ------
+    ValueError
+        For neither ``corpus`` nor ``store``, a ``corpus`` with neither ``model`` nor
+        ``store``, no layer or metric, a layer that is not an integer, a bad option (as
+        :func:`evaluate_embeddings` raises them), fewer than two languages, or
+        ``search="index"`` on a corpus with several recordings per sentence.
+    CorpusError
+        For a language the corpus lacks, no sentence present in every language, or audio
+        that failed for every utterance.
+    FileNotFoundError
+        When the store holds no embeddings.
+    StoreMismatchError
+        When the store holds embeddings of another model, or lacks a layer.
+
+    Examples
+    --------
+    A store filled by hand (no model): 3 sentences in 2 languages whose frames are one-hot
+    vectors, evaluated with two metrics; layer ``-1`` is the store's last hidden state, 6.
+
+    >>> import tempfile
+    >>> import numpy as np
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     with EmbeddingStore(folder).writer(settings) as writer:
+    ...         for key, hot in [("en/s1", 0), ("en/s2", 1), ("fr/s1", 0), ("fr/s2", 1)]:
+    ...             writer.add(key, {6: np.eye(2)[[hot, hot]]})
+    ...     results = evaluate_grid(store=folder, layers=[-1], metrics=["seqsim", "avgsim"],
+    ...                             progress=False)
+    >>> {key: result.mean("r@1") for key, result in results.items()}
+    {('seqsim', -1): 1.0, ('avgsim', -1): 1.0}
+    >>> results[("seqsim", -1)].settings["layer"]
+    6
+    """
     if corpus is None and store is None:
         raise ValueError("give a corpus (with a model) or a store of embeddings")
     if corpus is not None and model is None and store is None:
@@ -368,6 +940,7 @@ def evaluate_grid(
     check_scoring_options(normalization, k, bootstrap, seed)
     check_search_options(search, candidates, agreement_sample)
     check_languages(langs)
+    check_choice("recordings", recordings, RECORDINGS)
     if not layers or not metrics:
         raise ValueError("give at least one layer and one metric")
     for layer in layers:
@@ -382,6 +955,10 @@ def evaluate_grid(
         store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
         if corpus is not None:
             corpus = corpus.parallel(langs)
+            if recordings == "one":
+                corpus = corpus.keep_one(seed)
+            if search == "index" and corpus.multi_recording:
+                raise ValueError(_MULTI_POSITIVE_SEARCH)
             if model is not None:
                 report = embed_corpus(
                     corpus, model, store, layers, device, batch_size, progress, cluster
@@ -407,10 +984,12 @@ def evaluate_grid(
                 settings["dropped_recordings"] = layer_corpus.dropped_recordings
                 settings["missing_sentences"] = layer_corpus.missing
             embeddings = gather(layer_corpus, keys, frames)
+            sentences = _sentences_of(layer_corpus)
             for metric_object in metric_objects:
                 result = evaluate_embeddings(
                     embeddings,
                     metric_object,
+                    sentences=sentences,
                     normalization=normalization,
                     k=k,
                     center=center,
@@ -441,9 +1020,62 @@ def evaluate(
     (resumable, reused by later calls) or a temporary one; utterances whose audio fails are
     left out and listed in ``result.failures``. With a ``corpus`` and a ``store``, the corpus's
     utterances are read from the store. With a ``store`` alone, all its embeddings are
-    evaluated (``model``, if given, must match the store's). ``metric`` is any registered
-    metric name (or a :class:`Metric`); ``backend``/``device`` go to it. The other options are
-    those of :func:`evaluate_grid`; an unknown one raises ``TypeError``.
+    evaluated (``model``, if given, must match the store's).
+
+    Parameters
+    ----------
+    corpus : Corpus, optional
+        The utterances.
+    layer : int, default -1
+        The encoder layer (hidden-state index; negative counts from the last).
+    metric : str or Metric, default "seqsim"
+        Any registered metric name (or a :class:`Metric`); ``backend``/``device`` go to it.
+    **options
+        The other options of :func:`evaluate_grid` (``store``, ``model``, ``langs``,
+        ``normalization``, ...), documented there.
+
+    Returns
+    -------
+    RetrievalResult
+        The measures, ranks and settings.
+
+    Raises
+    ------
+    TypeError
+        For an unknown option.
+    ValueError
+        For a bad option or corpus (:class:`~seqsim.corpus.CorpusError` is one), as
+        :func:`evaluate_grid` raises it.
+    FileNotFoundError
+        When the store holds no embeddings.
+    StoreMismatchError
+        When the store holds embeddings of another model, or lacks ``layer``.
+
+    Examples
+    --------
+    Two sentences of the bundled demo in English and French, embedded by the real
+    whisper-base into a temporary store: each English query finds its French translation,
+    one of the two French queries does not.
+
+    >>> import tempfile
+    >>> from seqsim.corpus import demo_corpus
+    >>> demo = demo_corpus().parallel(["en", "fr"])
+    >>> corpus = Corpus([u for u in demo.utterances if u.sentence in ("s18", "s33")])
+    >>> with tempfile.TemporaryDirectory() as store:
+    ...     result = evaluate(corpus, model="whisper-base-offline", store=store, progress=False)
+    >>> result.matrix("r@1")
+    candidate     en     fr
+    query
+    en           NaN  100.0
+    fr          50.0    NaN
+    >>> result.ranks[["query_lang", "id", "rank", "retrieved"]]
+      query_lang   id  rank retrieved
+    0         en  s18     1       s18
+    1         en  s33     1       s33
+    2         fr  s18     1       s18
+    3         fr  s33     2       s18
+    >>> result.settings["model"], result.settings["layer"], result.settings["sentences"]
+    ('whisper-base-offline', 6, 2)
     """
     results = evaluate_grid(corpus, layers=[layer], metrics=[metric], **options)
     return next(iter(results.values()))

@@ -23,6 +23,7 @@ MEASURES = ("r@1", "r@5", "r@10", "mrr")
 
 
 def _matrix(scores: ArrayLike) -> np.ndarray:
+    """``scores`` as a numpy array, refused unless it is 2-D."""
     scores = np.asarray(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be a (queries, candidates) matrix, got {scores.shape}")
@@ -30,11 +31,46 @@ def _matrix(scores: ArrayLike) -> np.ndarray:
 
 
 def ranks_of_targets(scores: ArrayLike, targets: ArrayLike | None = None) -> np.ndarray:
-    """Rank (1 = best) of each query's correct candidate in a (Q, R) score matrix, as int64.
+    """Rank (1 = best) of each query's correct candidate in a (Q, R) score matrix.
 
-    ``targets``: None for the diagonal (query ``i`` -> candidate ``i``, Q == R); an int array
-    (Q,) of the correct column per query; or a bool (Q, R) mask of correct candidates
-    (multi-positive: the rank of the best-ranked correct one, at least one per query).
+    Scores are higher-is-better. Ties follow the module's rule: a candidate scoring exactly the
+    same as the correct one ranks before it when its column is smaller.
+
+    Parameters
+    ----------
+    scores : array_like
+        (Q, R) scores of every query (row) against every candidate (column).
+    targets : array_like or None, default None
+        The correct candidates: None for the diagonal (query ``i`` -> candidate ``i``, needs
+        Q == R); an integer array (Q,) of the correct column per query; or a bool (Q, R) mask of
+        correct candidates (multi-positive: the rank of the best-ranked correct one; at least
+        one per query).
+
+    Returns
+    -------
+    numpy.ndarray
+        (Q,) int64 ranks, from 1.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` is not 2-D; for diagonal targets of a matrix that is not square; for a
+        mask of another shape than ``scores`` or with a query without correct candidate; for
+        column targets that are not Q integers or lie outside ``[0, R)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[0.9, 0.1, 0.2],
+    ...                    [0.5, 0.5, 0.3],
+    ...                    [0.7, 0.8, 0.6]])
+    >>> ranks_of_targets(scores)  # query 1 ties with column 0, which comes first
+    array([1, 2, 3])
+    >>> ranks_of_targets(scores, np.array([0, 0, 0]))
+    array([1, 1, 2])
+    >>> mask = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1]], dtype=bool)
+    >>> ranks_of_targets(scores, mask)  # query 2: the better of columns 0 and 2 counts
+    array([1, 2, 2])
     """
     scores = _matrix(scores)
     n_queries, n_candidates = scores.shape
@@ -63,8 +99,46 @@ def ranks_of_targets(scores: ArrayLike, targets: ArrayLike | None = None) -> np.
 
 
 def top_k(scores: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The ``k`` best candidates of every query of a (Q, R) matrix: ``(scores, ids)``, each
-    (Q, min(k, R)), best first, equal scores in column order (the tie rule of the ranks)."""
+    """The ``k`` best candidates of every query of a (Q, R) score matrix, best first.
+
+    Equal scores are listed in column order (the tie rule of :func:`ranks_of_targets`), also
+    where candidates tie with the ``k``-th best.
+
+    Parameters
+    ----------
+    scores : array_like
+        (Q, R) scores, higher-is-better.
+    k : int
+        Candidates per query (at least 1); all ``R`` when ``k > R``.
+
+    Returns
+    -------
+    scores : numpy.ndarray
+        (Q, min(k, R)) the best scores of every query, in decreasing order.
+    ids : numpy.ndarray
+        (Q, min(k, R)) their columns.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` is not 2-D or has no column, or ``k`` is not an integer >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.array([[0.9, 0.1, 0.2],
+    ...                    [0.5, 0.5, 0.3],
+    ...                    [0.7, 0.8, 0.6]])
+    >>> best, ids = top_k(scores, 2)
+    >>> ids
+    array([[0, 2],
+           [0, 1],
+           [1, 0]])
+    >>> best
+    array([[0.9, 0.2],
+           [0.5, 0.5],
+           [0.8, 0.7]])
+    """
     scores = _matrix(scores)
     check_count("k", k, 1)
     n_candidates = scores.shape[1]
@@ -87,11 +161,36 @@ def top_k(scores: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
 def ranks_from_top_k(
     candidate_ids: ArrayLike, targets: np.ndarray | Sequence[int] | Sequence[Collection[int]]
 ) -> np.ndarray:
-    """Rank (1-based position) of each query's target in its best-first list of ``k`` ids, as
-    float64, ``inf`` when not retrieved (then a miss for every R@n and 0 in the MRR, i.e. MRR@k).
+    """Rank (1-based position) of each query's target in its best-first list of ``k`` ids.
 
-    ``targets``: one id per query, or a collection of correct ids per query (the first found
-    counts). Ids that are no target (e.g. -1 padding) never match.
+    A target not in the list gets rank ``inf``: a miss for every R@n and 0 in the MRR, so that
+    :func:`retrieval_measures` gives MRR@k.
+
+    Parameters
+    ----------
+    candidate_ids : array_like
+        (Q, k) ids retrieved per query, best first (e.g. the ids of :func:`top_k`). Ids that
+        are no target (e.g. -1 padding) never match.
+    targets : sequence of int, or sequence of collections of int
+        One correct id per query, or a collection of correct ids per query (the first one
+        found in the list counts).
+
+    Returns
+    -------
+    numpy.ndarray
+        (Q,) float64 ranks, ``inf`` where the target was not retrieved.
+
+    Raises
+    ------
+    ValueError
+        When ``candidate_ids`` is not 2-D or the number of targets is not its number of rows.
+
+    Examples
+    --------
+    >>> ranks_from_top_k([[0, 2], [0, 1], [1, 0]], [0, 1, 2])
+    array([ 1.,  2., inf])
+    >>> ranks_from_top_k([[0, 2], [0, 1], [1, -1]], [{2, 5}, {0, 1}, {2}])
+    array([ 2.,  1., inf])
     """
     candidate_ids = np.asarray(candidate_ids)
     if candidate_ids.ndim != 2 or len(candidate_ids) != len(targets):
@@ -113,6 +212,29 @@ def retrieval_measures(ranks: ArrayLike, cutoffs: Sequence[int] = (1, 5, 10)) ->
     """Mean recall at each cutoff (``r@n``: rank <= n) and the mean reciprocal rank (``mrr``).
 
     With ranks from :func:`ranks_from_top_k`, ``r@n`` holds for ``n <= k`` and ``mrr`` is MRR@k.
+
+    Parameters
+    ----------
+    ranks : array_like
+        1-based rank of every query's correct candidate (``inf`` for a miss).
+    cutoffs : sequence of int, default (1, 5, 10)
+        The ``n`` of each ``r@n``.
+
+    Returns
+    -------
+    dict of str to float
+        ``r@n`` for each cutoff, in order, then ``mrr``; fractions in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When a cutoff is not an integer >= 1.
+
+    Examples
+    --------
+    >>> measures = retrieval_measures([1, 2, 11])  # mrr = (1 + 1/2 + 1/11) / 3
+    >>> {name: round(value, 4) for name, value in measures.items()}
+    {'r@1': 0.3333, 'r@5': 0.6667, 'r@10': 0.6667, 'mrr': 0.5303}
     """
     ranks = np.asarray(ranks)
     for cutoff in cutoffs:
@@ -128,6 +250,41 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
     ``csls``: ``2 s(x, y) - r(x) - r(y)``; ``margin`` (ratio): ``s(x, y) / ((r(x) + r(y)) / 2)``;
     ``r(x)`` is the mean of the ``k`` best scores of query ``x`` over all candidates, ``r(y)`` the
     same for candidate ``y`` over all queries. The ratio margin assumes positive scores.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        (Q, R) scores, higher-is-better.
+    method : {"none", "csls", "margin"}
+        The correction; ``"none"`` returns ``scores`` itself.
+    k : int, default 10
+        Neighbours averaged in ``r(x)`` and ``r(y)``; at most Q and R are used.
+
+    Returns
+    -------
+    numpy.ndarray
+        The (Q, R) corrected scores, higher-is-better.
+
+    Raises
+    ------
+    ValueError
+        For another ``method``, or a ``k`` that is not an integer >= 1.
+
+    Examples
+    --------
+    Candidate 0 is a hub (both queries score it highest); with ``k=1``, ``r(x)`` is each row's
+    maximum (0.9, 0.6) and ``r(y)`` each column's (0.9, 0.5), and CSLS sends query 1 to
+    candidate 1:
+
+    >>> import numpy as np
+    >>> scores = np.array([[0.9, 0.5],
+    ...                    [0.6, 0.5]])
+    >>> np.round(normalize_scores(scores, "csls", k=1), 4)
+    array([[ 0. , -0.4],
+           [-0.3, -0.1]])
+    >>> np.round(normalize_scores(scores, "margin", k=1), 4)
+    array([[1.    , 0.7143],
+           [0.8   , 0.9091]])
     """
     check_choice("normalization", method, NORMALIZATIONS)
     check_count("k (neighbours for csls / margin)", k, 1)
@@ -144,7 +301,42 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
 def bootstrap_interval(
     ranks: np.ndarray, samples: int, seed: int, level: float = 0.95
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of R@1 over queries."""
+    """Percentile bootstrap interval of R@1 over queries.
+
+    The queries are resampled with replacement ``samples`` times; the interval holds the
+    central ``level`` of the resampled R@1 values.
+
+    Parameters
+    ----------
+    ranks : numpy.ndarray
+        1-based rank of every query's correct candidate.
+    samples : int
+        Bootstrap resamples (at least 1).
+    seed : int
+        Seed of the resampling: the same seed gives the same interval.
+    level : float, default 0.95
+        Coverage of the interval.
+
+    Returns
+    -------
+    tuple of float
+        ``(low, high)`` bounds of R@1, fractions in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        When ``samples`` is not an integer >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> bootstrap_interval(np.array([1, 1, 1]), samples=100, seed=0)  # every query a hit
+    (1.0, 1.0)
+    >>> ranks = np.array([1, 1, 2, 1, 3, 1, 1, 2])  # R@1 = 5/8
+    >>> low, high = bootstrap_interval(ranks, samples=1000, seed=0)
+    >>> bool(low < 0.625 < high), (low, high) == bootstrap_interval(ranks, 1000, seed=0)
+    (True, True)
+    """
     check_count("bootstrap (samples)", samples, 1)
     rng = np.random.default_rng(seed)
     hits = (ranks <= 1).astype(float)
@@ -154,7 +346,34 @@ def bootstrap_interval(
 
 
 def check_scoring_options(normalization: str, k: int, bootstrap: int, seed: int) -> None:
-    """Raise a clear ``ValueError`` for a scoring option the evaluator cannot use."""
+    """Raise a clear ``ValueError`` for a scoring option the evaluator cannot use.
+
+    Called before any embedding or scoring starts, so a bad option fails at once.
+
+    Parameters
+    ----------
+    normalization : str
+        ``"none"``, ``"csls"`` or ``"margin"`` (:func:`normalize_scores`).
+    k : int
+        Neighbours for csls / margin (at least 1).
+    bootstrap : int
+        Bootstrap samples (0 for none).
+    seed : int
+        Seed (at least 0).
+
+    Raises
+    ------
+    ValueError
+        Naming the option and the value it got.
+
+    Examples
+    --------
+    >>> check_scoring_options("csls", k=10, bootstrap=0, seed=0)
+    >>> check_scoring_options("csls", k=0, bootstrap=0, seed=0)
+    Traceback (most recent call last):
+        ...
+    ValueError: k (neighbours for csls / margin) must be an integer >= 1, got 0
+    """
     check_choice("normalization", normalization, NORMALIZATIONS)
     check_count("k (neighbours for csls / margin)", k, 1)
     check_count("bootstrap (samples; 0 for none)", bootstrap, 0)
