@@ -433,10 +433,12 @@ def test_ray_without_the_extra_names_the_package_to_install(
         "evaluate": ["evaluate", "--manifest", manifest, "--model", "m", "--out", tmp_path / "r"],
         "search": ["search", tmp_path / "x.index", "--store", tmp_path / "s", "--out", "h.tsv"],
     }[command]
-    one_line_error(run(*arguments, "--ray"), "needs the package 'ray'", "pip install 'seqsim[ray]'")
+    one_line_error(
+        run(*arguments, "--ray"), "needs the package 'ray'", "pip install 'seqsim-speech[ray]'"
+    )
     from seqsim.distributed import RayCluster, RayNotInstalledError
 
-    with pytest.raises(RayNotInstalledError, match=r"pip install 'seqsim\[ray\]'"):
+    with pytest.raises(RayNotInstalledError, match=r"pip install 'seqsim-speech\[ray\]'"):
         RayCluster().connect()
 
 

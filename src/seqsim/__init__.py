@@ -1,5 +1,10 @@
-"""seqsim: speech-to-speech retrieval on the encoder frames of speech foundation models."""
+"""seqsim: speech-to-speech retrieval on the encoder frames of speech foundation models.
 
+Every public name is imported on first use (``from seqsim import SeqSim`` loads the metrics,
+and torch with them), so that ``import seqsim`` and the ``seqsim`` command's help stay fast.
+"""
+
+import importlib
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -10,45 +15,63 @@ from typing import TYPE_CHECKING, Any
 os.environ.setdefault("GOMP_SPINCOUNT", "0")
 
 from ._version import __version__  # noqa: E402
-from .backends import Backend, resolve_backend
-from .metrics import (
-    AvgSim,
-    DTWSim,
-    Metric,
-    OTSim,
-    SeqSim,
-    SeqSimScores,
-    available_metrics,
-    get_metric,
-    register_metric,
-)
-from .metrics.ot import SinkhornConvergenceWarning
-from .sequences import PackedSequences
 
 if TYPE_CHECKING:
+    from .backends import Backend, resolve_backend
     from .embedder import Embedding, WhisperEmbedder
+    from .metrics import (
+        AvgSim,
+        DTWSim,
+        Metric,
+        OTSim,
+        SeqSim,
+        SeqSimScores,
+        available_metrics,
+        get_metric,
+        register_metric,
+    )
+    from .metrics.ot import SinkhornConvergenceWarning
     from .recipes import prepare_fleurs, prepare_mass, write_manifest
+    from .sequences import PackedSequences
     from .store import EmbeddingStore
 
 _LAZY = {
+    "AvgSim": "metrics",
+    "Backend": "backends",
+    "DTWSim": "metrics",
     "Embedding": "embedder",
-    "WhisperEmbedder": "embedder",
     "EmbeddingStore": "store",
+    "Metric": "metrics",
+    "OTSim": "metrics",
+    "PackedSequences": "sequences",
+    "SeqSim": "metrics",
+    "SeqSimScores": "metrics",
+    "SinkhornConvergenceWarning": "metrics.ot",
+    "WhisperEmbedder": "embedder",
+    "available_metrics": "metrics",
+    "get_metric": "metrics",
     "pair_similarity": "pair",
     "plot_pair": "pair",
     "prepare_fleurs": "recipes",
     "prepare_mass": "recipes",
+    "register_metric": "metrics",
+    "resolve_backend": "backends",
     "write_manifest": "recipes",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Import the Whisper-facing parts (and transformers) and the recipes when first used."""
+    """Import the module of a public name (the metrics and torch, the Whisper-facing parts and
+    transformers, the recipes) when the name is first used."""
     if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
     raise AttributeError(f"module 'seqsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""seqsim past one machine, on Ray (``pip install 'seqsim[ray]'``): embedding by a pool of
+"""seqsim past one machine, on Ray (``pip install 'seqsim-speech[ray]'``): embedding by a pool of
 encoder actors that write one shared store, and all-pairs scoring and index search split by
 query over the cluster. See docs/distributed.md.
 
@@ -16,7 +16,7 @@ Ray is imported only when a cluster is used, so this package imports without it:
 
 >>> from seqsim.distributed import RAY_EXTRA
 >>> print(RAY_EXTRA)
-pip install 'seqsim[ray]'
+pip install 'seqsim-speech[ray]'
 """
 
 from .cluster import RAY_EXTRA, RayCluster, RayConnectionError, RayNotInstalledError

@@ -1,7 +1,7 @@
 """Where distributed work runs: a Ray cluster, joined or started, and the workers seqsim puts
 on it.
 
-Ray is an optional extra (``pip install 'seqsim[ray]'``); this module imports it only when a
+Ray is an optional extra (``pip install 'seqsim-speech[ray]'``); this module imports it only when a
 cluster is used, and says which package to install when it is missing.
 """
 
@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
 from typing import Any, TypeVar
 
+from .._defaults import RAY_EXTRA
 from ..checks import check_count, check_positive
 from ..progress import progress_bar
-
-RAY_EXTRA = "pip install 'seqsim[ray]'"
-"""How to get Ray with what seqsim uses of it (Ray Data included)."""
 
 logger = logging.getLogger(__name__)
 

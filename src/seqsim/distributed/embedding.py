@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from .. import audio as audio_io
+from .._defaults import RAY_SHARD_SIZE
 from ..audio import SAMPLE_RATE, AudioError, AudioInput
 from ..checks import check_choice, check_count, check_flag
 from ..embedder import (
@@ -50,9 +51,6 @@ from ..store.store import (
 from ..whisper.loading import whisper_info
 from .cluster import RayCluster, cluster_session, require_ray, use_cpus
 
-RAY_SHARD_SIZE = 16
-"""Utterances per actor call (and so per shard at most) on a cluster: small enough to spread
-a corpus evenly over the actors and to bound what a killed actor redoes."""
 BATCHES_PER_WORKER = 8
 """A run too small for that many batches of ``shard_size`` per actor gets smaller batches, so
 that the actors finish together."""
@@ -318,7 +316,7 @@ def planned_settings(
 
 
 def embed_on_ray(
-    utterances: Sequence[tuple[str, str | Path]],
+    utterances: Sequence[tuple[str, AudioInput]],
     store: str | Path | EmbeddingStore,
     *,
     model: str,
@@ -347,9 +345,9 @@ def embed_on_ray(
 
     Parameters
     ----------
-    utterances : sequence of (str, str or Path)
+    utterances : sequence of (str, audio)
         ``(key, audio file)`` pairs; keys must be unique. Relative paths are made absolute
-        here.
+        here; in-memory audio (arrays, dataset rows) is refused: the workers read files.
     store : str, Path or EmbeddingStore
         The store to write (created where missing; resumed where it holds some keys).
     model : str

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
-from fastdtw import fastdtw
 
 from ..checks import check_choice, check_count
 from ..kernels import BlockKernels, numba_kernels, torch_kernels
@@ -50,10 +49,27 @@ def _wavefront_costs(
     return result.view(1, len(queries), len(candidates)).cpu().numpy()
 
 
+_FASTDTW_EXTRA = "pip install 'seqsim-speech[fastdtw]'"
+"""How to get the fastdtw package that ``DTWSim(method="fastdtw")`` calls."""
+
+
+def _fastdtw() -> Any:
+    """The ``fastdtw`` function of the optional fastdtw package (imported on first use)."""
+    try:
+        from fastdtw import fastdtw
+    except ImportError as error:
+        raise ImportError(
+            f'DTWSim(method="fastdtw") needs the fastdtw package ({error}); install it with '
+            f'{_FASTDTW_EXTRA}, or use method="exact"'
+        ) from None
+    return fastdtw
+
+
 def _fastdtw_costs(
     queries: PackedSequences, candidates: PackedSequences, *, normalization: str, radius: int
 ) -> np.ndarray:
     """fastdtw per pair, on unit frames in float64: a CPU-only "kernel" in Python."""
+    fastdtw = _fastdtw()
     costs = np.empty((1, len(queries), len(candidates)))
     for i in range(len(queries)):
         x = np.asarray(queries[i], dtype=np.float64)
@@ -145,6 +161,8 @@ class DTWSim(KernelMetric):
             check_count("window", self.window, 0)
         check_choice("method", self.method, ("exact", "fastdtw"))
         check_count("radius", self.radius, 1)  # fastdtw fails inside with radius 0
+        if self.method == "fastdtw":
+            _fastdtw()  # the optional package is missing: say so now, not when scoring
 
     @property
     def kernels(self) -> BlockKernels:

@@ -30,15 +30,10 @@ import numba
 import numpy as np
 from scipy import sparse
 
+from .._defaults import DEFAULT_CENTROIDS, DEFAULT_FACTORY, DEFAULT_PER_FRAME, DEFAULT_RESCORE
 from ..checks import check_count
 from ..kernels.numba_kernels import unit_numpy_block
 from ..sequences import PackedSequences
-
-# The generators' defaults, declared once: the classes and the CLI read them.
-DEFAULT_FACTORY = "Flat"
-DEFAULT_PER_FRAME = 32
-DEFAULT_CENTROIDS = 4096
-DEFAULT_RESCORE = 2000
 
 
 def unit_frames(packed: PackedSequences) -> np.ndarray:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
+from .._defaults import DEFAULT_CANDIDATES
 from .._version import __version__
 from ..checks import check_count, check_flag
 from ..metrics.base import Metric, _stacklevel_outside_package, get_metric, sum_diagnostics
@@ -38,9 +39,6 @@ if TYPE_CHECKING:
     from ..distributed.cluster import RayCluster
 
 FORMAT_VERSION = 1
-DEFAULT_CANDIDATES = 100
-"""Shortlist length per query (K) unless told otherwise: 99 % top-1 agreement with exhaustive
-search on 100,000 utterances (docs/searching.md)."""
 TRAINING_SEQUENCES = 4096
 """Sequences, drawn at random from the first ones added, that the shortlist is trained on
 (k-means centroids, a faiss index that needs training)."""

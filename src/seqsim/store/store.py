@@ -34,6 +34,7 @@ from typing import Any, BinaryIO, Protocol
 import numpy as np
 import torch
 
+from .._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE
 from .._version import __version__
 from ..audio import AudioError, AudioInput, describe
 from ..checks import check_choice, check_count, check_positive
@@ -60,8 +61,6 @@ FORMAT_VERSION = 2
 IDENTITY = ("model", "layers", "dtype")
 """The settings that must match for frames to share a store."""
 STORAGE_DTYPES = ("float16", "float32")
-DEFAULT_SHARD_SIZE = 64
-DEFAULT_FLUSH_SECONDS = 10.0
 SET_ASIDE = "set-aside"
 
 logger = logging.getLogger(__name__)
