@@ -5,7 +5,7 @@ store serves the other examples too), scores every ordered language pair with ea
 one layer and prints R@1 (%) with metrics as rows and language pairs (query→candidate) and
 their mean as columns: the shape of the study's Table 5.
 
-Run (the whole demo: 200 utterances, about 3.5 minutes to embed on 2 CPU cores)::
+Run (the whole demo: 200 utterances, 2 to 6 minutes to embed on 2 CPU cores)::
 
     python examples/compare_metrics.py
     python examples/compare_metrics.py --langs en,fr --sentences 4 --store my-store/

@@ -7,7 +7,7 @@ translation). Then measures how often the index keeps exhaustive search's top-1
 (:func:`seqsim.search.agreement`). docs/searching.md explains the shortlist and its costs; for a
 whole store, ``SequenceIndex.from_store(store, layer)`` indexes it without loading it.
 
-Run (the whole demo: about 3.5 minutes to embed on 2 CPU cores)::
+Run (the whole demo: 2 to 6 minutes to embed on 2 CPU cores)::
 
     python examples/search_store.py
     python examples/search_store.py --langs en,fr --sentences 4 --k 2 --store my-store/

@@ -79,16 +79,71 @@ def test_evaluate_a_manifest_with_several_metrics_and_layers(manifest, tiny_whis
         "csls",
         "--k",
         "2",
+        "--figure-format",
+        "svg",
     )
     assert result.exit_code == 0, result.output
     comparison = pd.read_csv(out / "metric_comparison_layer1.csv", index_col=0)
     assert list(comparison.index) == ["seqsim", "avgsim"] and "aa→bb" in comparison.columns
-    assert (out / "layer_ablation_seqsim.png").is_file()
+    assert (out / "layer_ablation_seqsim.svg").read_text().startswith("<?xml")
     ablation = pd.read_csv(out / "layer_ablation_avgsim.csv", index_col=0)
     assert list(ablation.index) == [1, 2]
-    assert (out / "avgsim_layer2" / "r_at_1.csv").is_file()
-    report = (out / "report.md").read_text()
-    assert "without normalisation" in report
+    # one folder per (metric, layer), the first one included; nothing of a single run on top
+    for name in ("seqsim", "avgsim"):
+        for layer in (1, 2):
+            folder = out / f"{name}_layer{layer}"
+            assert (folder / "r_at_1.csv").is_file() and (folder / "heatmap.svg").is_file()
+            assert json.loads((folder / "results.json").read_text())["settings"]["layer"] == layer
+    assert not (out / "results.json").exists() and not (out / "r_at_1.csv").exists()
+    assert "without normalisation" in (out / "seqsim_layer1" / "report.md").read_text()
+
+
+def test_evaluate_keeps_the_language_order_and_both_layer_spellings(
+    manifest, tiny_whisper_dir, tmp_path
+):
+    store = tmp_path / "store"
+    # embed takes --layer as well as --layers; evaluate --layers as well as --layer
+    assert (
+        run(
+            "embed", manifest, "--model", tiny_whisper_dir, "--layer", "2", "--out", store
+        ).exit_code
+        == 0
+    )
+    out = tmp_path / "report"
+    result = run(
+        "evaluate",
+        "--store",
+        store,
+        "--langs",
+        "cc,aa,bb",
+        "--layers",
+        "2",
+        "--bootstrap",
+        "50",
+        "--out",
+        out,
+    )
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(out / "r_at_1.csv", index_col=0)
+    assert list(table.index) == list(table.columns) == ["cc", "aa", "bb"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["languages"] == ["cc", "aa", "bb"] and results["settings"]["layer"] == 2
+    assert [(p["query_lang"], p["candidate_lang"]) for p in results["pairs"]][:2] == [
+        ("cc", "aa"),
+        ("cc", "bb"),
+    ]
+    # the bootstrap intervals are printed and in report.md, as low–high in percent
+    pair = results["pairs"][0]
+    interval = f"{100 * pair['ci_low']:.1f}–{100 * pair['ci_high']:.1f}"
+    assert "95 % bootstrap interval" in result.output and interval in result.output
+    assert interval in (out / "report.md").read_text()
+
+
+def test_demo_and_evaluate_offer_the_same_layer_and_figure_options():
+    for command in ("evaluate", "demo"):
+        text = CliRunner().invoke(main, [command, "--help"]).output
+        assert "--layers, --layer" in text and "--figure-format [png|svg|pdf]" in text
+    assert "--layers, --layer" in CliRunner().invoke(main, ["embed", "--help"]).output
 
 
 @pytest.mark.parametrize(

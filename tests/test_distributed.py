@@ -25,8 +25,10 @@ from click.testing import CliRunner
 from helpers import random_sequences, write_manifest
 from store_workers import frames_for
 
-pytest.importorskip("ray", reason="Ray is the optional extra seqsim[ray]; .ci/run installs it")
-pytest.importorskip("ray.data", reason="Ray Data comes with the optional extra seqsim[ray]")
+pytest.importorskip(
+    "ray", reason="Ray is the optional extra seqsim-speech[ray]; .ci/run installs it"
+)
+pytest.importorskip("ray.data", reason="Ray Data comes with the optional extra seqsim-speech[ray]")
 
 from threadpoolctl import threadpool_limits  # noqa: E402
 
@@ -422,7 +424,8 @@ def test_evaluating_a_manifest_on_the_cluster_embeds_and_scores_as_here(
     assert_same_stores(
         EmbeddingStore(reports["ray"] / "store"), EmbeddingStore(reports["local"] / "store")
     )
-    for table in ("r_at_1.csv", "dtw_layer1/r_at_1.csv", "metric_comparison_layer1.csv"):
+    tables = ("seqsim_layer1/r_at_1.csv", "dtw_layer1/r_at_1.csv", "metric_comparison_layer1.csv")
+    for table in tables:
         assert (reports["ray"] / table).read_text() == (reports["local"] / table).read_text()
 
 

@@ -187,3 +187,82 @@ def test_one_recording_each_under_its_own_id_equals_the_id_protocol():
     pd.testing.assert_frame_equal(by_id.summary[columns], by_sentence.summary[columns])
     assert by_sentence.settings["multi_positive"] is False
     assert list(by_sentence.ranks["id"][:2]) == ["aa-a", "aa-b"]
+
+
+def test_settings_hash_covers_what_changes_the_numbers(monkeypatch):
+    import torch
+
+    import seqsim.evaluation as evaluation
+
+    rng = np.random.default_rng(5)
+    ids = ["s0", "s1", "s2"]
+    source = random_sequences(rng, 3, 8, min_len=3, max_len=6)
+    frames = {"aa": (ids, packed(source)), "bb": (ids, packed(source[::-1]))}
+
+    def digest(embeddings=frames, metric="seqsim", **options):
+        metric_object = SeqSim(backend=metric) if metric != "seqsim" else "seqsim"
+        return evaluate_embeddings(embeddings, metric_object, **options).settings_hash
+
+    reference = digest()
+    assert digest() == reference  # unchanged inputs, same hash
+    half = {
+        lang: (i, PackedSequences(p.frames.astype(np.float16), p.offsets))
+        for lang, (i, p) in frames.items()
+    }
+    on_torch = {
+        lang: (i, PackedSequences(torch.from_numpy(p.frames), torch.from_numpy(p.offsets)))
+        for lang, (i, p) in frames.items()
+    }
+    other_corpus = {"aa": frames["aa"], "bb": (ids, packed(source))}
+    renamed = {lang: (["s0", "s1", "s9"], p) for lang, (_, p) in frames.items()}
+    changed = {
+        "corpus frames": digest(other_corpus),
+        "corpus keys": digest(renamed),
+        "float16 frames": digest(half),
+        "backend": digest(metric="torch"),
+        "bootstrap samples": digest(bootstrap=10),
+        "seed": digest(seed=1),
+    }
+    monkeypatch.setattr(evaluation, "__version__", "0.0.0-other")
+    changed["seqsim version"] = digest()
+    monkeypatch.undo()
+    monkeypatch.setattr(torch, "__version__", "0.0.0-other")
+    changed["torch version"] = digest()
+    monkeypatch.undo()
+    real_version = evaluation.importlib.metadata.version
+    monkeypatch.setattr(
+        evaluation.importlib.metadata,
+        "version",
+        lambda name: "0.0.0-other" if name == "transformers" else real_version(name),
+    )
+    changed["transformers version"] = digest()
+    monkeypatch.undo()
+    for what, value in changed.items():
+        assert value != reference, what
+    assert len(set(changed.values())) == len(changed)
+    # the same frames as torch tensors are the same data: the same hash
+    fingerprint = evaluation.data_fingerprint
+    assert fingerprint(on_torch) == fingerprint(frames) != fingerprint(half)
+
+
+def test_settings_hash_covers_the_encoder_dtype_of_a_store(tmp_path):
+    from seqsim.evaluation import evaluate_grid
+    from seqsim.store import EmbeddingStore
+
+    hashes = []
+    for encoder_dtype in ("torch.float32", "torch.float16"):
+        settings = {
+            "model": "toy",
+            "layers": [1],
+            "dtype": "float16",
+            "hidden_states": 2,
+            "encoder_dtype": encoder_dtype,
+        }
+        folder = tmp_path / encoder_dtype
+        with EmbeddingStore(folder).writer(settings) as writer:
+            for key, hot in [("en/s1", 0), ("en/s2", 1), ("fr/s1", 0), ("fr/s2", 1)]:
+                writer.add(key, {1: np.eye(2)[[hot, hot]]})
+        (result,) = evaluate_grid(store=folder, layers=[1], progress=False).values()
+        assert result.settings["encoder_dtype"] == encoder_dtype
+        hashes.append(result.settings_hash)
+    assert hashes[0] != hashes[1]

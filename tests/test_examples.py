@@ -292,7 +292,7 @@ def check_search_store(tmp_path: Path, request: pytest.FixtureRequest) -> None:
 def check_ray_cluster(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     for module in ("ray", "ray.data"):  # ray first: finding ray.data imports ray
         if importlib.util.find_spec(module) is None:
-            pytest.skip(f"the Ray example needs {module}, the extra seqsim[ray]")
+            pytest.skip(f"the Ray example needs {module}, the extra seqsim-speech[ray]")
     store = request.getfixturevalue("demo_store")
     output = run(
         EXAMPLES / "ray_cluster.py", *SMALL, "--store", store, "--workers", "1", cwd=tmp_path

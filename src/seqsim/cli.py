@@ -19,34 +19,53 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from .audio import AudioError
-from .corpus import Corpus, CorpusError, demo_corpus, read_manifest, write_manifest
-from .distributed.cluster import (
-    RAY_EXTRA,
-    RayCluster,
-    RayConnectionError,
-    RayNotInstalledError,
-    require_ray,
-)
-from .distributed.embedding import RAY_SHARD_SIZE
-from .metrics import available_metrics
-from .search.candidates import (
+from ._defaults import (
+    DEFAULT_CANDIDATES,
     DEFAULT_CENTROIDS,
     DEFAULT_FACTORY,
+    DEFAULT_FLUSH_SECONDS,
     DEFAULT_PER_FRAME,
     DEFAULT_RESCORE,
+    DEFAULT_SHARD_SIZE,
+    OFFLINE_BASE,
+    RAY_EXTRA,
+    RAY_SHARD_SIZE,
 )
-from .search.index import DEFAULT_CANDIDATES
-from .store import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, StoreError
-from .whisper.ctranslate2_checkpoint import CheckpointError
-from .whisper.loading import OFFLINE_BASE
+
+# Only light modules here: torch, transformers, numba, POT and Ray load inside the commands
+# that use them, so that `seqsim --help` and every command's help print at once.
+from ._version import DISTRIBUTION, __version__
+from .corpus import Corpus, demo_corpus, read_manifest, write_manifest
+
+if TYPE_CHECKING:
+    from .distributed.cluster import RayCluster
 
 DEMO_LAYER = 6
 """The demo's encoder layer: whisper-base's final output (see docs/cli.md for the ablation)."""
+
+
+# The library's input errors that are not ValueErrors (CorpusError, AudioError, CheckpointError
+# and the metrics' option errors are), by module. A class can only have been raised once its
+# module was imported, so they are looked up among the loaded modules, never imported here.
+_ERROR_CLASSES = {
+    "seqsim.store.files": ("StoreError",),
+    "seqsim.distributed.cluster": ("RayNotInstalledError", "RayConnectionError"),
+}
+
+
+def _library_errors() -> tuple[type[Exception], ...]:
+    """The exception classes that :func:`_friendly_errors` shows as one line."""
+    loaded = [
+        getattr(sys.modules[module], name)
+        for module, names in _ERROR_CLASSES.items()
+        if module in sys.modules
+        for name in names
+    ]
+    return (*loaded, ValueError)
 
 
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -56,15 +75,7 @@ def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except (
-            CorpusError,
-            AudioError,
-            StoreError,
-            CheckpointError,
-            RayNotInstalledError,
-            RayConnectionError,
-            ValueError,
-        ) as error:
+        except _library_errors() as error:
             raise click.ClickException(str(error)) from None
         except OSError as error:  # a file the library did not name itself
             where = f"{error.filename}: " if error.filename else ""
@@ -106,6 +117,8 @@ def _ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
                 "with --ray every worker picks its own device: CUDA where --gpus-per-worker "
                 "gives it a GPU (leave --device out)"
             )
+        from .distributed.cluster import RayCluster, require_ray
+
         require_ray()
         require_ray("ray.data")
         cluster = RayCluster(
@@ -185,6 +198,15 @@ def _layers(text: str) -> list[int]:
         ) from None
 
 
+_FIGURE_FORMAT = click.option(
+    "--figure-format",
+    type=click.Choice(["png", "svg", "pdf"]),
+    default="png",
+    show_default=True,
+    help="Format of the heatmaps and layer plots.",
+)
+
+
 def import_plugin(name: str) -> None:
     """Import ``name``, a dotted module name or a ``.py`` file, for what it registers (a
     metric with :func:`seqsim.register_metric`, a candidate generator ...); an error names it.
@@ -233,7 +255,9 @@ def import_plugin(name: str) -> None:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="seqsim")
+@click.version_option(
+    __version__, package_name=DISTRIBUTION, message="%(prog)s (%(package)s), version %(version)s"
+)
 @click.option(
     "--import",
     "imports",
@@ -266,9 +290,11 @@ def _terminate(signum: int, frame: object) -> None:
 )
 @click.option(
     "--layers",
+    "--layer",
+    "layers",
     default="-1",
     show_default=True,
-    help="Hidden-state indices (comma-separated), or 'all'.",
+    help="Hidden-state indices (comma-separated), or 'all' (--layer is the same option).",
 )
 @click.option(
     "--out",
@@ -381,7 +407,8 @@ def embed(
 @click.option(
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Corpus to embed and evaluate (needs --model).",
+    help="Corpus to embed and evaluate (needs --model): a TSV, CSV or JSONL manifest, or a "
+    "lhotse cuts/recordings .jsonl.gz.",
 )
 @click.option("--model", help="Model for --manifest; with --store, checked against the store's.")
 @click.option(
@@ -398,11 +425,13 @@ def embed(
 )
 @click.option("--langs", help="Languages, comma-separated (default: all in the corpus).")
 @click.option(
+    "--layers",
     "--layer",
     "layer_text",
     default="-1",
     show_default=True,
-    help="Encoder layer(s), comma-separated: an ablation plot for several.",
+    help="Encoder layer(s), comma-separated: an ablation plot for several (--layer is the "
+    "same option).",
 )
 @click.option(
     "--out",
@@ -475,6 +504,7 @@ def embed(
     type=click.IntRange(min=0),
     help="Seed of --recordings one and of the bootstrap.",
 )
+@_FIGURE_FORMAT
 @_friendly_errors
 @_ray_options
 def evaluate(
@@ -496,6 +526,7 @@ def evaluate(
     agreement_sample: int | None,
     recordings: str,
     seed: int,
+    figure_format: str,
     cluster: RayCluster | None,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
@@ -513,6 +544,7 @@ def evaluate(
         _layers(layer_text),
         _split(langs),
         out,
+        figure_format,
         normalization=normalization,
         k=k,
         center=center,
@@ -543,14 +575,16 @@ def evaluate(
     help="Registered metric name(s), comma-separated.",
 )
 @click.option(
+    "--layers",
     "--layer",
     "layer_text",
     default=str(DEMO_LAYER),
     show_default=True,
-    help="Encoder layer(s) of whisper-base, comma-separated.",
+    help="Encoder layer(s) of whisper-base, comma-separated (--layer is the same option).",
 )
+@_FIGURE_FORMAT
 @_friendly_errors
-def demo(out: Path, metric: str, layer_text: str) -> None:
+def demo(out: Path, metric: str, layer_text: str, figure_format: str) -> None:
     """Evaluate the bundled demo corpus (40 sentences x en, fr, de, es, it) with the offline
     whisper-base; no network needed."""
     _run_evaluation(
@@ -561,6 +595,7 @@ def demo(out: Path, metric: str, layer_text: str) -> None:
         _layers(layer_text),
         None,
         out,
+        figure_format,
     )
 
 
@@ -853,6 +888,8 @@ def search(
 @main.command(name="metrics")
 def list_metrics() -> None:
     """List the registered metric names."""
+    from .metrics import available_metrics
+
     for name in available_metrics():
         click.echo(name)
 
@@ -870,10 +907,15 @@ def _run_evaluation(
     layers: list[int],
     langs: list[str] | None,
     out: Path,
+    figure_format: Any = "png",
     **options: Any,
 ) -> None:
+    """Evaluate, write the reports and print the first one. One metric and one layer: the
+    report in OUT; several: one report per (metric, layer) in OUT/METRIC_layerL, and the
+    comparison tables and layer plots in OUT (docs/cli.md)."""
     from .evaluation import check_languages, evaluate_grid
     from .report import (
+        interval_table,
         layer_ablation,
         markdown_table,
         metric_comparison,
@@ -894,10 +936,13 @@ def _run_evaluation(
         progress=True,
         **options,
     )
-    for number, ((name, _), result) in enumerate(results.items()):  # the first one on top
-        target = out if number == 0 else out / f"{name}_layer{result.settings['layer']}"
-        write_report(result, target)
-    (first_metric, _), primary = next(iter(results.items()))
+    folders = {
+        key: out if len(results) == 1 else out / f"{key[0]}_layer{result.settings['layer']}"
+        for key, result in results.items()
+    }
+    for key, result in results.items():
+        write_report(result, folders[key], figure_format)
+    (first_metric, first_layer), primary = next(iter(results.items()))
     settings = primary.settings
     counted = f"{settings['sentences']} sentences"
     if settings.get("multi_positive"):
@@ -910,7 +955,12 @@ def _run_evaluation(
         f"(chance {100 * primary.mean('chance'):.1f} %), settings {primary.settings_hash}"
     )
     click.echo(markdown_table(primary.matrix("r@1")))
+    if "ci_low" in primary.summary.columns:
+        click.echo(f"R@1 (%) 95 % bootstrap interval ({settings['bootstrap']} samples):")
+        click.echo(markdown_table(interval_table(primary)))
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
+    if len(results) > 1:
+        click.echo(f"(this one in {folders[(first_metric, first_layer)]})")
     if settings.get("search") == "index":
         click.echo(search_summary(primary))
     _echo_failures(primary.failures)
@@ -928,10 +978,13 @@ def _run_evaluation(
     if len(metrics) > 1:
         for layer in layers:
             table = metric_comparison({m: results[(m, layer)] for m in metrics})
-            table.round(2).to_csv(out / f"metric_comparison_layer{layer}.csv")
-            (out / f"metric_comparison_layer{layer}.md").write_text(markdown_table(table) + "\n")
+            hidden_state = results[(metrics[0], layer)].settings["layer"]  # -1 -> 6, as folders
+            name = f"metric_comparison_layer{hidden_state}"
+            table.round(2).to_csv(out / f"{name}.csv")
+            (out / f"{name}.md").write_text(markdown_table(table) + "\n")
             click.echo(
-                f"\nmetric comparison, layer {layer}, R@1 (%):\n" + markdown_table(table[["mean"]])
+                f"\nmetric comparison, layer {hidden_state}, R@1 (%):\n"
+                + markdown_table(table[["mean"]])
             )
     if len(layers) > 1:
         for name in metrics:
@@ -943,7 +996,10 @@ def _run_evaluation(
             )
             table.round(2).to_csv(out / f"layer_ablation_{name}.csv")
             plot_layer_ablation(
-                table, out / f"layer_ablation_{name}.png", f"{name}: mean R@1 by layer"
+                table,
+                out / f"layer_ablation_{name}.{figure_format}",
+                f"{name}: mean R@1 by layer",
+                chance=100 * primary.mean("chance"),
             )
             click.echo(f"\nlayer ablation, {name}:\n" + markdown_table(table))
     click.echo(f"\nreport written to {out}")

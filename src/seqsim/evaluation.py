@@ -9,7 +9,9 @@ before it when it comes earlier).
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
+import math
 import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
@@ -22,6 +24,7 @@ import pandas as pd
 import torch
 
 from ._version import __version__
+from .backends import Backend
 from .checks import check_choice, check_count
 from .corpus import Corpus, CorpusError, Utterance
 from .distributed.cluster import RayCluster
@@ -42,10 +45,23 @@ from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
+from .whisper.loading import WhisperObject, in_memory_name
 
 Search = Literal["exhaustive", "index"]
-COUNTS = ("n", "candidates")
+COUNTS = ("n", "candidates", "agreement_queries")
 """The columns of :attr:`RetrievalResult.summary` that are counts, never percentages."""
+LABELS = ("query_lang", "candidate_lang")
+"""The columns of :attr:`RetrievalResult.summary` that name the language pair."""
+RESULTS_SCHEMA = 1
+"""The version of the layout of ``results.json`` (:meth:`RetrievalResult.to_dict`)."""
+RANK_TEXT_COLUMNS = (
+    "query_lang",
+    "candidate_lang",
+    "id",
+    "retrieved",
+    "sentence",
+    "retrieved_sentence",
+)
 Recordings = Literal["all", "one"]
 RECORDINGS = ("all", "one")
 
@@ -144,13 +160,15 @@ def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, Packe
     return centered
 
 
-@dataclass
+@dataclass(eq=False)
 class RetrievalResult:
     """Per-pair measures, per-query ranks and the settings that produced them.
 
     What :func:`evaluate`, :func:`evaluate_grid` and :func:`evaluate_embeddings` return;
-    :func:`seqsim.report.write_report` writes it out. Measures are fractions in [0, 1]
-    (:meth:`matrix` shows them in percent).
+    :func:`seqsim.report.write_report` writes it out and :meth:`load` reads it back. Measures
+    are fractions in [0, 1] (:meth:`matrix` shows them in percent). Two results are equal when
+    their languages, settings, failures, diagnostics and tables (:attr:`summary`,
+    :attr:`ranks`, with their dtypes) are.
 
     Parameters
     ----------
@@ -204,7 +222,11 @@ class RetrievalResult:
         """A short hash of the settings, printed with results for reproducibility.
 
         The first 12 hex digits of the SHA-256 of the settings as JSON (keys sorted): equal
-        settings give equal hashes.
+        settings give equal hashes. The settings of :func:`evaluate_embeddings` cover what
+        changes the numbers: the metric and its options, the backend and its device kind, the
+        scoring options, the bootstrap samples and seed, a fingerprint of the frames
+        (``data_fingerprint``), the encoder and storage dtypes of a store, and the versions of
+        seqsim, torch and transformers.
 
         Examples
         --------
@@ -297,15 +319,31 @@ class RetrievalResult:
         pairs = self.summary[self.summary["candidate_lang"] != POOLED]
         return float(pairs[measure].mean())
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RetrievalResult):
+            return NotImplemented
+        return (
+            self.languages == other.languages
+            and self.settings == other.settings
+            and self.failures == other.failures
+            and self.diagnostics == other.diagnostics
+            and self.summary.equals(other.summary)
+            and list(self.summary.columns) == list(other.summary.columns)
+            and self.ranks.equals(other.ranks)
+            and list(self.ranks.columns) == list(other.ranks.columns)
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The result as plain data, as ``results.json`` holds it.
 
         Returns
         -------
         dict
-            ``settings``, ``settings_hash``, ``languages``, ``pairs`` (the rows of
-            :attr:`summary`), ``mean`` (of r@1, r@5, r@10 and mrr over pairs), ``failures``
-            and ``diagnostics``. The per-query ranks are not included.
+            ``schema`` (:data:`RESULTS_SCHEMA`), ``units`` (per column of ``pairs`` and
+            ``mean``: ``"fraction"``, in [0, 1], or ``"count"``), ``settings``,
+            ``settings_hash``, ``languages``, ``pairs`` (the rows of :attr:`summary`),
+            ``mean`` (of r@1, r@5, r@10 and mrr over pairs), ``failures`` and
+            ``diagnostics``. The per-query ranks are not included.
 
         Raises
         ------
@@ -319,12 +357,20 @@ class RetrievalResult:
         ...                         "r@1": [1.0, 0.5], "r@5": [1.0, 1.0], "r@10": [1.0, 1.0],
         ...                         "mrr": [1.0, 0.75]})
         >>> data = RetrievalResult(["en", "fr"], summary, pd.DataFrame()).to_dict()
-        >>> sorted(data)
-        ['diagnostics', 'failures', 'languages', 'mean', 'pairs', 'settings', 'settings_hash']
-        >>> data["mean"]
-        {'r@1': 0.75, 'r@5': 1.0, 'r@10': 1.0, 'mrr': 0.875}
+        >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
+        ['diagnostics', 'failures', 'languages', 'mean', 'pairs', 'schema', 'settings',
+         'settings_hash', 'units']
+        >>> data["mean"], data["units"]["mrr"]
+        ({'r@1': 0.75, 'r@5': 1.0, 'r@10': 1.0, 'mrr': 0.875}, 'fraction')
         """
+        units = {
+            column: "count" if column in COUNTS else "fraction"
+            for column in self.summary.columns
+            if column not in LABELS
+        }
         return {
+            "schema": RESULTS_SCHEMA,
+            "units": units,
             "settings": self.settings,
             "settings_hash": self.settings_hash,
             "languages": self.languages,
@@ -333,6 +379,81 @@ class RetrievalResult:
             "failures": self.failures,
             "diagnostics": self.diagnostics,
         }
+
+    @classmethod
+    def load(cls, path: str | Path) -> RetrievalResult:
+        """Read a result back from ``results.json``, or from the report folder holding it.
+
+        The ranks come from ``ranks.csv`` beside it (empty where it is absent), so a result
+        written by :func:`seqsim.report.write_report` loads back equal to the original.
+
+        Parameters
+        ----------
+        path : str or Path
+            A ``results.json`` (:meth:`to_dict` as JSON) or the folder that holds one.
+
+        Returns
+        -------
+        RetrievalResult
+            The languages, summary, ranks, settings, failures and diagnostics.
+
+        Raises
+        ------
+        FileNotFoundError
+            When there is no ``results.json`` at ``path``.
+        ValueError
+            When the file is not JSON, lacks a part of a result, or has a schema newer than
+            this seqsim reads (:data:`RESULTS_SCHEMA`); the message names the file.
+
+        Examples
+        --------
+        >>> import json, tempfile
+        >>> import pandas as pd
+        >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+        ...                         "n": [2, 2], "r@1": [1.0, 0.5], "r@5": [1.0, 1.0],
+        ...                         "r@10": [1.0, 1.0], "mrr": [1.0, 0.75]})
+        >>> result = RetrievalResult(["en", "fr"], summary, pd.DataFrame(), {"metric": "seqsim"})
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     path = Path(folder) / "results.json"
+        ...     _ = path.write_text(json.dumps(result.to_dict()))
+        ...     loaded = RetrievalResult.load(folder)
+        >>> loaded == result, loaded.matrix("r@1").loc["fr", "en"]
+        (True, 50.0)
+        """
+        path = Path(path)
+        if path.is_dir():
+            path = path / "results.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no results.json there")
+        try:
+            data = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not JSON ({error})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: not a results.json (a JSON object was expected)")
+        schema = data.get("schema", RESULTS_SCHEMA)
+        if not isinstance(schema, int) or schema > RESULTS_SCHEMA:
+            raise ValueError(
+                f"{path}: results schema {schema!r}; this seqsim reads schema "
+                f"{RESULTS_SCHEMA} or older (upgrade seqsim)"
+            )
+        absent = [name for name in ("languages", "pairs", "settings") if name not in data]
+        if absent:
+            raise ValueError(f"{path}: not a results.json, it lacks {', '.join(absent)}")
+        ranks_path = path.parent / "ranks.csv"
+        ranks = pd.DataFrame()
+        if ranks_path.is_file() and ranks_path.stat().st_size > 1:
+            text_columns = dict.fromkeys(RANK_TEXT_COLUMNS, str)
+            ranks = pd.read_csv(ranks_path, dtype=text_columns, keep_default_na=False)
+        pairs = [{k: math.nan if v is None else v for k, v in row.items()} for row in data["pairs"]]
+        return cls(
+            list(data["languages"]),
+            pd.DataFrame(pairs),
+            ranks,
+            data["settings"],
+            failures=data.get("failures", []),
+            diagnostics=data.get("diagnostics", {}),
+        )
 
 
 def evaluate_embeddings(
@@ -502,7 +623,11 @@ def evaluate_embeddings(
         "center": center,
         "languages": languages,
         "sentences": len(set(said[languages[0]])),
-        "seqsim_version": __version__,
+        "bootstrap": bootstrap,
+        "seed": seed,
+        "backend": _backend_kind(metric),
+        "data_fingerprint": data_fingerprint(embeddings),
+        **library_versions(),
     }
     if sentences is not None:
         run_settings["recordings_per_language"] = {lang: len(v) for lang, v in said.items()}
@@ -514,6 +639,83 @@ def evaluate_embeddings(
         run_settings,
         diagnostics=metric.diagnostics(since=diagnosed),
     )
+
+
+def library_versions() -> dict[str, str | None]:
+    """The versions of the libraries that change the numbers, as results record them.
+
+    Returns
+    -------
+    dict of str to str or None
+        ``seqsim_version``, ``torch_version`` and ``transformers_version`` (None for one that
+        is not installed).
+
+    Examples
+    --------
+    >>> import torch
+    >>> versions = library_versions()
+    >>> sorted(versions), versions["torch_version"] == torch.__version__
+    (['seqsim_version', 'torch_version', 'transformers_version'], True)
+    """
+    try:
+        transformers_version: str | None = importlib.metadata.version("transformers")
+    except importlib.metadata.PackageNotFoundError:
+        transformers_version = None
+    return {
+        "seqsim_version": __version__,
+        "torch_version": torch.__version__,
+        "transformers_version": transformers_version,
+    }
+
+
+def data_fingerprint(embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]]) -> str:
+    """A checksum of the frames evaluated: languages, ids, frame counts, dtype and values.
+
+    Frames of another corpus, model, layer, encoder dtype or device (fp16 on CUDA against fp32
+    on the CPU) give another fingerprint; the same frames, numpy or torch, give the same one.
+
+    Parameters
+    ----------
+    embeddings : mapping of str to (sequence of str, PackedSequences)
+        As :func:`evaluate_embeddings` takes them.
+
+    Returns
+    -------
+    str
+        The first 16 hex digits of a SHA-256.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    >>> first = data_fingerprint({"en": (["s1", "s2"], frames)})
+    >>> half = PackedSequences.from_lengths(np.eye(4, dtype=np.float16), [2, 2])
+    >>> len(first), first == data_fingerprint({"en": (["s1", "s2"], half)})
+    (16, False)
+    """
+    digest = hashlib.sha256()
+    for lang, (ids, packed) in embeddings.items():
+        block = packed.select(np.arange(len(packed)))
+        values = block.frames
+        if isinstance(values, torch.Tensor):
+            dtype = str(values.dtype).removeprefix("torch.")
+            raw = values.detach().cpu().contiguous().view(torch.uint8).numpy()
+        else:
+            dtype, raw = str(values.dtype), np.ascontiguousarray(values)
+        header = json.dumps([lang, list(ids), dtype, list(values.shape)])
+        digest.update(header.encode())
+        digest.update(np.ascontiguousarray(block.offsets, dtype=np.int64).data)
+        digest.update(raw.data)
+    return digest.hexdigest()[:16]
+
+
+def _backend_kind(metric: Metric) -> str:
+    """The metric's backend and the kind of its device (``numba``, ``torch:cpu``,
+    ``torch:cuda``), not the device's number: the numbers do not depend on which GPU."""
+    backend = metric.backend
+    if isinstance(backend, Backend):
+        return backend.name if backend.name == "numba" else f"{backend.name}:{backend.device.type}"
+    return str(backend)
 
 
 _MULTI_POSITIVE_SEARCH = (
@@ -710,6 +912,16 @@ def gather(
     return gathered
 
 
+def _in_order(
+    embeddings: dict[str, tuple[list[str], PackedSequences]], langs: Sequence[str] | None
+) -> dict[str, tuple[list[str], PackedSequences]]:
+    """``embeddings`` with its languages in the order the user gave them (``langs``), else
+    as they come (sorted)."""
+    order = [lang for lang in dict.fromkeys(langs or []) if lang in embeddings]
+    order += [lang for lang in embeddings if lang not in order]
+    return {lang: embeddings[lang] for lang in order}
+
+
 def _sentences_of(corpus: Corpus) -> dict[str, list[str]] | None:
     """Per language, the sentence of each utterance in :func:`gather`'s order; None where every
     utterance's sentence is its id (then the ids are the sentences)."""
@@ -718,9 +930,31 @@ def _sentences_of(corpus: Corpus) -> dict[str, list[str]] | None:
     return {lang: [u.sentence for u in corpus.by_language(lang)] for lang in corpus.languages}
 
 
+def model_name(model: str | WhisperObject) -> str:
+    """The name under which a store records ``model``: a name or folder as given, a model in
+    memory as :func:`~seqsim.whisper.loading.in_memory_name` names it.
+
+    Parameters
+    ----------
+    model : str or WhisperModel, WhisperForConditionalGeneration or WhisperEncoder
+        What :class:`~seqsim.WhisperEmbedder` takes.
+
+    Returns
+    -------
+    str
+        The store's ``model`` setting.
+
+    Examples
+    --------
+    >>> model_name("whisper-base-offline")
+    'whisper-base-offline'
+    """
+    return model if isinstance(model, str) else in_memory_name(model)
+
+
 def embed_corpus(
     corpus: Corpus,
-    model: str,
+    model: str | WhisperObject,
     store: EmbeddingStore,
     layers: Sequence[int],
     device: str | None = None,
@@ -739,7 +973,7 @@ def embed_corpus(
     ----------
     corpus : Corpus
         The utterances; every one needs an audio path.
-    model : str
+    model : str or a transformers Whisper model
         The Whisper model (see :class:`~seqsim.WhisperEmbedder`), e.g.
         ``"whisper-base-offline"``.
     store : EmbeddingStore
@@ -787,12 +1021,17 @@ def embed_corpus(
     """
     selection = list(layers)
     stored = store.settings
-    if stored is not None and stored["model"] == model:
+    if stored is not None and stored["model"] == model_name(model):
         if {layer % stored["hidden_states"] for layer in layers} <= set(stored["layers"]):
             selection = stored["layers"]
     if cluster is not None:
         from .distributed.embedding import embed_on_ray
 
+        if not isinstance(model, str):
+            raise ValueError(
+                "a model in memory cannot be sent to a Ray cluster: save it "
+                "(model.save_pretrained(folder)) and give the folder"
+            )
         return embed_on_ray(
             corpus.audio_items(),
             store,
@@ -825,7 +1064,7 @@ def evaluate_grid(
     corpus: Corpus | None = None,
     *,
     store: str | Path | EmbeddingStore | None = None,
-    model: str | None = None,
+    model: str | WhisperObject | None = None,
     layers: Sequence[int] = (-1,),
     metrics: Sequence[str | Metric] = ("seqsim",),
     langs: Sequence[str] | None = None,
@@ -862,9 +1101,10 @@ def evaluate_grid(
         The utterances (made parallel over ``langs`` here).
     store : str, pathlib.Path or EmbeddingStore, optional
         Stored embeddings: alone, or as the cache of the ``corpus``'s.
-    model : str, optional
-        The Whisper model that embeds ``corpus``; with a store alone, checked against the
-        store's.
+    model : str or a transformers Whisper model, optional
+        The Whisper model that embeds ``corpus`` (a name or folder, or a model already in
+        memory, as :class:`~seqsim.WhisperEmbedder` takes it); with a store alone, checked
+        against the store's.
     layers : sequence of int, default (-1,)
         Encoder layers (hidden-state indices; negative counts from the last).
     metrics : sequence of str or Metric, default ("seqsim",)
@@ -967,9 +1207,10 @@ def evaluate_grid(
         stored = store.settings
         if stored is None:
             raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")
-        if model is not None and stored["model"] != model:
+        if model is not None and stored["model"] != model_name(model):
             raise StoreMismatchError(
-                f"{store.path} holds embeddings of {stored['model']!r}, not of {model!r}"
+                f"{store.path} holds embeddings of {stored['model']!r}, "
+                f"not of {model_name(model)!r}"
             )
         results = {}
         for layer in layers:
@@ -979,11 +1220,12 @@ def evaluate_grid(
                 "model": stored["model"],
                 "layer": layer % stored["hidden_states"],
                 "store_dtype": stored["dtype"],
+                "encoder_dtype": stored.get("encoder_dtype"),
             }
             if layer_corpus.dropped_recordings or layer_corpus.missing:
                 settings["dropped_recordings"] = layer_corpus.dropped_recordings
                 settings["missing_sentences"] = layer_corpus.missing
-            embeddings = gather(layer_corpus, keys, frames)
+            embeddings = _in_order(gather(layer_corpus, keys, frames), langs)
             sentences = _sentences_of(layer_corpus)
             for metric_object in metric_objects:
                 result = evaluate_embeddings(

@@ -1,5 +1,9 @@
 """Reports of retrieval results: CSV, JSON and markdown files, a heatmap of the R@1 matrix
-(query languages as rows), a metric-comparison table and a layer-ablation plot."""
+(query languages as rows), a metric-comparison table and a layer-ablation plot.
+
+Figures are built on :class:`matplotlib.figure.Figure` directly: importing this module leaves
+matplotlib's backend (a notebook's, say) as it is.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,63 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal
 
-import matplotlib
+import pandas as pd
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+from .evaluation import RetrievalResult
+from .pair import PICTURE_FORMATS, picture_format
+from .search.retrieval import POOLED
 
-from .evaluation import RetrievalResult  # noqa: E402
-from .search.retrieval import POOLED  # noqa: E402
+FigureFormat = Literal["png", "svg", "pdf"]
+DIGITS = 1
+"""Decimals of the percentages in ``r_at_1.csv``, ``report.md``, the heatmap and the terminal,
+so that they all show the same numbers (``results.json`` keeps the full values)."""
+NOT_APPLICABLE = "—"
+"""What a cell that has no value shows: the diagonal (a language against itself)."""
+
+
+def save_figure(figure: Figure, path: str | Path, format: FigureFormat | None = None) -> Path:
+    """Write ``figure`` to ``path`` as PNG, SVG or PDF.
+
+    Parameters
+    ----------
+    figure : matplotlib.figure.Figure
+        The figure.
+    path : str or Path
+        The file (replaced where it exists).
+    format : {"png", "svg", "pdf"}, optional
+        The format; by default the one ``path``'s suffix names.
+
+    Returns
+    -------
+    Path
+        ``path``.
+
+    Raises
+    ------
+    ValueError
+        For a format, or a suffix (without ``format``), that is not png, svg or pdf.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from matplotlib.figure import Figure
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save_figure(Figure(), Path(folder) / "empty.svg")
+    ...     print(path.read_text()[:5])
+    <?xml
+    """
+    path = Path(path)
+    if format is None:
+        format = picture_format(path)  # type: ignore[assignment]
+    elif format not in PICTURE_FORMATS:
+        raise ValueError(f"{path}: figure format must be one of {', '.join(PICTURE_FORMATS)}")
+    figure.savefig(path, format=format, dpi=120)
+    return path
 
 
 def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
@@ -59,70 +111,116 @@ def markdown_table(frame: pd.DataFrame, digits: int = 1) -> str:
     return "\n".join(lines)
 
 
-def plot_heatmap(matrix: pd.DataFrame, path: Path, title: str) -> Path:
+def plot_heatmap(
+    matrix: pd.DataFrame,
+    path: str | Path | None = None,
+    title: str = "",
+    *,
+    note: str | None = None,
+    intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None,
+    ax: Axes | None = None,
+    format: FigureFormat | None = None,
+) -> Figure:
     """A heatmap of a language-pair matrix in percent, values written in the cells.
 
     Query languages are the rows, candidate languages the columns; the colour scale runs
-    from 0 to 100 and NaN cells (the diagonal) are left blank.
+    from 0 to 100. Each cell shows its value with one decimal (as ``r_at_1.csv`` and
+    ``report.md`` do) and, with ``intervals``, the interval below it; a cell without value
+    (the diagonal: a language against itself) shows an em dash on grey.
 
     Parameters
     ----------
     matrix : pandas.DataFrame
         The matrix in percent (as :meth:`RetrievalResult.matrix
         <seqsim.evaluation.RetrievalResult.matrix>` gives it).
-    path : Path
-        The image file to write (PNG by its suffix; replaced where it exists).
-    title : str
+    path : str or Path, optional
+        Where to write the figure (:func:`save_figure`); not written without one.
+    title : str, default ""
         The plot's title.
+    note : str, optional
+        A line under the plot, e.g. the number of sentences, chance level and settings hash.
+    intervals : (pandas.DataFrame, pandas.DataFrame), optional
+        Low and high bounds of every cell, in percent (bootstrap intervals).
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes (of a figure of yours) instead of a new figure.
+    format : {"png", "svg", "pdf"}, optional
+        The file format; by default the one ``path``'s suffix names.
 
     Returns
     -------
-    Path
-        ``path``.
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Raises
+    ------
+    ValueError
+        For a figure format that is not png, svg or pdf.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> import pandas as pd
-    >>> from seqsim.report import plot_heatmap
-    >>> matrix = pd.DataFrame({"en": [float("nan"), 87.5], "fr": [75.0, float("nan")]},
+    >>> matrix = pd.DataFrame({"en": [float("nan"), 87.5], "fr": [27.5, float("nan")]},
     ...                       index=["en", "fr"])
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = plot_heatmap(matrix, Path(folder) / "heatmap.png", "R@1 (%)")
-    ...     print(path.name, path.stat().st_size > 0)
-    heatmap.png True
+    >>> figure = plot_heatmap(matrix, title="R@1 (%)", note="2 sentences")
+    >>> sorted(text.get_text() for text in figure.axes[0].texts)
+    ['27.5', '87.5', '—', '—']
     """
+    values = matrix.to_numpy(dtype=float)
     size = max(4.0, 0.9 * len(matrix.columns) + 2)
-    figure, axes = plt.subplots(figsize=(size, size * 0.85))
-    image = axes.imshow(matrix.to_numpy(dtype=float), cmap="viridis", vmin=0, vmax=100)
-    axes.set_xticks(range(len(matrix.columns)), matrix.columns)
-    axes.set_yticks(range(len(matrix.index)), matrix.index)
-    axes.set_xlabel("candidate language")
-    axes.set_ylabel("query language")
-    for i, row in enumerate(matrix.to_numpy(dtype=float)):
+    if ax is None:
+        figure = Figure(figsize=(size, size * 0.85 + (0.3 if note else 0)))
+        ax = figure.add_subplot()
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    colormap = colormaps["viridis"].with_extremes(bad="lightgrey")  # a copy
+    image = ax.imshow(values, cmap=colormap, vmin=0, vmax=100)
+    ax.set_xticks(range(len(matrix.columns)), [str(c) for c in matrix.columns])
+    ax.set_yticks(range(len(matrix.index)), [str(i) for i in matrix.index])
+    ax.set_xlabel("candidate language")
+    ax.set_ylabel("query language")
+    for i, row in enumerate(values):
         for j, value in enumerate(row):
-            if not math.isnan(value):
-                color = "white" if value < 60 else "black"
-                axes.text(j, i, f"{value:.0f}", ha="center", va="center", color=color, fontsize=9)
-    figure.colorbar(image, ax=axes, label="R@1 (%)")
-    axes.set_title(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+            if math.isnan(value):
+                ax.text(j, i, NOT_APPLICABLE, ha="center", va="center", color="dimgrey")
+                continue
+            text = f"{value:.{DIGITS}f}"
+            color = "white" if value < 60 else "black"
+            ax.text(j, i, text, ha="center", va="center", color=color, fontsize=9)
+            if intervals is not None:
+                low, high = (float(bound.iloc[i, j]) for bound in intervals)
+                ax.text(
+                    j,
+                    i + 0.3,
+                    f"[{low:.{DIGITS}f}, {high:.{DIGITS}f}]",
+                    ha="center",
+                    va="center",
+                    color=color,
+                    fontsize=6,
+                )
+    figure.colorbar(image, ax=ax, label="R@1 (%)")
+    ax.set_title(title, fontsize=10)
+    if note:
+        figure.text(0.5, 0.01, note, ha="center", va="bottom", fontsize=7)
+    figure.tight_layout(rect=(0, 0.04 if note else 0, 1, 1))
+    if path is not None:
+        save_figure(figure, path, format)
+    return figure
 
 
-def write_report(result: RetrievalResult, out: str | Path) -> dict[str, Path]:
+def write_report(
+    result: RetrievalResult, out: str | Path, figure_format: FigureFormat = "png"
+) -> dict[str, Path]:
     """Write ``r_at_1.csv``, ``results.json``, ``ranks.csv``, ``heatmap.png`` and ``report.md``.
 
     - ``r_at_1.csv``: the R@1 matrix in percent (rows: query language, columns: candidate
-      language), rounded to 2 decimals.
+      language), rounded to one decimal, as the heatmap and ``report.md`` show it.
     - ``results.json``: :meth:`RetrievalResult.to_dict
-      <seqsim.evaluation.RetrievalResult.to_dict>` (every pair's measures, their means, the
-      settings and their hash, the failures).
+      <seqsim.evaluation.RetrievalResult.to_dict>` (schema version, units, every pair's
+      measures as fractions, their means, the settings and their hash, the failures);
+      :meth:`RetrievalResult.load <seqsim.evaluation.RetrievalResult.load>` reads the folder
+      back.
     - ``ranks.csv``: every query's rank and top hit.
-    - ``heatmap.png``: :func:`plot_heatmap` of the R@1 matrix.
+    - ``heatmap.png`` (or ``.svg``, ``.pdf``): :func:`result_heatmap`.
     - ``report.md``: :func:`report_markdown`.
 
     Parameters
@@ -131,6 +229,8 @@ def write_report(result: RetrievalResult, out: str | Path) -> dict[str, Path]:
         What :func:`seqsim.evaluation.evaluate` returned.
     out : str or Path
         The folder (created where missing); files in it of these names are replaced.
+    figure_format : {"png", "svg", "pdf"}, default "png"
+        The heatmap's format.
 
     Returns
     -------
@@ -141,6 +241,8 @@ def write_report(result: RetrievalResult, out: str | Path) -> dict[str, Path]:
     ------
     OSError
         If the folder or a file cannot be written.
+    ValueError
+        For a figure format that is not png, svg or pdf.
 
     Examples
     --------
@@ -155,41 +257,139 @@ def write_report(result: RetrievalResult, out: str | Path) -> dict[str, Path]:
     >>> ids = ["s1", "s2"]
     >>> result = evaluate_embeddings({"en": (ids, frames), "fr": (ids, frames)})
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     files = write_report(result, folder)
+    ...     files = write_report(result, folder, figure_format="svg")
     ...     print(sorted(files))
     ...     print(files["r_at_1.csv"].read_text(), end="")
-    ['heatmap.png', 'r_at_1.csv', 'ranks.csv', 'report.md', 'results.json']
+    ...     print(RetrievalResult.load(folder) == result)
+    ['heatmap.svg', 'r_at_1.csv', 'ranks.csv', 'report.md', 'results.json']
     query,en,fr
     en,,100.0
     fr,100.0,
+    True
     """
+    if figure_format not in PICTURE_FORMATS:
+        raise ValueError(
+            f"figure format must be one of {', '.join(PICTURE_FORMATS)}, got {figure_format!r}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    r_at_1 = result.matrix("r@1")
-    files = {
-        "r_at_1.csv": out / "r_at_1.csv",
-        "results.json": out / "results.json",
-        "ranks.csv": out / "ranks.csv",
-        "heatmap.png": out / "heatmap.png",
-        "report.md": out / "report.md",
-    }
-    r_at_1.round(2).to_csv(files["r_at_1.csv"])
+    heatmap = f"heatmap.{figure_format}"
+    files = {name: out / name for name in ("r_at_1.csv", "results.json", "ranks.csv", heatmap)}
+    files["report.md"] = out / "report.md"
+    result.matrix("r@1").round(DIGITS).to_csv(files["r_at_1.csv"])
     files["results.json"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     result.ranks.to_csv(files["ranks.csv"], index=False)
+    save_figure(result_heatmap(result), files[heatmap], figure_format)
+    files["report.md"].write_text(report_markdown(result))
+    return files
+
+
+def result_heatmap(result: RetrievalResult, ax: Axes | None = None) -> Figure:
+    """:func:`plot_heatmap` of a result's R@1 matrix, with its bootstrap intervals (where it
+    has them), and the number of sentences, chance level and settings hash under it.
+
+    Parameters
+    ----------
+    result : RetrievalResult
+        What :func:`seqsim.evaluation.evaluate` returned.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes instead of a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import evaluate_embeddings
+    >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    >>> result = evaluate_embeddings({"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)})
+    >>> figure = result_heatmap(result)
+    >>> figure.texts[0].get_text()  # doctest: +ELLIPSIS
+    'N = 2 sentences per language, chance 50.0 %, settings ...'
+    """
     settings = result.settings
     title = (
         f"R@1 (%): {settings.get('metric')}, {settings.get('model')} layer {settings.get('layer')}"
     )
-    plot_heatmap(r_at_1, files["heatmap.png"], title)
-    files["report.md"].write_text(report_markdown(result))
-    return files
+    chance = 100 * float(result.summary["chance"].mean())
+    note = (
+        f"N = {_sentences(result)} sentences per language, chance {chance:.{DIGITS}f} %, "
+        f"settings {result.settings_hash}"
+    )
+    if _has_intervals(result):
+        note += ", [95 % bootstrap interval]"
+    return plot_heatmap(
+        result.matrix("r@1").round(DIGITS),
+        title=title,
+        note=note,
+        intervals=_intervals(result),
+        ax=ax,
+    )
+
+
+def _has_intervals(result: RetrievalResult) -> bool:
+    return "ci_low" in result.summary.columns
+
+
+def _intervals(result: RetrievalResult) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The R@1 bootstrap bounds in percent, where the result has them."""
+    if not _has_intervals(result):
+        return None
+    return result.matrix("ci_low"), result.matrix("ci_high")
+
+
+def interval_table(result: RetrievalResult) -> pd.DataFrame:
+    """The R@1 bootstrap intervals as a matrix of ``low–high`` texts, in percent.
+
+    Parameters
+    ----------
+    result : RetrievalResult
+        A result evaluated with ``bootstrap`` samples (``ci_low``, ``ci_high`` columns).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Query languages as rows, candidate languages as columns; the diagonal an em dash.
+
+    Raises
+    ------
+    KeyError
+        For a result without bootstrap intervals.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
+    ...                         "ci_low": [0.5, 0.25], "ci_high": [1.0, 0.75]})
+    >>> print(markdown_table(interval_table(RetrievalResult(["en", "fr"], summary,
+    ...                                                       pd.DataFrame()))))
+    | query | en | fr |
+    |---|---|---|
+    | en | — | 50.0–100.0 |
+    | fr | 25.0–75.0 | — |
+    """
+    low, high = result.matrix("ci_low"), result.matrix("ci_high")
+    table = low.copy().astype(object)
+    for q in low.index:
+        for c in low.columns:
+            a, b = float(low.loc[q, c]), float(high.loc[q, c])
+            table.loc[q, c] = NOT_APPLICABLE if math.isnan(a) else f"{a:.{DIGITS}f}–{b:.{DIGITS}f}"
+    return table
+
+
+def _sentences(result: RetrievalResult) -> int:
+    return int(result.settings.get("sentences", int(result.summary["n"].iloc[0])))
 
 
 def _corpus_line(result: RetrievalResult) -> str:
     """Sentences (and recordings, for a multi-positive run) per language and the chance level:
     the mean over language pairs of each pair's chance (1/N with one recording per sentence)."""
     settings = result.settings
-    sentences = settings.get("sentences", int(result.summary["n"].iloc[0]))
+    sentences = _sentences(result)
     chance = 100 * float(result.summary["chance"].mean())
     if not settings.get("multi_positive"):
         return f"{sentences} sentences per language, chance level {chance:.1f} %."
@@ -207,7 +407,8 @@ def report_markdown(result: RetrievalResult) -> str:
     """The report as markdown: R@1 matrix, means of every measure, and the settings.
 
     Sections, in order: the title (metric and settings hash) with the number of sentences
-    and chance level; the R@1 matrix; the R@1 matrix without normalisation (where a
+    and chance level; the R@1 matrix; its bootstrap intervals (where the result has them,
+    :func:`interval_table`); the R@1 matrix without normalisation (where a
     normalisation or centring was used); the means of R@1, R@5, R@10 and MRR over language
     pairs; :func:`search_summary` (a result of ``search="index"``); the solver's diagnostics
     (where the metric reported any); the skipped utterances (where audio failed); the
@@ -252,6 +453,12 @@ def report_markdown(result: RetrievalResult) -> str:
         "## R@1 (%): query language (rows) against candidate language (columns)",
         markdown_table(result.matrix("r@1")),
     ]
+    if _has_intervals(result):
+        parts += [
+            f"## R@1 (%): 95 % bootstrap interval ({s.get('bootstrap')} samples, seed "
+            f"{s.get('seed')})",
+            markdown_table(interval_table(result)),
+        ]
     if s.get("normalization") != "none" or s.get("center"):
         parts += ["## R@1 (%) without normalisation", markdown_table(result.matrix("raw_r@1"))]
     means = pd.DataFrame(
@@ -377,46 +584,68 @@ def layer_ablation(results: Mapping[int, RetrievalResult], measure: str = "r@1")
     return table.set_index("layer").sort_index()
 
 
-def plot_layer_ablation(table: pd.DataFrame, path: Path, title: str) -> Path:
+def plot_layer_ablation(
+    table: pd.DataFrame,
+    path: str | Path | None = None,
+    title: str = "",
+    *,
+    chance: float | None = None,
+    ax: Axes | None = None,
+    format: FigureFormat | None = None,
+) -> Figure:
     """A line plot of a layer-ablation table: its first column against encoder layer.
 
     Parameters
     ----------
     table : pandas.DataFrame
         What :func:`layer_ablation` returned (index: layer).
-    path : Path
-        The image file to write (PNG by its suffix; replaced where it exists).
-    title : str
+    path : str or Path, optional
+        Where to write the figure (:func:`save_figure`); not written without one.
+    title : str, default ""
         The plot's title.
+    chance : float, optional
+        The chance level, in the table's unit (percent): drawn as a dashed line.
+    ax : matplotlib.axes.Axes, optional
+        Draw into these axes instead of a new figure.
+    format : {"png", "svg", "pdf"}, optional
+        The file format; by default the one ``path``'s suffix names.
 
     Returns
     -------
-    Path
-        ``path``.
+    matplotlib.figure.Figure
+        The figure drawn into.
+
+    Raises
+    ------
+    ValueError
+        For a figure format that is not png, svg or pdf.
 
     Examples
     --------
-    >>> import tempfile
-    >>> from pathlib import Path
     >>> import pandas as pd
-    >>> from seqsim.report import plot_layer_ablation
     >>> table = pd.DataFrame({"mean r@1 (%)": [20.0, 35.0]}, index=pd.Index([4, 6], name="layer"))
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     path = plot_layer_ablation(table, Path(folder) / "layers.png", "R@1 by layer")
-    ...     print(path.name, path.stat().st_size > 0)
-    layers.png True
+    >>> figure = plot_layer_ablation(table, title="R@1 by layer", chance=2.5)
+    >>> [float(line.get_ydata()[0]) for line in figure.axes[0].get_lines()]
+    [20.0, 2.5]
     """
-    figure, axes = plt.subplots(figsize=(5, 3.5))
-    axes.plot(table.index, table.iloc[:, 0], marker="o")
-    axes.set_xlabel("encoder layer (hidden-state index)")
-    axes.set_ylabel(table.columns[0])
-    axes.set_xticks(list(table.index))
-    axes.grid(alpha=0.3)
-    axes.set_title(title, fontsize=10)
+    if ax is None:
+        figure = Figure(figsize=(5, 3.5))
+        ax = figure.add_subplot()
+    else:
+        figure = ax.get_figure()  # type: ignore[assignment]
+    ax.plot(table.index, table.iloc[:, 0], marker="o")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1, label=f"chance {chance:.1f}")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("encoder layer (hidden-state index)")
+    ax.set_ylabel(str(table.columns[0]))
+    ax.set_xticks(list(table.index))
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=10)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    if path is not None:
+        save_figure(figure, path, format)
+    return figure
 
 
 def search_summary(result: RetrievalResult) -> str:
