@@ -419,7 +419,7 @@ def dataset_audio(dataset: Any, audio_column: str | None = None) -> list[LazyAud
 
     >>> import os, tempfile
     >>> import numpy as np, soundfile
-    >>> datasets = __import__("pytest").importorskip("datasets")
+    >>> import datasets
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = os.path.join(folder.name, "clip.wav")
     >>> soundfile.write(path, np.full(800, 0.1), 8000)

@@ -918,7 +918,7 @@ def corpus_from_dataset(
     --------
     >>> import os, tempfile
     >>> import numpy as np, soundfile
-    >>> datasets = __import__("pytest").importorskip("datasets")
+    >>> import datasets
     >>> folder = tempfile.TemporaryDirectory()
     >>> paths = [os.path.join(folder.name, f"{n}.wav") for n in range(2)]
     >>> for path in paths:
@@ -1077,7 +1077,7 @@ def corpus_from_lhotse(
     --------
     >>> import os, tempfile
     >>> import numpy as np, soundfile
-    >>> lhotse = __import__("pytest").importorskip("lhotse")
+    >>> import lhotse
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = os.path.join(folder.name, "en_s1.wav")
     >>> soundfile.write(path, np.full(1600, 0.1), 16_000)

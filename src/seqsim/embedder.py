@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import numpy as np
 import torch
@@ -75,49 +75,18 @@ def kept_frames(num_samples: int) -> int:
     return math.ceil(num_samples / SAMPLES_PER_FRAME)
 
 
+FramesT = TypeVar("FramesT", torch.Tensor, np.ndarray)
+
+
 @dataclass(frozen=True)
-class Embedding:
-    """One utterance's encoder frames, for every layer selected, as :class:`WhisperEmbedder`
-    returns them.
+class _LayerFrames(Generic[FramesT]):
+    """Frames per selected layer and the utterance's length: what both embedding types share."""
 
-    Parameters
-    ----------
-    layers : dict of int to torch.Tensor
-        ``layers[k]`` is a (frames, d) float32 CPU tensor for each selected hidden-state index
-        ``k`` (0 = input embeddings, ``L`` = final output), padding stripped.
-    num_samples : int
-        Samples of the utterance at 16 kHz.
-
-    Examples
-    --------
-    >>> import torch
-    >>> embedding = Embedding({6: torch.zeros(50, 512)}, num_samples=16_000)
-    >>> embedding.frames.shape, embedding.duration
-    (torch.Size([50, 512]), 1.0)
-    """
-
-    layers: dict[int, torch.Tensor]
+    layers: dict[int, FramesT]
     num_samples: int
 
-    def numpy(self) -> NumpyEmbedding:
-        """The same frames as float32 numpy arrays.
-
-        Returns
-        -------
-        NumpyEmbedding
-            ``layers[k]`` a (frames, d) float32 array for every layer.
-
-        Examples
-        --------
-        >>> import torch
-        >>> Embedding({6: torch.ones(2, 3)}, num_samples=640).numpy().frames.dtype
-        dtype('float32')
-        """
-        arrays = {layer: frames.numpy() for layer, frames in self.layers.items()}
-        return NumpyEmbedding(arrays, self.num_samples)
-
     @property
-    def frames(self) -> torch.Tensor:
+    def frames(self) -> FramesT:
         """The frames of the only selected layer.
 
         Raises
@@ -151,7 +120,46 @@ class Embedding:
 
 
 @dataclass(frozen=True)
-class NumpyEmbedding:
+class Embedding(_LayerFrames[torch.Tensor]):
+    """One utterance's encoder frames, for every layer selected, as :class:`WhisperEmbedder`
+    returns them.
+
+    Parameters
+    ----------
+    layers : dict of int to torch.Tensor
+        ``layers[k]`` is a (frames, d) float32 CPU tensor for each selected hidden-state index
+        ``k`` (0 = input embeddings, ``L`` = final output), padding stripped.
+    num_samples : int
+        Samples of the utterance at 16 kHz.
+
+    Examples
+    --------
+    >>> import torch
+    >>> embedding = Embedding({6: torch.zeros(50, 512)}, num_samples=16_000)
+    >>> embedding.frames.shape, embedding.duration
+    (torch.Size([50, 512]), 1.0)
+    """
+
+    def numpy(self) -> NumpyEmbedding:
+        """The same frames as float32 numpy arrays.
+
+        Returns
+        -------
+        NumpyEmbedding
+            ``layers[k]`` a (frames, d) float32 array for every layer.
+
+        Examples
+        --------
+        >>> import torch
+        >>> Embedding({6: torch.ones(2, 3)}, num_samples=640).numpy().frames.dtype
+        dtype('float32')
+        """
+        arrays = {layer: frames.numpy() for layer, frames in self.layers.items()}
+        return NumpyEmbedding(arrays, self.num_samples)
+
+
+@dataclass(frozen=True)
+class NumpyEmbedding(_LayerFrames[np.ndarray]):
     """One utterance's frames as numpy arrays: what ``embed(..., output="numpy")`` returns.
 
     Parameters
@@ -168,40 +176,6 @@ class NumpyEmbedding:
     >>> embedding.frames.shape, embedding.duration
     ((50, 512), 1.0)
     """
-
-    layers: dict[int, np.ndarray]
-    num_samples: int
-
-    @property
-    def frames(self) -> np.ndarray:
-        """The frames of the only selected layer.
-
-        Raises
-        ------
-        ValueError
-            When several layers were selected: use ``layers[k]``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> NumpyEmbedding({4: np.zeros((2, 8))}, 640).frames.shape
-        (2, 8)
-        """
-        if len(self.layers) != 1:
-            raise ValueError(f"several layers were selected {sorted(self.layers)}; use .layers[k]")
-        return next(iter(self.layers.values()))
-
-    @property
-    def duration(self) -> float:
-        """The utterance's length in seconds.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> NumpyEmbedding({6: np.zeros((8, 512))}, num_samples=2_400).duration
-        0.15
-        """
-        return self.num_samples / SAMPLE_RATE
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
