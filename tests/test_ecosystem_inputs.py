@@ -170,9 +170,8 @@ def test_the_bar_can_be_shown_for_one_call(embedder, wavs, capsys):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"device": "cpu"}, "unexpected keyword argument 'device'.*set when the embedder is made"),
         ({"convert_to_numpy": True}, 'use output="numpy"'),
-        ({"normalize_embeddings": True}, "takes batch_size, show_progress_bar, output"),
+        ({"normalize_embeddings": True}, "takes batch_size, show_progress_bar, device, output"),
     ],
 )
 def test_unknown_call_options_are_refused_clearly(embedder, wavs, options, message):
@@ -392,3 +391,13 @@ def test_the_cli_evaluates_a_lhotse_manifest(tiny_whisper_dir, wavs, tmp_path):
     from_files = evaluate(_file_corpus(wavs), store=tmp_path / "b", **options)
     table = pd.read_csv(out / "r_at_1.csv", index_col=0)
     np.testing.assert_allclose(table.to_numpy(), from_files.matrix("r@1").round(1).to_numpy())
+
+
+def test_device_per_call_moves_the_encoder_and_keeps_the_frames(tiny_whisper_dir, wavs):
+    embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[1, 2], progress=False)
+    path = wavs[("en", "s2")]
+    before = embedder.embed(path)
+    _same(embedder.embed(path, device="cpu"), before)
+    assert embedder.device == torch.device("cpu") and embedder.to("cpu") is embedder
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        embedder.embed(path, device="gpu")

@@ -428,20 +428,25 @@ def encoder_hidden_states(
 
 
 _HINTS = {
-    "device": "the device is set when the embedder is made: WhisperEmbedder(..., device=...)",
     "convert_to_numpy": 'use output="numpy"',
     "convert_to_tensor": 'frames are torch tensors by default (output="torch")',
 }
 
 
-def _refuse_unknown(method: str, unknown: dict[str, Any]) -> None:
-    """A TypeError naming the first unknown keyword, what ``embed`` takes, and a hint."""
+def _refuse_unknown(method: Any, unknown: dict[str, Any]) -> None:
+    """A TypeError naming the first unknown keyword, the keywords ``method`` takes (read from
+    its signature), and a hint."""
     if unknown:
         name = next(iter(unknown))
         hint = f"; {_HINTS[name]}" if name in _HINTS else ""
+        takes = ", ".join(
+            parameter.name
+            for parameter in inspect.signature(method).parameters.values()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        )
         raise TypeError(
-            f"{method}() got an unexpected keyword argument {name!r} (it takes batch_size, "
-            f"show_progress_bar, output, audio_column){hint}"
+            f"{method.__name__}() got an unexpected keyword argument {name!r} "
+            f"(it takes {takes}){hint}"
         )
 
 
@@ -599,6 +604,44 @@ class WhisperEmbedder:
         """
         return frame_settings(self.model_name, self.layers, self.num_layers, self.dtype)
 
+    def to(self, device: str | torch.device) -> WhisperEmbedder:
+        """Move the encoder to ``device``, keeping its dtype; later calls run there.
+
+        Parameters
+        ----------
+        device : str or torch.device
+            ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``
+            (:func:`~seqsim.backends.resolve_device`).
+
+        Returns
+        -------
+        WhisperEmbedder
+            This embedder.
+
+        Raises
+        ------
+        ValueError
+            For a device this machine does not have.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from transformers import WhisperConfig, WhisperModel
+        >>> tiny = WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
+        ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
+        ...                      encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> WhisperModel(tiny).save_pretrained(folder.name)
+        >>> WhisperEmbedder(folder.name, device="cpu", progress=False).to("cpu").device
+        device(type='cpu')
+        >>> folder.cleanup()
+        """
+        resolved = resolve_device(device)
+        if resolved != self.device:
+            self.encoder.to(resolved)
+            self.device = resolved
+        return self
+
     @overload
     def embed(  # type: ignore[overload-overlap]
         self,
@@ -606,6 +649,7 @@ class WhisperEmbedder:
         *,
         batch_size: int | None = ...,
         show_progress_bar: bool | None = ...,
+        device: str | torch.device | None = ...,
         output: Literal["torch"] = ...,
         audio_column: str | None = ...,
     ) -> Embedding: ...
@@ -617,6 +661,7 @@ class WhisperEmbedder:
         *,
         batch_size: int | None = ...,
         show_progress_bar: bool | None = ...,
+        device: str | torch.device | None = ...,
         output: Literal["numpy"],
         audio_column: str | None = ...,
     ) -> NumpyEmbedding: ...
@@ -628,6 +673,7 @@ class WhisperEmbedder:
         *,
         batch_size: int | None = ...,
         show_progress_bar: bool | None = ...,
+        device: str | torch.device | None = ...,
         output: Literal["torch"] = ...,
         audio_column: str | None = ...,
     ) -> list[Embedding]: ...
@@ -639,6 +685,7 @@ class WhisperEmbedder:
         *,
         batch_size: int | None = ...,
         show_progress_bar: bool | None = ...,
+        device: str | torch.device | None = ...,
         output: Literal["numpy"],
         audio_column: str | None = ...,
     ) -> list[NumpyEmbedding]: ...
@@ -649,6 +696,7 @@ class WhisperEmbedder:
         *,
         batch_size: int | None = None,
         show_progress_bar: bool | None = None,
+        device: str | torch.device | None = None,
         output: str = "torch",
         audio_column: str | None = None,
         **unknown: Any,
@@ -656,9 +704,8 @@ class WhisperEmbedder:
         """Embed one utterance or a list of them.
 
         Follows sentence-transformers' ``encode`` where it fits frames of varying length:
-        ``batch_size`` and ``show_progress_bar`` per call, and numpy output on request. The
-        device is the embedder's (moving a model per call would be slow): make another
-        embedder for another device.
+        ``batch_size``, ``show_progress_bar`` and ``device`` per call, and numpy output on
+        request.
 
         Parameters
         ----------
@@ -672,6 +719,9 @@ class WhisperEmbedder:
             Utterances per forward pass for this call; the embedder's by default.
         show_progress_bar : bool, optional
             Draw the bar for this call; the embedder's ``progress`` by default.
+        device : str or torch.device, optional
+            Move the encoder there first (:meth:`to`; it stays there, as with
+            sentence-transformers' ``encode``); the embedder's device by default.
         output : {"torch", "numpy"}, default "torch"
             Frames as float32 CPU tensors (:class:`Embedding`) or float32 numpy arrays
             (:class:`NumpyEmbedding`).
@@ -689,9 +739,9 @@ class WhisperEmbedder:
             Naming the item, at the first bad one (missing, unreadable, empty, silent, NaN,
             or longer than 30 s with ``strict``); :meth:`embed_iter` reports them instead.
         ValueError
-            For a bad ``batch_size``, ``output`` or ``audio_column``.
+            For a bad ``batch_size``, ``device``, ``output`` or ``audio_column``.
         TypeError
-            For an unknown keyword (``device`` says that it belongs to the embedder).
+            For an unknown keyword.
 
         Examples
         --------
@@ -724,11 +774,13 @@ class WhisperEmbedder:
         Traceback (most recent call last):
             ...
         TypeError: embed() got an unexpected keyword argument 'convert_to_numpy' (it takes \
-batch_size, show_progress_bar, output, audio_column); use output="numpy"
+batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
         >>> folder.cleanup()
         """
-        _refuse_unknown("embed", unknown)
+        _refuse_unknown(WhisperEmbedder.embed, unknown)
         check_choice("output", output, OUTPUTS)
+        if device is not None:
+            self.to(device)
         single = audio_io.is_one_input(audio)
         sources = [audio] if single else audio_io.several_inputs(audio, audio_column)
         if single and audio_column is not None:
