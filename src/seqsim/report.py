@@ -18,6 +18,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .checks import check_choice
 from .evaluation import RetrievalResult
 from .pair import PICTURE_FORMATS, picture_format
 from .search.retrieval import POOLED
@@ -64,8 +65,8 @@ def save_figure(figure: Figure, path: str | Path, format: FigureFormat | None = 
     path = Path(path)
     if format is None:
         format = picture_format(path)  # type: ignore[assignment]
-    elif format not in PICTURE_FORMATS:
-        raise ValueError(f"{path}: figure format must be one of {', '.join(PICTURE_FORMATS)}")
+    else:
+        check_choice("figure format", format, PICTURE_FORMATS)
     figure.savefig(path, format=format, dpi=120)
     return path
 
@@ -267,10 +268,7 @@ def write_report(
     fr,100.0,
     True
     """
-    if figure_format not in PICTURE_FORMATS:
-        raise ValueError(
-            f"figure format must be one of {', '.join(PICTURE_FORMATS)}, got {figure_format!r}"
-        )
+    check_choice("figure format", figure_format, PICTURE_FORMATS)  # before any file is written
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     heatmap = f"heatmap.{figure_format}"
