@@ -266,3 +266,12 @@ def test_settings_hash_covers_the_encoder_dtype_of_a_store(tmp_path):
         assert result.settings["encoder_dtype"] == encoder_dtype
         hashes.append(result.settings_hash)
     assert hashes[0] != hashes[1]
+    # the grid computes the frames' fingerprint once per layer: it is theirs
+    frames = np.float16(np.eye(2)[[0, 0, 1, 1]])
+    own = {
+        lang: (["s1", "s2"], PackedSequences.from_lengths(frames, [2, 2]))
+        for lang in result.languages
+    }
+    assert (
+        result.settings["data_fingerprint"] == evaluate_embeddings(own).settings["data_fingerprint"]
+    )

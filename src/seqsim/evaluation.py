@@ -508,7 +508,9 @@ def evaluate_embeddings(
         Seed of the bootstrap and of the agreement sample.
     settings : mapping, optional
         Settings recorded with the result (model, layer, ...); the metric's own settings and
-        the options above take precedence over them.
+        the options above take precedence over them. A ``data_fingerprint`` there is taken as
+        that of ``embeddings`` (a caller scoring the same frames with several metrics computes
+        it once); otherwise it is computed here.
     progress : bool, default False
         Show a progress bar over the language pairs.
     search : {"exhaustive", "index"}, default "exhaustive"
@@ -626,7 +628,8 @@ def evaluate_embeddings(
         "bootstrap": bootstrap,
         "seed": seed,
         "backend": _backend_kind(metric),
-        "data_fingerprint": data_fingerprint(embeddings),
+        "data_fingerprint": (settings or {}).get("data_fingerprint")
+        or data_fingerprint(embeddings),
         **library_versions(),
     }
     if sentences is not None:
@@ -1226,6 +1229,7 @@ def evaluate_grid(
                 settings["dropped_recordings"] = layer_corpus.dropped_recordings
                 settings["missing_sentences"] = layer_corpus.missing
             embeddings = _in_order(gather(layer_corpus, keys, frames), langs)
+            settings["data_fingerprint"] = data_fingerprint(embeddings)  # once for all metrics
             sentences = _sentences_of(layer_corpus)
             for metric_object in metric_objects:
                 result = evaluate_embeddings(
