@@ -78,3 +78,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "skipped"
         reason = "Skipped: needs Ray, the optional extra seqsim[ray]"
         report.longrepr = (str(path), (line or 0) + 1, reason)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every docstring example runs in a fresh namespace, as if pasted into a new interpreter:
+    it must import what it uses (the module's own names are not there)."""
+    for item in items:
+        if isinstance(item, DoctestItem):
+            item.dtest.globs = {"__name__": "__main__"}

@@ -38,6 +38,7 @@ def check_working_memory(working_memory: object) -> None:
 
     Examples
     --------
+    >>> from seqsim.backends import check_working_memory
     >>> check_working_memory(None)
     >>> check_working_memory(64)
     >>> check_working_memory(-1)
@@ -72,6 +73,7 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
     Examples
     --------
+    >>> from seqsim.backends import resolve_device
     >>> resolve_device("cpu")
     device(type='cpu')
     >>> resolve_device("gpu")
@@ -123,6 +125,7 @@ class Backend:
     Examples
     --------
     >>> import torch
+    >>> from seqsim import Backend
     >>> str(Backend("torch", torch.device("cpu"))), str(Backend("numba", torch.device("cpu")))
     ('torch:cpu', 'numba')
     """
@@ -149,6 +152,7 @@ class Backend:
         Examples
         --------
         >>> import torch
+        >>> from seqsim import Backend
         >>> Backend("numba", torch.device("cpu")).default_working_memory_mb()
         256.0
         """
@@ -192,6 +196,7 @@ def resolve_backend(
 
     Examples
     --------
+    >>> from seqsim import resolve_backend
     >>> resolve_backend("numba")
     Backend(name='numba', device=device(type='cpu'))
     >>> str(resolve_backend("torch", device="cpu"))

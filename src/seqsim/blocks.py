@@ -45,6 +45,7 @@ def length_sorted_blocks(lengths: np.ndarray, max_frames: int) -> list[np.ndarra
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.blocks import length_sorted_blocks
     >>> length_sorted_blocks(np.array([3, 1, 2]), 9)
     [array([0, 1, 2])]
     >>> length_sorted_blocks(np.array([3, 1, 2]), 6)
@@ -94,6 +95,7 @@ def frame_budgets(
     1 MiB of 8-byte cells is 131072 cells: the 100 query frames all fit in one block, and the
     candidate side gets 131072 // 100 frames.
 
+    >>> from seqsim.blocks import frame_budgets
     >>> frame_budgets(100, working_memory_mb=1, bytes_per_cell=8)
     (100, 1310)
     """
@@ -133,6 +135,8 @@ def plan_blocks(
     A budget of 16 cells: query blocks of at most 4 padded frames, candidate blocks of 4.
 
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.blocks import plan_blocks
     >>> queries = PackedSequences.from_lengths(np.ones((6, 2), np.float32), [1, 2, 3])
     >>> candidates = PackedSequences.from_lengths(np.ones((4, 2), np.float32), [2, 2])
     >>> plan_blocks(queries, candidates, working_memory_mb=1, bytes_per_cell=2**16)
@@ -204,6 +208,8 @@ def score_all_pairs(
     one cell) gives the same matrix as one block for all.
 
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.blocks import score_all_pairs
     >>> def length_difference(query_block, candidate_block):
     ...     return (query_block.lengths[:, None] - candidate_block.lengths[None, :])[None]
     >>> queries = PackedSequences.from_lengths(np.ones((3, 2), np.float32), [1, 2])

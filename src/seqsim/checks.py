@@ -32,6 +32,7 @@ def check_positive(name: str, value: object, what: str = "number", *, zero: bool
 
     Examples
     --------
+    >>> from seqsim.checks import check_positive
     >>> check_positive("working_memory", 64.0)
     >>> check_positive("flush_seconds", 0, "number of seconds", zero=True)
     >>> check_positive("working_memory", 0, "number of MiB")
@@ -65,6 +66,7 @@ def check_count(name: str, value: object, minimum: int) -> None:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.checks import check_count
     >>> check_count("batch_size", np.int64(4), 1)
     >>> check_count("batch_size", 2.0, 1)
     Traceback (most recent call last):
@@ -92,6 +94,7 @@ def check_flag(name: str, value: object) -> None:
 
     Examples
     --------
+    >>> from seqsim.checks import check_flag
     >>> check_flag("strict", False)
     >>> check_flag("strict", 1)
     Traceback (most recent call last):
@@ -121,6 +124,7 @@ def check_choice(name: str, value: object, choices: Collection[str]) -> None:
 
     Examples
     --------
+    >>> from seqsim.checks import check_choice
     >>> check_choice("dtype", "float16", ("float16", "float32"))
     >>> check_choice("dtype", "int8", ("float16", "float32"))
     Traceback (most recent call last):

@@ -225,6 +225,7 @@ def import_plugin(name: str) -> None:
 
     Examples
     --------
+    >>> from seqsim.cli import import_plugin
     >>> import_plugin("json")
     >>> import_plugin("no.such.module")
     Traceback (most recent call last):

@@ -42,6 +42,7 @@ class CorpusError(ValueError):
 
     Examples
     --------
+    >>> from seqsim.corpus import Corpus, Utterance
     >>> Corpus([Utterance("s1", "en", None)]).parallel(["de"])
     Traceback (most recent call last):
         ...
@@ -76,6 +77,8 @@ class Utterance:
 
     Examples
     --------
+    >>> from pathlib import Path
+    >>> from seqsim.corpus import Utterance
     >>> utterance = Utterance("s01", "pt/BR", Path("s01.wav"))
     >>> utterance.sentence, utterance.key
     ('s01', 'pt%2FBR/s01')
@@ -105,6 +108,7 @@ class Utterance:
 
         Examples
         --------
+        >>> from seqsim.corpus import Utterance
         >>> Utterance("a/b", "pt/BR", None).key
         'pt%2FBR/a/b'
         """
@@ -133,6 +137,7 @@ class Utterance:
 
         Examples
         --------
+        >>> from seqsim.corpus import Utterance
         >>> Utterance.from_key("pt%2FBR/a/b")
         Utterance(id='a/b', lang='pt/BR', path=None, text=None, speaker=None, sentence='a/b')
         >>> Utterance.from_key("en")
@@ -166,6 +171,7 @@ class Corpus:
 
     Examples
     --------
+    >>> from seqsim.corpus import Corpus, Utterance
     >>> corpus = Corpus([Utterance("s1", "en", None), Utterance("s2", "en", None),
     ...                  Utterance("s1", "fr", None)])
     >>> corpus.languages, [u.id for u in corpus.by_language("en")]
@@ -194,6 +200,8 @@ class Corpus:
 
         Examples
         --------
+        >>> from pathlib import Path
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance("s1", "en", Path("audio/s1.wav"))])
         >>> [(key, path.as_posix()) for key, path in corpus.audio_items()]
         [('en/s1', 'audio/s1.wav')]
@@ -216,6 +224,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> Corpus([Utterance("s1", "fr", None), Utterance("s1", "en", None)]).languages
         ['en', 'fr']
         """
@@ -236,6 +245,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance("b", "en", None, sentence="s1"),
         ...                  Utterance("c", "en", None, sentence="s0"),
         ...                  Utterance("a", "en", None, sentence="s1")])
@@ -271,6 +281,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance("s1", "en", None), Utterance("s2", "en", None),
         ...                  Utterance("s1", "fr", None), Utterance("s2", "de", None)])
         >>> parallel = corpus.parallel(["en", "fr"])
@@ -319,6 +330,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance(i, lang, None) for i in ("s2", "s1", "s3")
         ...                  for lang in ("en", "fr")])
         >>> sorted(u.key for u in corpus.first_sentences(2).utterances)
@@ -346,6 +358,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance(s, lang, None)
         ...                  for s in ("s1", "s2") for lang in ("en", "fr")])
         >>> kept = corpus.without(["fr/s2"]).parallel()
@@ -372,6 +385,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> corpus = Corpus([Utterance("a1", "en", None, sentence="a"),
         ...                  Utterance("a2", "en", None, sentence="a"),
         ...                  Utterance("a", "fr", None)])
@@ -393,6 +407,7 @@ class Corpus:
 
         Examples
         --------
+        >>> from seqsim.corpus import Corpus, Utterance
         >>> one = Corpus([Utterance("s1", "en", None), Utterance("s1", "fr", None)])
         >>> two = Corpus([*one.utterances, Utterance("r2", "en", None, sentence="s1")])
         >>> one.multi_recording, two.multi_recording
@@ -682,6 +697,8 @@ def read_manifest(
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.corpus import read_manifest
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     manifest = Path(folder) / "corpus.tsv"
     ...     _ = manifest.write_text("id\\tlang\\tpath\\n"
@@ -768,6 +785,8 @@ def write_manifest(corpus: Corpus, path: str | Path) -> Path:
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.corpus import Corpus, Utterance, read_manifest, write_manifest
     >>> with tempfile.TemporaryDirectory() as name:
     ...     folder = Path(name)
     ...     audio = folder / "audio" / "r1.wav"
@@ -839,6 +858,7 @@ def demo_corpus(langs: Sequence[str] | None = None, sentences: int | None = None
 
     Examples
     --------
+    >>> from seqsim.corpus import demo_corpus
     >>> corpus = demo_corpus()
     >>> corpus.languages, len(corpus.utterances)
     (['de', 'en', 'es', 'fr', 'it'], 200)
@@ -919,6 +939,7 @@ def corpus_from_dataset(
     >>> import os, tempfile
     >>> import numpy as np, soundfile
     >>> import datasets
+    >>> from seqsim.corpus import corpus_from_dataset
     >>> folder = tempfile.TemporaryDirectory()
     >>> paths = [os.path.join(folder.name, f"{n}.wav") for n in range(2)]
     >>> for path in paths:
@@ -1078,6 +1099,7 @@ def corpus_from_lhotse(
     >>> import os, tempfile
     >>> import numpy as np, soundfile
     >>> import lhotse
+    >>> from seqsim.corpus import corpus_from_lhotse
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = os.path.join(folder.name, "en_s1.wav")
     >>> soundfile.write(path, np.full(1600, 0.1), 16_000)

@@ -85,6 +85,7 @@ def check_search_options(search: str, candidates: int, agreement_sample: int | N
 
     Examples
     --------
+    >>> from seqsim.evaluation import check_search_options
     >>> check_search_options("index", candidates=100, agreement_sample=None)
     >>> check_search_options("fast", candidates=100, agreement_sample=None)
     Traceback (most recent call last):
@@ -112,6 +113,7 @@ def check_languages(langs: Sequence[str] | None) -> None:
 
     Examples
     --------
+    >>> from seqsim.evaluation import check_languages
     >>> check_languages(["en", "fr"])
     >>> check_languages(["en", "en"])
     Traceback (most recent call last):
@@ -143,6 +145,8 @@ def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, Packe
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import center_by_language
     >>> en = PackedSequences.from_lengths(np.array([[1.0, 2.0], [3.0, 2.0]], np.float32), [1, 1])
     >>> center_by_language({"en": en})["en"].frames
     array([[-1.,  0.],
@@ -197,6 +201,7 @@ class RetrievalResult:
     Examples
     --------
     >>> import pandas as pd
+    >>> from seqsim.evaluation import RetrievalResult
     >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
     ...                         "r@1": [1.0, 0.5], "r@5": [1.0, 1.0], "r@10": [1.0, 1.0],
     ...                         "mrr": [1.0, 0.75]})
@@ -231,6 +236,7 @@ class RetrievalResult:
         Examples
         --------
         >>> import pandas as pd
+        >>> from seqsim.evaluation import RetrievalResult
         >>> def result(settings):
         ...     return RetrievalResult(["en", "fr"], pd.DataFrame(), pd.DataFrame(), settings)
         >>> first = result({"metric": "seqsim", "layer": 6}).settings_hash
@@ -269,6 +275,7 @@ class RetrievalResult:
         Examples
         --------
         >>> import pandas as pd
+        >>> from seqsim.evaluation import RetrievalResult
         >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
         ...                         "n": [2, 2], "r@1": [1.0, 0.5]})
         >>> result = RetrievalResult(["en", "fr"], summary, pd.DataFrame())
@@ -311,6 +318,7 @@ class RetrievalResult:
         Examples
         --------
         >>> import pandas as pd
+        >>> from seqsim.evaluation import RetrievalResult
         >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
         ...                         "r@1": [1.0, 0.5]})
         >>> RetrievalResult(["en", "fr"], summary, pd.DataFrame()).mean("r@1")
@@ -353,6 +361,7 @@ class RetrievalResult:
         Examples
         --------
         >>> import pandas as pd
+        >>> from seqsim.evaluation import RetrievalResult
         >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
         ...                         "r@1": [1.0, 0.5], "r@5": [1.0, 1.0], "r@10": [1.0, 1.0],
         ...                         "mrr": [1.0, 0.75]})
@@ -408,7 +417,9 @@ class RetrievalResult:
         Examples
         --------
         >>> import json, tempfile
+        >>> from pathlib import Path
         >>> import pandas as pd
+        >>> from seqsim.evaluation import RetrievalResult
         >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
         ...                         "n": [2, 2], "r@1": [1.0, 0.5], "r@5": [1.0, 1.0],
         ...                         "r@10": [1.0, 1.0], "mrr": [1.0, 0.75]})
@@ -549,6 +560,8 @@ def evaluate_embeddings(
     0.0 with the others), so every query retrieves its own sentence.
 
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import evaluate_embeddings
     >>> eye = np.eye(3, dtype=np.float32)
     >>> def frames(order):  # two frames per sentence: the one-hot vector of order[i]
     ...     return PackedSequences.from_lengths(np.repeat(eye[order], 2, axis=0), [2, 2, 2])
@@ -656,6 +669,7 @@ def library_versions() -> dict[str, str | None]:
     Examples
     --------
     >>> import torch
+    >>> from seqsim.evaluation import library_versions
     >>> versions = library_versions()
     >>> sorted(versions), versions["torch_version"] == torch.__version__
     (['seqsim_version', 'torch_version', 'transformers_version'], True)
@@ -690,6 +704,8 @@ def data_fingerprint(embeddings: Mapping[str, tuple[Sequence[str], PackedSequenc
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import data_fingerprint
     >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
     >>> first = data_fingerprint({"en": (["s1", "s2"], frames)})
     >>> half = PackedSequences.from_lengths(np.eye(4, dtype=np.float16), [2, 2])
@@ -855,6 +871,7 @@ def corpus_from_keys(keys: Sequence[str]) -> Corpus:
 
     Examples
     --------
+    >>> from seqsim.evaluation import corpus_from_keys
     >>> corpus = corpus_from_keys(["en/s1", "fr/s1", "pt%2FBR/s1"])
     >>> corpus.languages, corpus.by_language("fr")[0].id
     (['en', 'fr', 'pt/BR'], 's1')
@@ -892,6 +909,8 @@ def gather(
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import corpus_from_keys, gather
     >>> keys = ["fr/s2", "en/s1", "fr/s1", "en/s2"]
     >>> frames = PackedSequences.from_lengths(np.arange(8.0).reshape(4, 2), [1, 1, 1, 1])
     >>> gathered = gather(corpus_from_keys(keys), keys, frames)
@@ -949,6 +968,7 @@ def model_name(model: str | WhisperObject) -> str:
 
     Examples
     --------
+    >>> from seqsim.evaluation import model_name
     >>> model_name("whisper-base-offline")
     'whisper-base-offline'
     """
@@ -1010,7 +1030,8 @@ def embed_corpus(
     Examples
     --------
     >>> import tempfile
-    >>> from seqsim.corpus import demo_corpus
+    >>> from seqsim.corpus import Corpus, demo_corpus
+    >>> from seqsim.evaluation import embed_corpus
     >>> from seqsim.store import EmbeddingStore
     >>> corpus = demo_corpus().parallel(["en", "fr"])
     >>> one = Corpus([u for u in corpus.utterances if u.sentence == "s01"])
@@ -1162,6 +1183,8 @@ def evaluate_grid(
 
     >>> import tempfile
     >>> import numpy as np
+    >>> from seqsim.evaluation import evaluate_grid
+    >>> from seqsim.store import EmbeddingStore
     >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     with EmbeddingStore(folder).writer(settings) as writer:
@@ -1304,7 +1327,8 @@ def evaluate(
     one of the two French queries does not.
 
     >>> import tempfile
-    >>> from seqsim.corpus import demo_corpus
+    >>> from seqsim.corpus import Corpus, demo_corpus
+    >>> from seqsim.evaluation import evaluate
     >>> demo = demo_corpus().parallel(["en", "fr"])
     >>> corpus = Corpus([u for u in demo.utterances if u.sentence in ("s18", "s33")])
     >>> with tempfile.TemporaryDirectory() as store:

@@ -59,6 +59,7 @@ class PairSimilarity:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.pair import pair_similarity
     >>> pair = pair_similarity(np.eye(2, dtype=np.float32), np.eye(2, dtype=np.float32))
     >>> pair.cosines.shape, pair.best_a_for_b.tolist(), pair.f1
     ((2, 2), [0, 1], 1.0)
@@ -86,6 +87,7 @@ class Word:
 
     Examples
     --------
+    >>> from seqsim.pair import Word
     >>> Word("chat", 0.14, 0.38).end
     0.38
     """
@@ -121,6 +123,7 @@ def pair_similarity(a: Frames, b: Frames) -> PairSimilarity:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.pair import pair_similarity
     >>> a = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
     >>> b = np.array([[2.0, 0.0], [0.0, -1.0], [0.0, 3.0]], dtype=np.float32)
     >>> pair = pair_similarity(a, b)
@@ -198,6 +201,7 @@ def read_words(path: str | Path, duration: float | None = None) -> list[Word]:
     Examples
     --------
     >>> import tempfile, pathlib
+    >>> from seqsim.pair import read_words
     >>> folder = tempfile.mkdtemp()
     >>> path = pathlib.Path(folder, "words.tsv")
     >>> _ = path.write_text("word\\tstart\\tend\\nthe\\t0.1\\t0.25\\ncat\\t0.3\\t0.6\\n")
@@ -266,6 +270,7 @@ def picture_format(path: str | Path) -> str:
 
     Examples
     --------
+    >>> from seqsim.pair import picture_format
     >>> picture_format("pair.SVG")
     'svg'
     """
@@ -336,6 +341,7 @@ def plot_pair(
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.pair import Word, pair_similarity, plot_pair
     >>> pair = pair_similarity(np.eye(2, dtype=np.float32), np.eye(3, 2, dtype=np.float32))
     >>> figure = plot_pair(pair, words_b=[Word("hi", 0.0, 0.04)])
     >>> figure.axes[0].get_xlim()

@@ -75,6 +75,7 @@ def progress_bar(
 
     Examples
     --------
+    >>> from seqsim.progress import progress_bar
     >>> [2 * x for x in progress_bar(range(3), desc="doubling", disable=True)]
     [0, 2, 4]
     >>> with progress_bar(total=2, unit="utt") as bar:  # drawn on stderr

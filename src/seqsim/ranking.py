@@ -61,6 +61,7 @@ def ranks_of_targets(scores: ArrayLike, targets: ArrayLike | None = None) -> np.
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.ranking import ranks_of_targets
     >>> scores = np.array([[0.9, 0.1, 0.2],
     ...                    [0.5, 0.5, 0.3],
     ...                    [0.7, 0.8, 0.6]])
@@ -126,6 +127,7 @@ def top_k(scores: ArrayLike, k: int) -> tuple[np.ndarray, np.ndarray]:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.ranking import top_k
     >>> scores = np.array([[0.9, 0.1, 0.2],
     ...                    [0.5, 0.5, 0.3],
     ...                    [0.7, 0.8, 0.6]])
@@ -187,6 +189,7 @@ def ranks_from_top_k(
 
     Examples
     --------
+    >>> from seqsim.ranking import ranks_from_top_k
     >>> ranks_from_top_k([[0, 2], [0, 1], [1, 0]], [0, 1, 2])
     array([ 1.,  2., inf])
     >>> ranks_from_top_k([[0, 2], [0, 1], [1, -1]], [{2, 5}, {0, 1}, {2}])
@@ -232,6 +235,7 @@ def retrieval_measures(ranks: ArrayLike, cutoffs: Sequence[int] = (1, 5, 10)) ->
 
     Examples
     --------
+    >>> from seqsim.ranking import retrieval_measures
     >>> measures = retrieval_measures([1, 2, 11])  # mrr = (1 + 1/2 + 1/11) / 3
     >>> {name: round(value, 4) for name, value in measures.items()}
     {'r@1': 0.3333, 'r@5': 0.6667, 'r@10': 0.6667, 'mrr': 0.5303}
@@ -277,6 +281,7 @@ def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> 
     candidate 1:
 
     >>> import numpy as np
+    >>> from seqsim.ranking import normalize_scores
     >>> scores = np.array([[0.9, 0.5],
     ...                    [0.6, 0.5]])
     >>> np.round(normalize_scores(scores, "csls", k=1), 4)
@@ -330,6 +335,7 @@ def bootstrap_interval(
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.ranking import bootstrap_interval
     >>> bootstrap_interval(np.array([1, 1, 1]), samples=100, seed=0)  # every query a hit
     (1.0, 1.0)
     >>> ranks = np.array([1, 1, 2, 1, 3, 1, 1, 2])  # R@1 = 5/8
@@ -368,6 +374,7 @@ def check_scoring_options(normalization: str, k: int, bootstrap: int, seed: int)
 
     Examples
     --------
+    >>> from seqsim.ranking import check_scoring_options
     >>> check_scoring_options("csls", k=10, bootstrap=0, seed=0)
     >>> check_scoring_options("csls", k=0, bootstrap=0, seed=0)
     Traceback (most recent call last):

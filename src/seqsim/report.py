@@ -56,7 +56,9 @@ def save_figure(figure: Figure, path: str | Path, format: FigureFormat | None = 
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from matplotlib.figure import Figure
+    >>> from seqsim.report import save_figure
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = save_figure(Figure(), Path(folder) / "empty.svg")
     ...     print(path.read_text()[:5])
@@ -160,6 +162,7 @@ def plot_heatmap(
     Examples
     --------
     >>> import pandas as pd
+    >>> from seqsim.report import plot_heatmap
     >>> matrix = pd.DataFrame({"en": [float("nan"), 87.5], "fr": [27.5, float("nan")]},
     ...                       index=["en", "fr"])
     >>> figure = plot_heatmap(matrix, title="R@1 (%)", note="2 sentences")
@@ -252,7 +255,7 @@ def write_report(
     >>> import tempfile
     >>> import numpy as np
     >>> from seqsim import PackedSequences
-    >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.evaluation import RetrievalResult, evaluate_embeddings
     >>> from seqsim.report import write_report
     >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
     >>> ids = ["s1", "s2"]
@@ -303,6 +306,7 @@ def result_heatmap(result: RetrievalResult, ax: Axes | None = None) -> Figure:
     >>> import numpy as np
     >>> from seqsim import PackedSequences
     >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.report import result_heatmap
     >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
     >>> result = evaluate_embeddings({"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)})
     >>> figure = result_heatmap(result)
@@ -361,6 +365,8 @@ def interval_table(result: RetrievalResult) -> pd.DataFrame:
     Examples
     --------
     >>> import pandas as pd
+    >>> from seqsim.evaluation import RetrievalResult
+    >>> from seqsim.report import interval_table, markdown_table
     >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
     ...                         "ci_low": [0.5, 0.25], "ci_high": [1.0, 0.75]})
     >>> print(markdown_table(interval_table(RetrievalResult(["en", "fr"], summary,
@@ -621,6 +627,7 @@ def plot_layer_ablation(
     Examples
     --------
     >>> import pandas as pd
+    >>> from seqsim.report import plot_layer_ablation
     >>> table = pd.DataFrame({"mean r@1 (%)": [20.0, 35.0]}, index=pd.Index([4, 6], name="layer"))
     >>> figure = plot_layer_ablation(table, title="R@1 by layer", chance=2.5)
     >>> [float(line.get_ydata()[0]) for line in figure.axes[0].get_lines()]

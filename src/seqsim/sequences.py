@@ -42,6 +42,7 @@ class MappedFile:
     --------
     >>> import os, tempfile
     >>> import numpy as np
+    >>> from seqsim.sequences import MappedFile
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = os.path.join(folder, "layer_6.npy")
     ...     np.save(path, np.ones((3, 2), np.float16))
@@ -77,6 +78,7 @@ class MappedFile:
         --------
         >>> import os, tempfile
         >>> import numpy as np
+        >>> from seqsim.sequences import MappedFile
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = os.path.join(folder, "frames.npy")
         ...     np.save(path, np.zeros((4, 2), np.float32))  # 128-byte header + 32 bytes
@@ -104,6 +106,7 @@ class MappedFile:
         --------
         >>> import os, tempfile
         >>> import numpy as np
+        >>> from seqsim.sequences import MappedFile
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     path = os.path.join(folder, "layer_6.npy")
         ...     np.save(path, np.ones((3, 2), np.float16))
@@ -154,6 +157,7 @@ class PackedSequences:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim import PackedSequences
     >>> packed = PackedSequences(np.arange(10, dtype=np.float32).reshape(5, 2), np.array([0, 2, 5]))
     >>> len(packed), packed.dim
     (2, 2)
@@ -192,6 +196,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> PackedSequences.from_lengths(np.zeros((5, 2)), [2, 3]).offsets
         array([0, 2, 5])
         """
@@ -207,6 +212,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> PackedSequences(np.zeros((5, 2)), np.array([0, 2, 5])).lengths
         array([2, 3])
         """
@@ -219,6 +225,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> PackedSequences.from_lengths(np.zeros((5, 3)), [2, 3]).dim
         3
         """
@@ -249,6 +256,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> packed = PackedSequences.from_lengths(np.arange(5.0)[:, None], [2, 3])
         >>> chosen = packed.subset(np.array([1, 0]))
         >>> chosen.frames.ravel(), chosen.offsets
@@ -285,6 +293,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> packed = PackedSequences.from_lengths(np.zeros((6, 2)), [1, 2, 3])
         >>> [(start, run.lengths.tolist()) for start, run in packed.chunks(2)]
         [(0, [1, 2]), (2, [3])]
@@ -313,6 +322,7 @@ class PackedSequences:
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import PackedSequences
         >>> packed = PackedSequences.from_lengths(np.zeros((5, 2), np.float64), [2, 3])
         >>> block = packed.select(np.array([1]))
         >>> block.frames.dtype, block.lengths
@@ -356,6 +366,7 @@ def to_float32_numpy(frames: Frames, rows: np.ndarray | None = None) -> np.ndarr
     Examples
     --------
     >>> import numpy as np, torch
+    >>> from seqsim.sequences import to_float32_numpy
     >>> to_float32_numpy(torch.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=torch.float16), np.array([1]))
     array([[3., 4.]], dtype=float32)
     """
@@ -451,6 +462,7 @@ def as_packed(
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.sequences import as_packed
     >>> packed = as_packed([np.ones((2, 3)), np.ones((1, 3))], "queries")
     >>> packed.offsets, packed.frames.dtype
     (array([0, 2, 3]), dtype('float64'))

@@ -77,6 +77,7 @@ class BlockKernels:
     the torch backend falls back to it.
 
     >>> import numpy as np
+    >>> from seqsim.kernels import BlockKernels, blockwise_scores, choose_kernel
     >>> from seqsim.sequences import PackedSequences
     >>> def first_frame_cosine(query_block, candidate_block):  # frames arrive unit-norm
     ...     queries = query_block.frames[query_block.offsets[:-1]]
@@ -173,6 +174,7 @@ def blockwise_scores(
     A toy metric, the cosine of the sequences' first frames; the blocks change nothing:
 
     >>> import numpy as np
+    >>> from seqsim.kernels import BlockKernels, blockwise_scores
     >>> from seqsim.sequences import PackedSequences
     >>> def first_frame_cosine(query_block, candidate_block):  # frames arrive unit-norm
     ...     queries = query_block.frames[query_block.offsets[:-1]]

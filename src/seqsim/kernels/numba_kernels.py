@@ -33,6 +33,8 @@ def unit_rows(frames: np.ndarray, eps: float = 1e-12) -> np.ndarray:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import unit_rows
     >>> unit_rows(np.array([[3.0, 4.0], [0.0, 0.0]]))
     array([[0.6, 0.8],
            [0. , 0. ]])
@@ -57,6 +59,8 @@ def unit_numpy_block(block: PackedSequences) -> PackedSequences:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import unit_numpy_block
     >>> from seqsim.sequences import PackedSequences
     >>> frames = np.array([[3.0, 4.0], [0.0, 2.0]], dtype=np.float16)
     >>> unit_numpy_block(PackedSequences.from_lengths(frames, [2])).frames
@@ -120,6 +124,8 @@ def unit_mean_numpy_block(block: PackedSequences) -> PackedSequences:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import unit_mean_numpy_block
     >>> from seqsim.sequences import PackedSequences
     >>> frames = np.array([[4.0, 0.0], [2.0, 8.0], [0.0, 5.0]])  # means (3, 4) and (0, 5)
     >>> means = unit_mean_numpy_block(PackedSequences.from_lengths(frames, [2, 1]))
@@ -171,6 +177,8 @@ def cosine_block(queries: PackedSequences, candidates: PackedSequences) -> np.nd
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import cosine_block, unit_numpy_block
     >>> from seqsim.sequences import PackedSequences
     >>> frames = np.array([[3.0, 4.0], [1.0, 0.0]])
     >>> block = unit_numpy_block(PackedSequences.from_lengths(frames, [2]))
@@ -205,6 +213,8 @@ def seqsim_tiles(cosines, q_offsets, c_offsets):  # pragma: no cover - compiled
     --------
     One query frame e0 against a candidate of frames e0 and e1: P = (1 + 0) / 2, R = 1.
 
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import seqsim_tiles
     >>> cosines = np.array([[1.0, 0.0]], dtype=np.float32)
     >>> seqsim_tiles(cosines, np.array([0, 1]), np.array([0, 2]))[:, 0, 0]
     array([0.5, 1. ])
@@ -302,6 +312,8 @@ def dtw_tiles(cosines, q_offsets, c_offsets, window, normalization):  # pragma: 
     --------
     Frames (e0, e1) against (e0, e0): costs [[0, 0], [1, 1]], a path of cost 1:
 
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import NORMALIZE_SUM, dtw_tiles
     >>> cosines = np.array([[1.0, 1.0], [0.0, 0.0]], dtype=np.float32)
     >>> offsets = np.array([0, 2])
     >>> dtw_tiles(cosines, offsets, offsets, -1, NORMALIZE_SUM)
@@ -348,6 +360,8 @@ def sinkhorn_pair(cost, reg, max_iter, tol):  # pragma: no cover - compiled
     --------
     Two points each, each at cost 0 from its match: nearly all mass stays in place.
 
+    >>> import numpy as np
+    >>> from seqsim.kernels.numba_kernels import sinkhorn_pair
     >>> transport, converged = sinkhorn_pair(np.array([[0.0, 1.0], [1.0, 0.0]]), 0.05, 100, 1e-6)
     >>> round(transport, 6), converged
     (0.0, True)

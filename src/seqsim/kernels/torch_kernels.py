@@ -35,6 +35,9 @@ def frames_tensor(block: PackedSequences, device: torch.device) -> torch.Tensor:
 
     Examples
     --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import frames_tensor
     >>> from seqsim.sequences import PackedSequences
     >>> frames = np.ones((2, 3), np.float32)
     >>> frames.flags.writeable = False
@@ -67,6 +70,9 @@ def unit_tensor_block(block: PackedSequences, device: torch.device) -> PackedSeq
 
     Examples
     --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import unit_tensor_block
     >>> from seqsim.sequences import PackedSequences
     >>> block = PackedSequences.from_lengths(np.array([[3.0, 4.0], [0.0, 2.0]]), [2])
     >>> unit_tensor_block(block, torch.device("cpu")).frames.tolist()
@@ -98,6 +104,9 @@ def unit_mean_tensor_block(block: PackedSequences, device: torch.device) -> Pack
 
     Examples
     --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import unit_mean_tensor_block
     >>> from seqsim.sequences import PackedSequences
     >>> frames = np.array([[4.0, 0.0], [2.0, 8.0], [0.0, 5.0]])  # means (3, 4) and (0, 5)
     >>> block = PackedSequences.from_lengths(frames, [2, 1])
@@ -140,6 +149,8 @@ def frame_cosines(q: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
 
     Examples
     --------
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import frame_cosines
     >>> frame_cosines(torch.eye(2, dtype=torch.float16), torch.ones(1, 2, dtype=torch.float16))
     tensor([[1.],
             [1.]])
@@ -166,6 +177,9 @@ def seqsim_tiles(queries: PackedSequences, candidates: PackedSequences) -> np.nd
     --------
     One query frame e0 against a candidate of frames e0 and e1: P = (1 + 0) / 2, R = 1.
 
+    >>> import numpy as np
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import seqsim_tiles, unit_tensor_block
     >>> from seqsim.sequences import PackedSequences
     >>> cpu = torch.device("cpu")
     >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), cpu)
@@ -226,6 +240,8 @@ class PaddedBlock:
 
         Examples
         --------
+        >>> import torch
+        >>> from seqsim.kernels.torch_kernels import PaddedBlock
         >>> from seqsim.sequences import PackedSequences
         >>> block = PackedSequences.from_lengths(torch.eye(3, 2), [1, 2])
         >>> padded = PaddedBlock.from_packed(block)
@@ -260,6 +276,9 @@ def pair_costs(
 
     Examples
     --------
+    >>> import numpy as np
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import pair_costs, unit_tensor_block
     >>> from seqsim.sequences import PackedSequences
     >>> cpu = torch.device("cpu")
     >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), cpu)
@@ -304,6 +323,9 @@ def dtw_wavefront(
     --------
     Costs [[0, 0], [1, 1]]: the path (0, 0), (1, 1) costs 1 over 2 cells.
 
+    >>> import torch
+    >>> from seqsim.kernels.numba_kernels import NORMALIZE_PATH
+    >>> from seqsim.kernels.torch_kernels import dtw_wavefront
     >>> cost = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]], dtype=torch.float64)
     >>> lengths = torch.tensor([2])
     >>> dtw_wavefront(cost, lengths, lengths, -1, NORMALIZE_PATH).tolist()
@@ -363,6 +385,9 @@ def normalize_dtw(
 
     Examples
     --------
+    >>> import torch
+    >>> from seqsim.kernels.numba_kernels import NORMALIZE_SUM
+    >>> from seqsim.kernels.torch_kernels import normalize_dtw
     >>> two = torch.tensor([2])
     >>> normalize_dtw(torch.tensor([1.0]), two, two, two, NORMALIZE_SUM).tolist()
     [0.25]
@@ -478,6 +503,8 @@ def sinkhorn_batched(
     --------
     Two points each, each at cost 0 from its match: nearly all mass stays in place.
 
+    >>> import torch
+    >>> from seqsim.kernels.torch_kernels import sinkhorn_batched
     >>> cost = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]], dtype=torch.float64)
     >>> lengths = torch.tensor([2])
     >>> transport, converged = sinkhorn_batched(cost, lengths, lengths, 0.05, 100, 1e-6)

@@ -121,8 +121,10 @@ def seqsim_tiles(
     --------
     One query frame e0 against a candidate of frames e0 and e1: P = (1 + 0) / 2, R = 1.
 
+    >>> import numpy as np
     >>> from seqsim.backends import resolve_backend
     >>> from seqsim.kernels.torch_kernels import unit_tensor_block
+    >>> from seqsim.kernels.triton_kernels import seqsim_tiles
     >>> from seqsim.sequences import PackedSequences
     >>> device = resolve_backend("triton").device  # CUDA, or the CPU's interpreter
     >>> query = unit_tensor_block(PackedSequences.from_lengths(np.eye(2)[:1], [1]), device)
@@ -249,8 +251,10 @@ def dtw_wavefront(
     --------
     Costs [[0, 0], [1, 1]]: the path (0, 0), (1, 1) costs 1; divided by n + m = 4.
 
+    >>> import torch
     >>> from seqsim.backends import resolve_backend
     >>> from seqsim.kernels.numba_kernels import NORMALIZE_SUM
+    >>> from seqsim.kernels.triton_kernels import dtw_wavefront
     >>> device = resolve_backend("triton").device  # CUDA, or the CPU's interpreter
     >>> cost = torch.tensor([[[0.0, 0.0], [1.0, 1.0]]], dtype=torch.float64, device=device)
     >>> lengths = torch.tensor([2], device=device)

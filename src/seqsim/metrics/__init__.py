@@ -11,6 +11,7 @@ Examples
 Every built-in metric on a sequence against itself (DTW's cost is 0, so its similarity is -0.0):
 
 >>> import numpy as np
+>>> from seqsim.metrics import get_metric
 >>> x = [np.eye(2)]
 >>> names = ["seqsim", "avgsim", "dtw", "ot"]
 >>> [round(float(get_metric(name, backend="numba").matrix(x, x)[0, 0]), 4) for name in names]

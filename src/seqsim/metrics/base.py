@@ -46,6 +46,7 @@ def sum_diagnostics(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
 
     Examples
     --------
+    >>> from seqsim.metrics.base import sum_diagnostics
     >>> sum_diagnostics([{"pairs": 4, "unconverged": 1}, {"pairs": 2}])
     {'pairs': 6, 'unconverged': 1}
     """
@@ -96,6 +97,7 @@ def pack_pair(
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.metrics.base import pack_pair
     >>> queries, candidates = pack_pair([np.ones((2, 3))], [np.ones((1, 3)), np.ones((4, 3))])
     >>> queries.offsets, candidates.offsets
     (array([0, 2]), array([0, 1, 5]))
@@ -296,6 +298,7 @@ class Metric(ABC):
         --------
         >>> import numpy as np
         >>> from seqsim import SeqSim
+        >>> from seqsim.metrics.base import pack_pair
         >>> queries, candidates = pack_pair([np.eye(2)], [np.eye(2), np.eye(2)[:1]])
         >>> SeqSim(backend="numba").checked_matrix(queries, candidates)
         array([[1.        , 0.66666667]])
@@ -450,6 +453,7 @@ class KernelMetric(Metric):
     >>> from dataclasses import dataclass
     >>> import numpy as np
     >>> from seqsim.kernels import BlockKernels
+    >>> from seqsim.metrics import KernelMetric
     >>> def first_frame_cosines(queries, candidates):
     ...     first_q = queries.frames[queries.offsets[:-1]]
     ...     first_c = candidates.frames[candidates.offsets[:-1]]
@@ -543,6 +547,7 @@ class KernelMetric(Metric):
 
         >>> import numpy as np
         >>> from seqsim import SeqSim
+        >>> from seqsim.metrics.base import pack_pair
         >>> queries, candidates = pack_pair([np.eye(2), np.eye(2)], [np.eye(2)])
         >>> SeqSim(backend="numba").block_plan(queries, candidates)
         ([array([0, 1])], [array([0])])
@@ -627,6 +632,7 @@ class KernelMetric(Metric):
         --------
         >>> import numpy as np
         >>> from seqsim import DTWSim
+        >>> from seqsim.metrics.base import pack_pair
         >>> queries, candidates = pack_pair([np.eye(2)], [np.eye(2)])
         >>> DTWSim(backend="numba").checked_matrix(queries, candidates)
         array([[-0.]])
@@ -663,6 +669,7 @@ class KernelMetric(Metric):
         --------
         >>> import numpy as np
         >>> from seqsim import OTSim
+        >>> from seqsim.metrics.base import pack_pair
         >>> queries, candidates = pack_pair([np.eye(2)], [np.eye(2)])
         >>> metric = OTSim("sinkhorn", backend="numba")
         >>> similarities, counts = metric.matrix_with_diagnostics(queries, candidates)
@@ -706,6 +713,7 @@ def metric_function(
     --------
     >>> import numpy as np
     >>> from seqsim import AvgSim
+    >>> from seqsim.metrics.base import metric_function
     >>> avgsim = metric_function(AvgSim, AvgSim.matrix, "avgsim")
     >>> avgsim([np.array([[1.0, 0.0]])], [np.array([[0.0, 1.0]])], backend="numba")
     array([[0.]])
@@ -783,6 +791,7 @@ class PairwiseMetric(Metric):
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.metrics.base import PairwiseMetric
     >>> class FrameCountGap(PairwiseMetric):
     ...     function = staticmethod(lambda x, y: -abs(len(x) - len(y)))
     >>> FrameCountGap().matrix([np.ones((2, 3))], [np.ones((2, 3)), np.ones((5, 3))])
@@ -833,6 +842,7 @@ def register_metric(name: str, *, overwrite: bool = False) -> Callable[[Any], An
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.metrics import get_metric, register_metric
     >>> @register_metric("first_frame_gap")
     ... def first_frame_gap(x, y):
     ...     return -float(np.abs(x[0] - y[0]).sum())
@@ -842,6 +852,7 @@ def register_metric(name: str, *, overwrite: bool = False) -> Callable[[Any], An
     Traceback (most recent call last):
         ...
     ValueError: a metric named 'first_frame_gap' is registered already (pass overwrite=True)
+    >>> from seqsim.metrics.base import _REGISTRY
     >>> del _REGISTRY["first_frame_gap"]  # (the registry is global: leave it as it was)
     """
     key = name.lower()
@@ -891,6 +902,7 @@ def get_metric(name: str, **options: Any) -> Metric:
 
     Examples
     --------
+    >>> from seqsim.metrics import get_metric
     >>> get_metric("DTW", window=2, backend="numba")
     DTWSim(normalization='sum', window=2, method='exact', radius=1, backend='numba')
     >>> get_metric("bleu")  # doctest: +ELLIPSIS
@@ -916,6 +928,7 @@ def available_metrics() -> list[str]:
 
     Examples
     --------
+    >>> from seqsim.metrics import available_metrics
     >>> {"seqsim", "avgsim", "dtw", "ot"} <= set(available_metrics())
     True
     """

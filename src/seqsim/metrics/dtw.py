@@ -196,6 +196,7 @@ class DTWSim(KernelMetric):
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import DTWSim
         >>> DTWSim().similarities(np.array([[[0.25, 0.0]]]))
         array([[-0.25, -0.  ]])
         """

@@ -217,6 +217,7 @@ class OTSim(KernelMetric):
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import OTSim
         >>> OTSim().similarities(np.array([[[0.25, 0.0]]]))
         array([[0.75, 1.  ]])
         """
@@ -238,6 +239,7 @@ class OTSim(KernelMetric):
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import OTSim
         >>> costs, converged = [[0.1, 0.2]], [[1.0, 0.0]]
         >>> OTSim("sinkhorn").diagnose(np.array([costs, converged]))
         {'sinkhorn_unconverged_pairs': 1, 'pairs': 2}
@@ -262,6 +264,7 @@ class OTSim(KernelMetric):
 
         Examples
         --------
+        >>> from seqsim import OTSim
         >>> metric = OTSim("sinkhorn", max_iter=5)
         >>> counts = {"sinkhorn_unconverged_pairs": 2, "pairs": 10}
         >>> print(metric.diagnostics_warning(counts))  # doctest: +NORMALIZE_WHITESPACE

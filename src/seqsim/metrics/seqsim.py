@@ -77,6 +77,7 @@ def f1_score(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.metrics.seqsim import f1_score
     >>> f1_score(np.array([1.0, 0.5, 0.0]), np.array([1.0, 1.0, 0.0])).round(4)
     array([1.    , 0.6667, 0.    ])
     """
@@ -195,6 +196,7 @@ class SeqSim(KernelMetric):
         Examples
         --------
         >>> import numpy as np
+        >>> from seqsim import SeqSim
         >>> precision_recall = np.array([[[0.5]], [[1.0]]])
         >>> SeqSim().similarities(precision_recall).round(4)
         array([[0.6667]])

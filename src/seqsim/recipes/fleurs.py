@@ -123,6 +123,8 @@ def prepare_fleurs(
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim import prepare_fleurs
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     root = Path(folder)
     ...     layout = {"en_us": [("7", "a.wav"), ("7", "b.wav")], "fr_fr": [("7", "c.wav")]}

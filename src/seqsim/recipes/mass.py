@@ -39,6 +39,8 @@ def prepare_mass(root: str | Path, langs: Sequence[str] | None = None) -> Corpus
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim import prepare_mass
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     root = Path(folder)
     ...     for lang, verses in {"eng": ["GEN_1_1", "GEN_1_2"], "fra": ["GEN_1_1"]}.items():

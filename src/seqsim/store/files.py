@@ -31,6 +31,7 @@ class StoreError(Exception):
 
     Examples
     --------
+    >>> from seqsim.store import StoreError, StoreFullError, StoreWriteError
     >>> issubclass(StoreFullError, StoreWriteError) and issubclass(StoreWriteError, StoreError)
     True
     """
@@ -43,6 +44,7 @@ class StoreWriteError(StoreError):
     --------
     >>> import errno
     >>> from pathlib import Path
+    >>> from seqsim.store.files import write_error
     >>> write_error(Path("store/store.json"), OSError(errno.EACCES, "Permission denied"), 10)
     StoreWriteError('store/store.json: cannot write: Permission denied')
     """
@@ -55,6 +57,7 @@ class StoreFullError(StoreWriteError):
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import check_free_space
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     check_free_space(Path(folder) / "layer_6.npy", 2**70)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
@@ -81,6 +84,7 @@ def temporary_path(final: Path, owner: str) -> Path:
     Examples
     --------
     >>> from pathlib import Path
+    >>> from seqsim.store.files import temporary_path
     >>> str(temporary_path(Path("store/shards/a.npz"), "host-41-0f3c"))
     'store/shards/.seqsim-tmp.host-41-0f3c.a.npz'
     """
@@ -103,6 +107,7 @@ def temporary_owner(path: Path) -> str | None:
     Examples
     --------
     >>> from pathlib import Path
+    >>> from seqsim.store.files import temporary_owner
     >>> temporary_owner(Path(".seqsim-tmp.host-41-0f3c.a.npz")), temporary_owner(Path("a.npz"))
     ('host-41-0f3c', None)
     """
@@ -127,6 +132,7 @@ def human_bytes(count: float) -> str:
 
     Examples
     --------
+    >>> from seqsim.store.files import human_bytes
     >>> human_bytes(512), human_bytes(1536), human_bytes(3 * 2**30)
     ('512 B', '1.5 KiB', '3.0 GiB')
     """
@@ -158,6 +164,7 @@ def free_bytes(folder: Path) -> int:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import free_bytes
     >>> free_bytes(Path(tempfile.gettempdir())) > 0
     True
     """
@@ -186,6 +193,7 @@ def write_error(path: Path, error: OSError, needed: int) -> StoreWriteError:
     --------
     >>> import errno
     >>> from pathlib import Path
+    >>> from seqsim.store.files import write_error
     >>> write_error(Path("store/store.json"), OSError(errno.EROFS, "Read-only file system"), 10)
     StoreWriteError('store/store.json: cannot write: Read-only file system')
     """
@@ -219,6 +227,7 @@ def check_free_space(path: Path, needed: int) -> None:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import check_free_space
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     check_free_space(Path(folder) / "index.json", 1024)
     """
@@ -252,6 +261,7 @@ def create_file(path: Path) -> BinaryIO:
     --------
     >>> import os, tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import create_file
     >>> umask = os.umask(0o022); _ = os.umask(umask)
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     with create_file(Path(folder) / "a.bin") as handle:
@@ -280,6 +290,7 @@ def sync_folder(folder: Path) -> None:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import sync_folder
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     sync_folder(Path(folder))
     """
@@ -334,6 +345,7 @@ def write_atomically(
     --------
     >>> import os, tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import write_atomically
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "a.bin"
     ...     first = write_atomically(path, "me", lambda handle: handle.write(b"old"), needed=3)
@@ -393,6 +405,7 @@ def write_text_atomically(path: Path, owner: str, text: str, *, replace: bool = 
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import write_text_atomically
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "store.json"
     ...     print(write_text_atomically(path, "me", "{}"), path.read_text())
@@ -423,6 +436,7 @@ def make_folder(folder: Path) -> None:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.files import make_folder
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     make_folder(Path(folder) / "store" / "shards")
     ...     _ = (Path(folder) / "file").write_text("")

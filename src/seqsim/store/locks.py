@@ -38,6 +38,7 @@ class StoreBusyError(StoreError):
 
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.locks import exclusive
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     lock = Path(folder) / "embed.lock"
     ...     with exclusive(lock, "embed run"), exclusive(lock, "embed run"):
@@ -91,6 +92,7 @@ def owner(store: Path) -> Iterator[str]:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.locks import owner
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     writers = Path(folder) / "writers"
     ...     with owner(Path(folder)) as name:
@@ -172,6 +174,7 @@ def remove_dead_owners_files(store: Path, folders: list[Path]) -> list[Path]:
 
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.locks import owner, remove_dead_owners_files
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = Path(folder)
     ...     with owner(store) as alive:
@@ -227,6 +230,7 @@ def exclusive(path: Path, purpose: str) -> Iterator[None]:
     --------
     >>> import json, os, tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.locks import exclusive
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     lock = Path(folder) / "embed.lock"
     ...     with exclusive(lock, "embed run"):
@@ -287,6 +291,7 @@ def shared_or_exclusive(path: Path, exclusive_lock: bool) -> Iterator[None]:
 
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.store.locks import shared_or_exclusive
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     lock = Path(folder) / "consolidate.lock"
     ...     with shared_or_exclusive(lock, False), shared_or_exclusive(lock, False):

@@ -43,6 +43,7 @@ class CorruptShardError(StoreError):
     Examples
     --------
     >>> from pathlib import Path
+    >>> from seqsim.store import CorruptShardError
     >>> str(CorruptShardError(Path("store/shards/a.npz"), "BadZipFile: File is not a zip file",
     ...                       "run the embed again"))
     'store/shards/a.npz: corrupt shard (BadZipFile: File is not a zip file); run the embed again'
@@ -68,6 +69,7 @@ def encode_keys(keys: Sequence[str]) -> np.ndarray:
 
     Examples
     --------
+    >>> from seqsim.store.shards import encode_keys
     >>> bytes(encode_keys(["en/s01", "fr/été"])).decode("utf-8")
     '["en/s01", "fr/été"]'
     """
@@ -95,6 +97,7 @@ def write_shard(
     --------
     >>> import io, zipfile
     >>> import numpy as np
+    >>> from seqsim.store.shards import write_shard
     >>> buffer = io.BytesIO()
     >>> write_shard(buffer, ["en/s01"], np.array([2]), {6: np.zeros((2, 4), np.float16)})
     >>> sorted(zipfile.ZipFile(buffer).namelist())
@@ -123,6 +126,7 @@ def shard_bytes(lengths: np.ndarray, layers: Mapping[int, np.ndarray]) -> int:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.store.shards import shard_bytes
     >>> shard_bytes(np.array([2, 3]), {6: np.zeros((5, 4), np.float16)})  # 40 + 128 + 4096
     4264
     """
@@ -148,6 +152,7 @@ class ShardContents:
     --------
     >>> import numpy as np
     >>> from pathlib import Path
+    >>> from seqsim.store.shards import ShardContents
     >>> contents = ShardContents(Path("a.npz"), ["en/s01"], np.array([3]), {6: 512})
     >>> sorted(contents.dims)
     [6]
@@ -213,6 +218,7 @@ def read_contents(path: Path) -> ShardContents:
     >>> import tempfile
     >>> import numpy as np
     >>> from pathlib import Path
+    >>> from seqsim.store.shards import read_contents, write_shard
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "a.npz"
     ...     with open(path, "wb") as handle:
@@ -275,6 +281,7 @@ def read_layer(path: Path, layer: int) -> np.ndarray:
     >>> import tempfile
     >>> import numpy as np
     >>> from pathlib import Path
+    >>> from seqsim.store.shards import read_layer, write_shard
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "a.npz"
     ...     with open(path, "wb") as handle:

@@ -76,6 +76,7 @@ class StoreMismatchError(StoreError, ValueError):
     --------
     >>> import tempfile
     >>> import numpy as np
+    >>> from seqsim.store import EmbeddingStore
     >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = EmbeddingStore(folder)
@@ -106,6 +107,7 @@ class EmbedReport:
 
     Examples
     --------
+    >>> from seqsim.store import EmbedReport
     >>> EmbedReport()
     EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[])
     """
@@ -133,6 +135,7 @@ def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
 
     Examples
     --------
+    >>> from seqsim.store.store import check_flush_policy
     >>> check_flush_policy(64, 0)
     >>> check_flush_policy(0, 10.0)
     Traceback (most recent call last):
@@ -156,6 +159,7 @@ class Producer(Protocol):
 
     >>> import tempfile
     >>> import numpy as np
+    >>> from seqsim.store import EmbeddingStore
     >>> settings = {"model": "zeros", "layers": [0], "dtype": "float16", "hidden_states": 1}
     >>> def zeros(store, settings, todo, report):
     ...     with store.writer(settings) as writer:
@@ -214,6 +218,7 @@ def failure_record(key: str, source: AudioInput, error: AudioError) -> dict[str,
     Examples
     --------
     >>> from seqsim.audio import AudioError
+    >>> from seqsim.store.store import failure_record
     >>> failure_record("en/s01", "en/s01.wav", AudioError("en/s01.wav: file not found"))
     {'key': 'en/s01', 'source': 'en/s01.wav', 'reason': 'en/s01.wav: file not found'}
     """
@@ -241,6 +246,7 @@ class EmbedderProducer:
 
     >>> import torch
     >>> from seqsim.embedder import Embedding
+    >>> from seqsim.store import EmbedderProducer, EmbeddingStore
     >>> class Ones:
     ...     def embed_iter(self, sources):
     ...         for index, _ in enumerate(sources):
@@ -321,6 +327,7 @@ class ShardWriter:
     --------
     >>> import tempfile
     >>> import numpy as np
+    >>> from seqsim.store import EmbeddingStore
     >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = EmbeddingStore(folder)
@@ -366,6 +373,7 @@ class ShardWriter:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     with EmbeddingStore(folder).writer(settings) as writer:
@@ -409,6 +417,7 @@ class ShardWriter:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     with EmbeddingStore(folder).writer(settings) as writer:
@@ -449,6 +458,7 @@ class ShardWriter:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -497,6 +507,7 @@ class EmbeddingStore:
     --------
     >>> import tempfile
     >>> import numpy as np
+    >>> from seqsim.store import EmbeddingStore
     >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = EmbeddingStore(folder)
@@ -536,6 +547,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -623,6 +635,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -653,6 +666,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> from pathlib import Path
+        >>> from seqsim.store import EmbeddingStore
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     _ = (Path(folder) / ".seqsim-tmp.gone-7-0000.store.json").write_text("{")
         ...     print([path.name for path in EmbeddingStore(folder).remove_dead_writers_files()])
@@ -690,6 +704,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -727,6 +742,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -816,6 +832,7 @@ class EmbeddingStore:
         >>> import numpy as np
         >>> from seqsim import WhisperEmbedder
         >>> from seqsim.corpus import demo_corpus
+        >>> from seqsim.store import EmbeddingStore
         >>> english = [(u.key, u.path) for u in demo_corpus().by_language("en")[:1]]
         >>> silence = ("en/silence", (np.zeros(1600), 16_000))
         >>> embedder = WhisperEmbedder("whisper-base-offline", progress=False)
@@ -883,6 +900,7 @@ class EmbeddingStore:
 
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> def ones(store, settings, todo, report):
         ...     with store.writer(settings) as writer:
@@ -956,6 +974,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)
@@ -1025,6 +1044,7 @@ class EmbeddingStore:
         --------
         >>> import tempfile
         >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
         >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
         >>> with tempfile.TemporaryDirectory() as folder:
         ...     store = EmbeddingStore(folder)

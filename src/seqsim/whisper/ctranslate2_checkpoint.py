@@ -44,6 +44,7 @@ class CheckpointError(ValueError):
     --------
     >>> import struct, tempfile
     >>> from pathlib import Path
+    >>> from seqsim.whisper.ctranslate2_checkpoint import read_variables
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "model.bin"
     ...     _ = path.write_bytes(struct.pack("<I", 5))
@@ -114,6 +115,7 @@ def checkpoint_files(directory: Path) -> list[Path]:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     for part in ("part10", "part2", "part1"):
     ...         _ = (Path(folder) / f"model.bin.{part}").write_bytes(b"")
@@ -162,6 +164,7 @@ def read_variables(paths: Sequence[Path]) -> dict[str, np.ndarray]:
     >>> import struct, tempfile
     >>> import numpy as np
     >>> from pathlib import Path
+    >>> from seqsim.whisper.ctranslate2_checkpoint import read_variables
     >>> def string(text):
     ...     data = text.encode() + bytes(1)  # NUL-terminated
     ...     return struct.pack("<H", len(data)) + data
@@ -268,6 +271,7 @@ def whisper_config(variables: dict[str, np.ndarray]) -> WhisperConfig:
     Only the shapes matter:
 
     >>> import numpy as np
+    >>> from seqsim.whisper.ctranslate2_checkpoint import whisper_config
     >>> shapes = {
     ...     "encoder/conv1/weight": (8, 4, 3),  # d_model 8, 4 mel bins
     ...     "encoder/position_encodings/encodings": (10, 8),
@@ -370,6 +374,8 @@ def transformers_state_dict(variables: dict[str, np.ndarray], config: WhisperCon
     --------
     The offline whisper-base: every block's stacked self-attention is split in three.
 
+    >>> from seqsim.whisper.ctranslate2_checkpoint import (
+    ...     checkpoint_files, read_variables, transformers_state_dict, whisper_config)
     >>> from seqsim.whisper.loading import offline_base_files
     >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
     >>> variables = read_variables(files)
@@ -449,6 +455,8 @@ def encoder_layer_count_of_checkpoint(files: Sequence[Path]) -> int:
 
     Examples
     --------
+    >>> from seqsim.whisper.ctranslate2_checkpoint import (
+    ...     checkpoint_files, encoder_layer_count_of_checkpoint)
     >>> from seqsim.whisper.loading import offline_base_files
     >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
     >>> encoder_layer_count_of_checkpoint(files)  # whisper-base
@@ -484,6 +492,7 @@ def load_ctranslate2_whisper(source: str | Path | Sequence[Path]) -> WhisperMode
     --------
     The offline whisper-base, from the parts of its checkpoint (a few seconds):
 
+    >>> from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files, load_ctranslate2_whisper
     >>> from seqsim.whisper.loading import offline_base_files
     >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
     >>> model = load_ctranslate2_whisper(files)
