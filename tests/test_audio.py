@@ -1,3 +1,5 @@
+import warnings
+
 import librosa
 import numpy as np
 import pytest
@@ -116,3 +118,63 @@ def test_one_input_is_a_path_an_audio_or_samples_with_a_numeric_rate(tmp_path):
     assert not is_one_input((Audio(samples, 8), Audio(samples, 8)))
     assert not is_one_input([samples, 16_000])  # a list is a list of inputs
     assert not is_one_input((samples, 16_000, 1))
+
+
+def _wav_with_header_claiming(path, seconds_claimed, seconds_present, subtype="PCM_16"):
+    """A WAV file cut after ``seconds_present`` of the ``seconds_claimed`` its header states
+    (how a copy that stopped half-way looks): the header is written whole, the data cut."""
+    soundfile.write(path, tone(seconds_claimed), SAMPLE_RATE, subtype=subtype)
+    data = path.read_bytes()
+    start = data.index(b"data") + 8
+    width = {"PCM_16": 2, "FLOAT": 4}[subtype]
+    path.write_bytes(data[: start + width * int(seconds_present * SAMPLE_RATE)])
+    return path
+
+
+def test_a_truncated_wav_is_refused_with_both_durations(tmp_path):
+    path = _wav_with_header_claiming(tmp_path / "cut.wav", 1.9, 0.067)
+    assert len(soundfile.read(path)[0]) == 1072  # libsndfile alone reads what is there
+    with pytest.raises(
+        AudioError,
+        match=r"cut.wav: truncated WAV file: its header claims "
+        r"1.900 s of audio, the file holds 0.067 s",
+    ):
+        load(path)
+    cut_float = _wav_with_header_claiming(tmp_path / "cut32.wav", 1.0, 0.5, subtype="FLOAT")
+    with pytest.raises(AudioError, match="claims 1.000 s of audio, the file holds 0.500 s"):
+        load(cut_float)
+    with pytest.raises(AudioError, match="clip.wav: truncated WAV file"):
+        load({"bytes": path.read_bytes(), "path": "clip.wav"})
+
+
+def test_whole_and_streamed_wavs_pass(tmp_path):
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, tone(0.5), SAMPLE_RATE, subtype="PCM_16")
+    assert len(load(whole)) == 8000
+    # a streaming writer leaves the data size at 0xFFFFFFFF: no claim, the data is all there
+    data = bytearray(whole.read_bytes())
+    size_at = data.index(b"data") + 4
+    data[size_at : size_at + 4] = (0xFFFFFFFF).to_bytes(4, "little")
+    streamed = tmp_path / "streamed.wav"
+    streamed.write_bytes(bytes(data))
+    assert len(load(streamed)) == 8000
+    flac = tmp_path / "whole.flac"
+    soundfile.write(flac, tone(0.5), SAMPLE_RATE)
+    assert len(load(flac)) == 8000
+
+
+def test_implausibly_short_audio_is_embedded_with_a_warning(tiny_whisper_dir):
+    from seqsim import WhisperEmbedder
+    from seqsim.audio import SHORT_AUDIO_SECONDS, ShortAudioWarning
+
+    embedder = WhisperEmbedder(str(tiny_whisper_dir), progress=False)
+    short = int(SHORT_AUDIO_SECONDS * SAMPLE_RATE) - 1
+    with pytest.warns(
+        ShortAudioWarning,
+        match=r"in-memory audio: 0.09994 s of audio is implausibly short .* \(under 0.1 s\)",
+    ):
+        embedding = embedder.embed((tone(1.0)[:short], SAMPLE_RATE))
+    assert embedding.frames.shape[0] == -(-short // 320)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ShortAudioWarning)
+        embedder.embed((tone(1.0)[: short + 1], SAMPLE_RATE))

@@ -9,7 +9,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any, BinaryIO, TypeAlias
 
 import numpy as np
 import soundfile
@@ -17,6 +17,11 @@ import soxr
 
 SAMPLE_RATE = 16_000
 """Whisper's sample rate."""
+SHORT_AUDIO_SECONDS = 0.1
+"""Audio shorter than this (five encoder frames) is embedded, with a warning: no spoken
+sentence is that short, so it is more likely a cut, empty or damaged recording."""
+_UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
+"""What a streaming writer puts in a WAV header whose data size it does not know yet."""
 
 
 class AudioError(ValueError):
@@ -29,11 +34,59 @@ class AudioError(ValueError):
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import load
     >>> load((np.zeros(160), 16_000))
     Traceback (most recent call last):
         ...
     seqsim.audio.AudioError: in-memory audio: audio is all silence (every sample is 0)
     """
+
+
+class ShortAudioWarning(UserWarning):
+    """Audio shorter than :data:`SHORT_AUDIO_SECONDS`: embedded, but worth checking.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from seqsim.audio import ShortAudioWarning, short_audio_note
+    >>> note = short_audio_note("clip.wav", 800)
+    >>> note
+    'clip.wav: 0.05 s of audio is implausibly short for an utterance (under 0.1 s)'
+    >>> issubclass(ShortAudioWarning, UserWarning)
+    True
+    """
+
+
+def short_audio_note(name: str, num_samples: int) -> str | None:
+    """What to say of audio of ``num_samples`` at 16 kHz when it is implausibly short.
+
+    Parameters
+    ----------
+    name : str
+        What messages call it (:func:`describe`).
+    num_samples : int
+        Its length at :data:`SAMPLE_RATE`.
+
+    Returns
+    -------
+    str or None
+        A note naming it and its duration, for audio shorter than
+        :data:`SHORT_AUDIO_SECONDS`; None for longer audio.
+
+    Examples
+    --------
+    >>> from seqsim.audio import short_audio_note
+    >>> short_audio_note("s01.wav", 1072)
+    's01.wav: 0.067 s of audio is implausibly short for an utterance (under 0.1 s)'
+    >>> short_audio_note("s01.wav", 48_000) is None
+    True
+    """
+    if num_samples >= SHORT_AUDIO_SECONDS * SAMPLE_RATE:
+        return None
+    return (
+        f"{name}: {num_samples / SAMPLE_RATE:.4g} s of audio is implausibly short for an "
+        f"utterance (under {SHORT_AUDIO_SECONDS:g} s)"
+    )
 
 
 @dataclass(frozen=True)
@@ -50,6 +103,7 @@ class Audio:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import Audio
     >>> audio = Audio(np.zeros((8000, 2), np.float32), 8000)  # 1 s of stereo at 8 kHz
     >>> audio.samples.shape[0] / audio.sample_rate
     1.0
@@ -75,6 +129,7 @@ class LazyAudio:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import LazyAudio, describe, load
     >>> lazy = LazyAudio(lambda: (np.full(8000, 0.1), 8000), "row 3 of the dataset")
     >>> len(load(lazy)), describe(lazy)
     (16000, 'row 3 of the dataset')
@@ -120,6 +175,7 @@ def is_one_input(source: object) -> bool:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import is_one_input
     >>> samples = np.zeros(16)
     >>> is_one_input((samples, 16_000)), is_one_input((samples, 16_000.0))
     (True, True)
@@ -168,6 +224,7 @@ def describe(source: AudioInput) -> str:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import describe
     >>> describe("speech/en/s01.ogg"), describe((np.zeros(16), 16_000))
     ('speech/en/s01.ogg', 'in-memory audio')
     >>> describe({"array": np.zeros(16), "sampling_rate": 16_000, "path": "clip.wav"})
@@ -185,8 +242,9 @@ def describe(source: AudioInput) -> str:
 def read_audio(path: str | Path) -> Audio:
     """Read a file with soundfile as float32 (integer PCM is scaled to [-1, 1]).
 
-    Any format soundfile (libsndfile) reads (WAV, FLAC, OGG, ...). Nothing is checked beyond
-    readability: :func:`to_mono_16k` does that.
+    Any format soundfile (libsndfile) reads (WAV, FLAC, OGG, ...). Beyond readability, only a
+    truncated WAV file is refused (:func:`check_wav_length`; libsndfile would read what is
+    there); :func:`to_mono_16k` checks the samples.
 
     Parameters
     ----------
@@ -201,13 +259,14 @@ def read_audio(path: str | Path) -> Audio:
     Raises
     ------
     AudioError
-        Naming the file, when it does not exist or soundfile cannot read it (unreadable or
-        corrupt).
+        Naming the file, when it does not exist, soundfile cannot read it (unreadable or
+        corrupt), or it is a truncated WAV file.
 
     Examples
     --------
     >>> import os, tempfile
     >>> import numpy as np, soundfile
+    >>> from seqsim.audio import read_audio
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = os.path.join(folder, "tone.wav")
     ...     soundfile.write(path, np.array([0, 16384, -32768], np.int16), 16_000)
@@ -219,10 +278,74 @@ def read_audio(path: str | Path) -> Audio:
     if not path.is_file():
         raise AudioError(f"{path}: file not found")
     try:
+        with open(path, "rb") as handle:
+            check_wav_length(handle, str(path))
         samples, sample_rate = soundfile.read(path, dtype="float32", always_2d=False)
+    except AudioError:
+        raise
     except Exception as error:  # soundfile raises several types for corrupt files
         raise AudioError(f"{path}: unreadable or corrupt audio ({error})") from None
     return Audio(samples, int(sample_rate))
+
+
+def check_wav_length(handle: BinaryIO, name: str) -> None:
+    """Refuse a WAV file whose header claims more audio than the file holds.
+
+    libsndfile reads a truncated WAV file without an error, as far as its data goes, so a
+    cut copy would be embedded as if it were whole. Other formats are left to libsndfile
+    (a truncated FLAC or OGG file fails to decode). A data size of 0 or 0xFFFFFFFF (a writer
+    that streamed the file and never went back to fill it in) is not a claim, and passes.
+
+    Parameters
+    ----------
+    handle : BinaryIO
+        The file, open for reading at its start (read and moved by this check).
+    name : str
+        What the error calls it.
+
+    Raises
+    ------
+    AudioError
+        For a RIFF/WAVE file whose ``data`` chunk claims more bytes than follow it, with both
+        durations.
+
+    Examples
+    --------
+    A header that claims 1.9 s over 0.067 s of samples:
+
+    >>> import io
+    >>> import numpy as np, soundfile
+    >>> from seqsim.audio import check_wav_length
+    >>> whole = io.BytesIO()
+    >>> soundfile.write(whole, np.full(30_400, 0.1), 16_000, format="WAV", subtype="PCM_16")
+    >>> check_wav_length(io.BytesIO(whole.getvalue()), "whole.wav")
+    >>> check_wav_length(io.BytesIO(whole.getvalue()[: 44 + 2 * 1072]), "cut.wav")
+    Traceback (most recent call last):
+        ...
+    seqsim.audio.AudioError: cut.wav: truncated WAV file: its header claims 1.900 s of audio, \
+the file holds 0.067 s
+    """
+    header = handle.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    end = handle.seek(0, io.SEEK_END)
+    handle.seek(12)
+    bytes_per_second = 0
+    while len(chunk := handle.read(8)) == 8:
+        kind, length = chunk[:4], int.from_bytes(chunk[4:], "little")
+        start = handle.tell()
+        if kind == b"fmt " and length >= 16:
+            bytes_per_second = int.from_bytes(handle.read(16)[8:12], "little")
+        elif kind == b"data":
+            present = end - start
+            if length in _UNKNOWN_WAV_SIZES or length <= present or not bytes_per_second:
+                return
+            raise AudioError(
+                f"{name}: truncated WAV file: its header claims "
+                f"{length / bytes_per_second:.3f} s of audio, the file holds "
+                f"{present / bytes_per_second:.3f} s"
+            )
+        handle.seek(start + length + (length & 1))  # chunks are padded to an even size
 
 
 def to_mono_16k(audio: Audio, name: str) -> np.ndarray:
@@ -255,6 +378,7 @@ def to_mono_16k(audio: Audio, name: str) -> np.ndarray:
     Stereo at 8 kHz becomes mono with twice the samples:
 
     >>> import numpy as np
+    >>> from seqsim.audio import Audio, to_mono_16k
     >>> len(to_mono_16k(Audio(np.full((800, 2), 0.1, np.float32), 8000), "clip"))
     1600
     >>> to_mono_16k(Audio(np.array([[0.25, 0.75]], np.float32), 16_000), "clip")
@@ -310,6 +434,7 @@ def load(source: AudioInput) -> np.ndarray:
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import load
     >>> load((np.array([0.5, -0.5]), 16_000.0))
     array([ 0.5, -0.5], dtype=float32)
     >>> load((np.array([0.5, -0.5]), 16_000.5))
@@ -357,7 +482,10 @@ def _from_audio_dict(source: Mapping[str, Any], name: str) -> Audio:
         return Audio(np.asarray(source["array"]), _sample_rate(source["sampling_rate"], name))
     if source.get("bytes") is not None:
         try:
+            check_wav_length(io.BytesIO(source["bytes"]), name)
             samples, rate = soundfile.read(io.BytesIO(source["bytes"]), dtype="float32")
+        except AudioError:
+            raise
         except Exception as error:  # soundfile raises several types for corrupt data
             raise AudioError(f"{name}: unreadable or corrupt audio bytes ({error})") from None
         return Audio(samples, int(rate))
@@ -382,6 +510,7 @@ def is_dataset(source: object) -> bool:
 
     Examples
     --------
+    >>> from seqsim.audio import is_dataset
     >>> is_dataset(["a.wav"]), is_dataset("a.wav")
     (False, False)
     """
@@ -420,6 +549,7 @@ def dataset_audio(dataset: Any, audio_column: str | None = None) -> list[LazyAud
     >>> import os, tempfile
     >>> import numpy as np, soundfile
     >>> import datasets
+    >>> from seqsim.audio import dataset_audio, load
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = os.path.join(folder.name, "clip.wav")
     >>> soundfile.write(path, np.full(800, 0.1), 8000)
@@ -486,6 +616,7 @@ def several_inputs(audio: Any, audio_column: str | None = None) -> list[AudioInp
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.audio import several_inputs
     >>> several_inputs(("a.wav", "b.wav"))
     ['a.wav', 'b.wav']
     >>> several_inputs(["a.wav"], audio_column="audio")

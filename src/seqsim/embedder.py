@@ -15,6 +15,7 @@ import math
 import numbers
 import sys
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -69,6 +70,7 @@ def kept_frames(num_samples: int) -> int:
 
     Examples
     --------
+    >>> from seqsim.embedder import kept_frames
     >>> kept_frames(16_000), kept_frames(16_001), kept_frames(30 * 16_000)
     (50, 51, 1500)
     """
@@ -97,6 +99,7 @@ class _LayerFrames(Generic[FramesT]):
         Examples
         --------
         >>> import torch
+        >>> from seqsim import Embedding
         >>> Embedding({4: torch.zeros(2, 8), 6: torch.zeros(2, 8)}, 640).frames
         Traceback (most recent call last):
             ...
@@ -113,6 +116,7 @@ class _LayerFrames(Generic[FramesT]):
         Examples
         --------
         >>> import torch
+        >>> from seqsim import Embedding
         >>> Embedding({6: torch.zeros(8, 512)}, num_samples=2_400).duration
         0.15
         """
@@ -135,6 +139,7 @@ class Embedding(_LayerFrames[torch.Tensor]):
     Examples
     --------
     >>> import torch
+    >>> from seqsim import Embedding
     >>> embedding = Embedding({6: torch.zeros(50, 512)}, num_samples=16_000)
     >>> embedding.frames.shape, embedding.duration
     (torch.Size([50, 512]), 1.0)
@@ -151,6 +156,7 @@ class Embedding(_LayerFrames[torch.Tensor]):
         Examples
         --------
         >>> import torch
+        >>> from seqsim import Embedding
         >>> Embedding({6: torch.ones(2, 3)}, num_samples=640).numpy().frames.dtype
         dtype('float32')
         """
@@ -172,6 +178,7 @@ class NumpyEmbedding(_LayerFrames[np.ndarray]):
     Examples
     --------
     >>> import numpy as np
+    >>> from seqsim.embedder import NumpyEmbedding
     >>> embedding = NumpyEmbedding({6: np.zeros((50, 512), np.float32)}, num_samples=16_000)
     >>> embedding.frames.shape, embedding.duration
     ((50, 512), 1.0)
@@ -202,6 +209,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype
     Examples
     --------
     >>> import torch
+    >>> from seqsim.embedder import resolve_dtype
     >>> resolve_dtype("auto", torch.device("cpu")), resolve_dtype("bfloat16", torch.device("cpu"))
     (torch.float32, torch.bfloat16)
     >>> resolve_dtype("int8", torch.device("cpu"))  # doctest: +ELLIPSIS
@@ -242,6 +250,7 @@ def requested_layers(layers: LayerSelection) -> list[int] | Literal["all"]:
 
     Examples
     --------
+    >>> from seqsim.embedder import requested_layers
     >>> requested_layers(-1), requested_layers((4, 6)), requested_layers("all")
     ([-1], [4, 6], 'all')
     >>> requested_layers([1.5])
@@ -293,6 +302,7 @@ def resolve_layers(
 
     Examples
     --------
+    >>> from seqsim.embedder import resolve_layers
     >>> resolve_layers([-1, 4, 4], 6, "whisper-base"), resolve_layers("all", 2, "tiny")
     ([4, 6], [0, 1, 2])
     >>> resolve_layers([7], 6, "whisper-base")
@@ -337,6 +347,7 @@ def frame_settings(
     Examples
     --------
     >>> import torch
+    >>> from seqsim.embedder import frame_settings
     >>> frame_settings("whisper-base-offline", [6], 6, torch.float32)
     ... # doctest: +NORMALIZE_WHITESPACE
     {'model': 'whisper-base-offline', 'layers': [6], 'encoder_dtype': 'torch.float32',
@@ -403,6 +414,7 @@ def encoder_hidden_states(
 
     >>> import torch
     >>> from transformers import WhisperConfig, WhisperModel
+    >>> from seqsim.embedder import encoder_hidden_states
     >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
     ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
     ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -513,6 +525,7 @@ class WhisperEmbedder:
     The final layer of the offline whisper-base, for bundled demo speech: a 3.01 s
     utterance (48157 samples) keeps ``ceil(48157 / 320) = 151`` frames of 512 dimensions.
 
+    >>> from seqsim import WhisperEmbedder
     >>> from seqsim.corpus import demo_corpus
     >>> audio = {utterance.key: utterance.path for utterance in demo_corpus().utterances}
     >>> embedder = WhisperEmbedder("whisper-base-offline", layers=-1, progress=False)
@@ -591,6 +604,7 @@ class WhisperEmbedder:
         >>> import tempfile
         >>> import numpy as np
         >>> from transformers import WhisperConfig, WhisperModel
+        >>> from seqsim import WhisperEmbedder
         >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
         ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
         ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -627,6 +641,7 @@ class WhisperEmbedder:
         --------
         >>> import tempfile
         >>> from transformers import WhisperConfig, WhisperModel
+        >>> from seqsim import WhisperEmbedder
         >>> tiny = WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
         ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
         ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -743,6 +758,12 @@ class WhisperEmbedder:
         TypeError
             For an unknown keyword.
 
+        Warns
+        -----
+        ShortAudioWarning
+            For each utterance shorter than :data:`~seqsim.audio.SHORT_AUDIO_SECONDS`
+            (embedded all the same).
+
         Examples
         --------
         With an untrained 2-block Whisper: one second of audio keeps 50 frames of every
@@ -751,6 +772,7 @@ class WhisperEmbedder:
         >>> import tempfile
         >>> import numpy as np
         >>> from transformers import WhisperConfig, WhisperModel
+        >>> from seqsim import WhisperEmbedder
         >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
         ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
         ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -762,8 +784,8 @@ class WhisperEmbedder:
         >>> {layer: tuple(frames.shape) for layer, frames in embedding.layers.items()}
         {0: (50, 8), 1: (50, 8), 2: (50, 8)}
         >>> [e.frames.shape[0] for e in WhisperEmbedder(folder.name, progress=False).embed(
-        ...     [(noise[:320], 16_000), (noise, 8_000)])]  # 1 frame; 2 s at 16 kHz
-        [1, 100]
+        ...     [(noise[:3210], 16_000), (noise, 8_000)])]  # ceil(3210 / 320); 2 s at 16 kHz
+        [11, 100]
 
         numpy output, a Hugging Face audio dict, and a keyword ``embed`` does not take:
 
@@ -786,11 +808,14 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
         if single and audio_column is not None:
             raise ValueError("audio_column is for a datasets.Dataset, not one utterance")
         results: list[Any] = []
-        for _, result in self.embed_iter(
+        for index, result in self.embed_iter(
             sources, batch_size=batch_size, show_progress_bar=show_progress_bar
         ):
             if isinstance(result, AudioError):
                 raise result
+            note = audio_io.short_audio_note(audio_io.describe(sources[index]), result.num_samples)
+            if note is not None:
+                warnings.warn(note, audio_io.ShortAudioWarning, stacklevel=2)
             results.append(result.numpy() if output == "numpy" else result)
         return results[0] if single else results
 
@@ -829,6 +854,7 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
         >>> import tempfile
         >>> import numpy as np
         >>> from transformers import WhisperConfig, WhisperModel
+        >>> from seqsim import Embedding, WhisperEmbedder
         >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
         ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
         ...                      encoder_attention_heads=2, decoder_attention_heads=2)
