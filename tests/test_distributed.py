@@ -6,6 +6,7 @@ other processes. Every distributed result is checked against the local run of th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import re
 import secrets
@@ -165,6 +166,14 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
     assert_same_stores(distributed, local)
     assert distributed.settings == local.settings
     assert not list(distributed.path.rglob(".seqsim-tmp.*"))
+    # the actors record the audio of every utterance as a local run does: its file and bytes
+    assert distributed.sources() == local.sources()
+    assert all(
+        source["path"] == str(Path(path).absolute())
+        and source["sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        for key, path in items[:15]
+        for source in [distributed.sources()[key]]
+    )
 
 
 @pytest.fixture(scope="module")

@@ -313,7 +313,7 @@ def test_a_full_disk_reported_by_the_write_itself(tmp_path, monkeypatch):
 def test_store_of_an_older_format_is_refused(tmp_path):
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "store.json").write_text(json.dumps({"format": 1, "model": "m"}))
-    with pytest.raises(StoreMismatchError, match="store of format 1, this seqsim reads format 2"):
+    with pytest.raises(StoreMismatchError, match="store of format 1, this seqsim reads format 3"):
         EmbeddingStore(tmp_path / "old").load(0)
 
 

@@ -32,7 +32,7 @@ from .audio import SAMPLE_RATE, AudioError, AudioInput
 from .backends import resolve_device
 from .checks import check_choice, check_count, check_flag
 from .progress import progress_bar
-from .whisper.loading import LoadedWhisper, WhisperObject, load_whisper
+from .whisper.loading import LoadedWhisper, WhisperObject, load_whisper, whisper_info
 
 logger = logging.getLogger(__name__)
 
@@ -358,6 +358,66 @@ def frame_settings(
         "layers": layers,
         "encoder_dtype": str(dtype),
         "hidden_states": num_layers + 1,
+    }
+
+
+def planned_settings(
+    model: str,
+    layers: LayerSelection,
+    storage_dtype: str,
+    encoder_dtype: str | torch.dtype,
+    device: torch.device,
+) -> dict[str, Any]:
+    """The store settings of an embedder of ``model``, worked out without loading the model.
+
+    Its layer count is read from its configuration or checkpoint
+    (:func:`~seqsim.whisper.loading.whisper_info`), so that a run can check them against a
+    store before it loads anything, and a process that plans work for others (a Ray driver)
+    need not load the model at all. They equal the embedder's own :meth:`WhisperEmbedder.settings`
+    with ``dtype``.
+
+    Parameters
+    ----------
+    model : str
+        A model name or folder, as :class:`WhisperEmbedder` takes it.
+    layers : int, sequence of int or "all"
+        As :class:`WhisperEmbedder` takes them.
+    storage_dtype : {"float16", "float32"}
+        The store's dtype.
+    encoder_dtype : str or torch.dtype
+        As :class:`WhisperEmbedder` takes it (``"auto"``: float16 on CUDA, else float32).
+    device : torch.device
+        Where the encoder will run (only its type matters).
+
+    Returns
+    -------
+    dict
+        ``model``, ``layers``, ``encoder_dtype``, ``hidden_states`` and ``dtype``.
+
+    Raises
+    ------
+    ValueError
+        If ``model`` cannot be found, ``layers`` are not layers of it, or ``encoder_dtype``
+        is unknown.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from seqsim.embedder import planned_settings
+    >>> settings = planned_settings("whisper-base-offline", -1, "float16", "auto",
+    ...                             torch.device("cpu"))
+    >>> settings["layers"], settings["hidden_states"], settings["dtype"]
+    ([6], 7, 'float16')
+    """
+    info = whisper_info(model)
+    return {
+        **frame_settings(
+            info.source,
+            resolve_layers(requested_layers(layers), info.encoder_layers, info.source),
+            info.encoder_layers,
+            resolve_dtype(encoder_dtype, device),
+        ),
+        "dtype": storage_dtype,
     }
 
 

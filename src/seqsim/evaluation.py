@@ -23,15 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RAY_SHARD_SIZE
 from ._version import __version__
-from .backends import Backend
+from .backends import Backend, resolve_device
 from .checks import check_choice, check_count
 from .corpus import Corpus, CorpusError, Utterance
 from .distributed.cluster import RayCluster
 from .distributed.scoring import cluster_matrix
-from .embedder import WhisperEmbedder
+from .embedder import LayerSelection, WhisperEmbedder, planned_settings
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
+from .provenance import audio_fingerprint
 from .ranking import (
     MEASURES,
     Normalization,
@@ -44,7 +46,8 @@ from .ranking import (
 from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
-from .store import EmbeddingStore, EmbedReport, StoreMismatchError
+from .store import EmbedderProducer, EmbeddingStore, EmbedReport, StoreMismatchError
+from .store.store import STORAGE_DTYPES, check_flush_policy
 from .whisper.loading import WhisperObject, in_memory_name
 
 Search = Literal["exhaustive", "index"]
@@ -230,8 +233,9 @@ class RetrievalResult:
         settings give equal hashes. The settings of :func:`evaluate_embeddings` cover what
         changes the numbers: the metric and its options, the backend and its device kind, the
         scoring options, the bootstrap samples and seed, a fingerprint of the frames
-        (``data_fingerprint``), the encoder and storage dtypes of a store, and the versions of
-        seqsim, torch and transformers.
+        (``data_fingerprint``), the audio behind each key of a store (``audio_fingerprint``:
+        :func:`seqsim.provenance.audio_fingerprint`), the encoder and storage dtypes of a
+        store, and the versions of seqsim, torch and transformers.
 
         Examples
         --------
@@ -978,19 +982,29 @@ def model_name(model: str | WhisperObject) -> str:
 def embed_corpus(
     corpus: Corpus,
     model: str | WhisperObject,
-    store: EmbeddingStore,
-    layers: Sequence[int],
+    store: str | Path | EmbeddingStore,
+    layers: LayerSelection = -1,
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
     cluster: RayCluster | None = None,
+    *,
+    dtype: str = "float16",
+    fail_fast: bool = False,
+    shard_size: int | None = None,
+    flush_seconds: float = DEFAULT_FLUSH_SECONDS,
 ) -> EmbedReport:
     """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass,
     here or (with ``cluster``) on a Ray cluster.
 
     A store that already holds all requested layers of this model keeps its own layer set, so
     that it can be extended (a store never mixes layer sets). Utterances whose audio fails are
-    recorded in the report (and the store's ``failures.jsonl``), not raised.
+    recorded in the report (and the store's ``failures.jsonl``), not raised. A model given by
+    name is checked against the store from its configuration, and loaded only when there is
+    something to embed: a store of another model or layer set is refused at once, and a
+    store that holds every utterance is read without loading the model. An utterance stored
+    from other audio than the corpus gives is embedded again (see
+    :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`).
 
     Parameters
     ----------
@@ -999,9 +1013,9 @@ def embed_corpus(
     model : str or a transformers Whisper model
         The Whisper model (see :class:`~seqsim.WhisperEmbedder`), e.g.
         ``"whisper-base-offline"``.
-    store : EmbeddingStore
+    store : str, pathlib.Path or EmbeddingStore
         The store to fill (resumable).
-    layers : sequence of int
+    layers : int, sequence of int or "all", default -1
         Hidden-state indices to store; negative counts from the last.
     device : str, optional
         The encoder's device (``"auto"`` by default); with ``cluster`` each worker picks its
@@ -1012,11 +1026,21 @@ def embed_corpus(
         Show a progress bar.
     cluster : RayCluster, optional
         Embed on this :class:`~seqsim.distributed.RayCluster`.
+    dtype : {"float16", "float32"}, default "float16"
+        How a new store keeps its frames.
+    fail_fast : bool, default False
+        Raise at the first bad audio instead of recording it.
+    shard_size : int, optional
+        Utterances per shard at most (by default ``DEFAULT_SHARD_SIZE``, on a cluster
+        ``RAY_SHARD_SIZE``).
+    flush_seconds : float, default DEFAULT_FLUSH_SECONDS
+        A shard is written at least this often.
 
     Returns
     -------
     EmbedReport
-        What the run embedded, skipped (already stored) and failed.
+        What the run embedded, skipped (already stored), failed and embedded again (changed
+        audio).
 
     Raises
     ------
@@ -1043,10 +1067,12 @@ def embed_corpus(
     >>> first.embedded, again.embedded, again.skipped, keys
     (2, 0, 2, ['en/s01', 'fr/s01'])
     """
-    selection = list(layers)
+    store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+    selection: LayerSelection = layers
     stored = store.settings
-    if stored is not None and stored["model"] == model_name(model):
-        if {layer % stored["hidden_states"] for layer in layers} <= set(stored["layers"]):
+    if stored is not None and layers != "all" and stored["model"] == model_name(model):
+        asked = [layers] if isinstance(layers, int) else list(layers)
+        if {layer % stored["hidden_states"] for layer in asked} <= set(stored["layers"]):
             selection = stored["layers"]
     if cluster is not None:
         from .distributed.embedding import embed_on_ray
@@ -1062,13 +1088,36 @@ def embed_corpus(
             model=model,
             layers=selection,
             cluster=cluster,
+            dtype=dtype,
             batch_size=batch_size,
+            fail_fast=fail_fast,
+            shard_size=shard_size or RAY_SHARD_SIZE,
+            flush_seconds=flush_seconds,
             progress=progress,
         )
-    embedder = WhisperEmbedder(
-        model, layers=selection, batch_size=batch_size, device=device or "auto", progress=progress
+    check_choice("dtype", dtype, STORAGE_DTYPES)
+    check_flush_policy(shard_size or DEFAULT_SHARD_SIZE, flush_seconds)
+    on = resolve_device(device or "auto")
+
+    def make_embedder() -> WhisperEmbedder:
+        return WhisperEmbedder(
+            model, layers=selection, batch_size=batch_size, device=on, progress=progress
+        )
+
+    if isinstance(model, str):  # checked against the store now, loaded when there is work
+        settings = planned_settings(model, selection, dtype, "auto", on)
+        producer = EmbedderProducer(
+            make_embedder, shard_size or DEFAULT_SHARD_SIZE, flush_seconds, fail_fast
+        )
+        return store.embed_with(producer, corpus.audio_items(), settings)
+    return store.embed(
+        corpus.audio_items(),
+        make_embedder(),
+        dtype=dtype,
+        shard_size=shard_size or DEFAULT_SHARD_SIZE,
+        flush_seconds=flush_seconds,
+        fail_fast=fail_fast,
     )
-    return store.embed(corpus.audio_items(), embedder)
 
 
 def _without_failures(corpus: Corpus, report: EmbedReport, langs: Sequence[str] | None) -> Corpus:
@@ -1238,6 +1287,18 @@ def evaluate_grid(
                 f"{store.path} holds embeddings of {stored['model']!r}, "
                 f"not of {model_name(model)!r}"
             )
+        absent = [
+            layer for layer in layers if layer % stored["hidden_states"] not in stored["layers"]
+        ]
+        if absent:
+            raise StoreMismatchError(
+                f"{store.path} holds layers {stored['layers']} of {stored['model']}, not layer "
+                f"{', '.join(map(str, absent))}"
+            )
+        if corpus is not None and model is None:  # frames read as they are: the audio must match
+            given = [(u.key, u.audio if u.audio is not None else u.path) for u in corpus.utterances]
+            store.check_audio([(key, audio) for key, audio in given if audio is not None])
+        sources = store.sources()
         results = {}
         for layer in layers:
             keys, frames = store.load(layer)
@@ -1247,6 +1308,9 @@ def evaluate_grid(
                 "layer": layer % stored["hidden_states"],
                 "store_dtype": stored["dtype"],
                 "encoder_dtype": stored.get("encoder_dtype"),
+                "audio_fingerprint": audio_fingerprint(
+                    (u.key, sources.get(u.key)) for u in layer_corpus.utterances
+                ),
             }
             if layer_corpus.dropped_recordings or layer_corpus.missing:
                 settings["dropped_recordings"] = layer_corpus.dropped_recordings

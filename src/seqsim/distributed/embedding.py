@@ -16,6 +16,7 @@ utterance exactly once.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -30,17 +31,11 @@ import torch
 
 from .. import audio as audio_io
 from .._defaults import RAY_SHARD_SIZE
-from ..audio import SAMPLE_RATE, AudioError, AudioInput
+from ..audio import SAMPLE_RATE, AudioError, AudioInput, short_audio_note
 from ..checks import check_choice, check_count, check_flag
-from ..embedder import (
-    LayerSelection,
-    WhisperEmbedder,
-    frame_settings,
-    requested_layers,
-    resolve_dtype,
-    resolve_layers,
-)
+from ..embedder import LayerSelection, WhisperEmbedder, planned_settings
 from ..progress import progress_bar
+from ..provenance import identify
 from ..store import EmbeddingStore, EmbedReport, StoreError
 from ..store.store import (
     DEFAULT_FLUSH_SECONDS,
@@ -48,7 +43,6 @@ from ..store.store import (
     check_flush_policy,
     failure_record,
 )
-from ..whisper.loading import whisper_info
 from .cluster import RayCluster, cluster_session, require_ray, use_cpus
 
 BATCHES_PER_WORKER = 8
@@ -113,12 +107,16 @@ class RayProducer:
             for batch in self._pipeline(store, settings, todo, workers).iter_batches(
                 batch_size=None, batch_format="numpy"
             ):
-                for key, reason, host in zip(
-                    batch["key"], batch["error"], batch["host"], strict=True
+                for key, reason, short, host in zip(
+                    batch["key"], batch["error"], batch["short"], batch["host"], strict=True
                 ):
                     if not reason:
                         written[str(host)].append(str(key))
                         report.embedded += 1
+                        if short:
+                            source = audio_io.describe(sources[str(key)])
+                            note = {"key": str(key), "source": source, "reason": str(short)}
+                            report.short.append(note)
                         continue
                     error = AudioError(str(reason))
                     if self.fail_fast:
@@ -202,8 +200,9 @@ def check_written(store: EmbeddingStore, written: Mapping[str, Sequence[str]]) -
 
 
 def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
-    """Audio files as checked mono float32 at 16 kHz (an empty array and the reason where a
-    file cannot be used): the decoding step of the pipeline.
+    """Audio files as checked mono float32 at 16 kHz, with the identity of each file
+    (:func:`~seqsim.provenance.identify`, as JSON), or an empty array and the reason where a
+    file cannot be used: the decoding step of the pipeline.
 
     Parameters
     ----------
@@ -213,7 +212,8 @@ def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``key``, ``samples`` (one array per file) and ``error`` (``""`` where decoded).
+        ``key``, ``samples`` (one array per file), ``source`` (its identity as JSON, ``""``
+        where it failed) and ``error`` (``""`` where decoded).
 
     Examples
     --------
@@ -228,15 +228,23 @@ def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
     >>> list(decoded["error"])
     ['', '/gone.wav: file not found']
     """
-    samples, errors = [], []
+    samples, identities, errors = [], [], []
     for path in batch["path"]:
         try:
+            identity = json.dumps(identify(str(path)))
             samples.append(audio_io.load(str(path)))
+            identities.append(identity)
             errors.append("")
         except AudioError as error:
             samples.append(np.zeros(0, np.float32))
+            identities.append("")
             errors.append(str(error))
-    return {"key": batch["key"], "samples": samples, "error": np.array(errors, dtype=object)}
+    return {
+        "key": batch["key"],
+        "samples": samples,
+        "source": np.array(identities, dtype=object),
+        "error": np.array(errors, dtype=object),
+    }
 
 
 class EncoderActor:
@@ -259,9 +267,11 @@ class EncoderActor:
         self.shard_size, self.flush_seconds = shard_size, flush_seconds
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
-        """Encode and store a decoded batch: one row per utterance, its error or ``""``."""
+        """Encode and store a decoded batch: one row per utterance, its error or ``""``, and
+        its short-audio note or ``""``."""
         keys = [str(key) for key in batch["key"]]
         errors = [str(error) for error in batch["error"]]
+        shorts = [""] * len(keys)
         good = [n for n, error in enumerate(errors) if not error]
         audio = [audio_io.Audio(np.asarray(batch["samples"][n]), SAMPLE_RATE) for n in good]
         with self.store.writer(
@@ -272,47 +282,16 @@ class EncoderActor:
                 if isinstance(result, AudioError):
                     errors[number] = f"{keys[number]}: {result}"
                 else:
-                    writer.add(keys[number], result.layers)
+                    identity = json.loads(batch["source"][number])
+                    writer.add(keys[number], result.layers, identity)
+                    name = identity.get("path", keys[number])
+                    shorts[number] = short_audio_note(name, result.num_samples) or ""
         return {
             "key": np.array(keys, dtype=object),
             "error": np.array(errors, dtype=object),
+            "short": np.array(shorts, dtype=object),
             "host": np.full(len(keys), socket.gethostname(), dtype=object),
         }
-
-
-def planned_settings(
-    model: str,
-    layers: LayerSelection,
-    storage_dtype: str,
-    encoder_dtype: str | torch.dtype,
-    on_gpu: bool,
-) -> dict[str, Any]:
-    """The store settings that the actors' embedders will have, worked out without loading
-    the model (its layer count is read from its configuration).
-
-    Raises
-    ------
-    ValueError
-        If ``model`` cannot be found, ``layers`` are not layers of it, or ``encoder_dtype``
-        is unknown.
-
-    Examples
-    --------
-    >>> from seqsim.distributed.embedding import planned_settings
-    >>> settings = planned_settings("whisper-base-offline", -1, "float16", "auto", on_gpu=False)
-    >>> settings["layers"], settings["hidden_states"], settings["dtype"]
-    ([6], 7, 'float16')
-    """
-    info = whisper_info(model)
-    return {
-        **frame_settings(
-            info.source,
-            resolve_layers(requested_layers(layers), info.encoder_layers, info.source),
-            info.encoder_layers,
-            resolve_dtype(encoder_dtype, torch.device("cuda" if on_gpu else "cpu")),
-        ),
-        "dtype": storage_dtype,
-    }
 
 
 def embed_on_ray(
@@ -433,7 +412,8 @@ def embed_on_ray(
                 f"got a {type(source).__name__}"
             )
     on_gpu = cluster is not None and cluster.gpus_per_worker > 0
-    settings = planned_settings(model, layers, dtype, encoder_dtype, on_gpu)
+    device = torch.device("cuda" if on_gpu else "cpu")  # the workers', not this one's
+    settings = planned_settings(model, layers, dtype, encoder_dtype, device)
     embedder_options = {
         "model": model,
         "layers": settings["layers"],

@@ -7,6 +7,7 @@ from .shards import CorruptShardError
 from .store import (
     DEFAULT_FLUSH_SECONDS,
     DEFAULT_SHARD_SIZE,
+    AudioChangedError,
     EmbedderProducer,
     EmbeddingStore,
     EmbedReport,
@@ -16,6 +17,7 @@ from .store import (
 )
 
 __all__ = [
+    "AudioChangedError",
     "DEFAULT_FLUSH_SECONDS",
     "DEFAULT_SHARD_SIZE",
     "CorruptShardError",

@@ -1,9 +1,11 @@
 """One shard: a batch of finished utterances, as an uncompressed ``.npz`` (a zip of ``.npy``).
 
-Members: ``keys`` (the keys as UTF-8 JSON, so any string round-trips exactly), ``lengths``
-(frames per utterance, int64) and ``layer_K`` (every utterance's frames of layer K, back to
-back). Zip keeps a CRC-32 of every member, so a truncated or damaged shard is detected on
-reading and reported as :class:`CorruptShardError` naming the file.
+Members: ``keys`` (the keys as UTF-8 JSON, so any string round-trips exactly), ``sources`` (per
+key, the identity of the audio its frames were made from, as UTF-8 JSON: see
+:mod:`seqsim.provenance`; null where none was given), ``lengths`` (frames per utterance, int64)
+and ``layer_K`` (every utterance's frames of layer K, back to back). Zip keeps a CRC-32 of every
+member, so a truncated or damaged shard is detected on reading and reported as
+:class:`CorruptShardError` naming the file.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import json
 import zipfile
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -54,6 +56,11 @@ class CorruptShardError(StoreError):
         self.path, self.problem = path, problem
 
 
+def _json_member(value: object) -> np.ndarray:
+    """``value`` as UTF-8 JSON bytes (uint8), a shard member."""
+    return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), np.uint8)
+
+
 def encode_keys(keys: Sequence[str]) -> np.ndarray:
     """The keys as UTF-8 JSON bytes, so that any string round-trips exactly.
 
@@ -73,11 +80,15 @@ def encode_keys(keys: Sequence[str]) -> np.ndarray:
     >>> bytes(encode_keys(["en/s01", "fr/été"])).decode("utf-8")
     '["en/s01", "fr/été"]'
     """
-    return np.frombuffer(json.dumps(list(keys), ensure_ascii=False).encode("utf-8"), np.uint8)
+    return _json_member(list(keys))
 
 
 def write_shard(
-    handle: BinaryIO, keys: Sequence[str], lengths: np.ndarray, layers: Mapping[int, np.ndarray]
+    handle: BinaryIO,
+    keys: Sequence[str],
+    lengths: np.ndarray,
+    layers: Mapping[int, np.ndarray],
+    sources: Sequence[Mapping[str, Any] | None] | None = None,
 ) -> None:
     """Write one shard (an uncompressed ``.npz``) to ``handle``.
 
@@ -92,6 +103,9 @@ def write_shard(
     layers : mapping of int to numpy.ndarray
         Every utterance's frames of layer K, back to back: (sum(lengths), d) per layer, in
         the storage dtype.
+    sources : sequence of mapping or None, optional
+        Per key, the identity of its audio (:func:`seqsim.provenance.identify`), or None
+        where it is unknown; all None by default.
 
     Examples
     --------
@@ -101,9 +115,16 @@ def write_shard(
     >>> buffer = io.BytesIO()
     >>> write_shard(buffer, ["en/s01"], np.array([2]), {6: np.zeros((2, 4), np.float16)})
     >>> sorted(zipfile.ZipFile(buffer).namelist())
-    ['keys.npy', 'layer_6.npy', 'lengths.npy']
+    ['keys.npy', 'layer_6.npy', 'lengths.npy', 'sources.npy']
     """
-    arrays = {"keys": encode_keys(keys), "lengths": lengths.astype(np.int64)}
+    records = list(sources) if sources is not None else [None] * len(keys)
+    if len(records) != len(keys):
+        raise ValueError(f"{len(keys)} keys but {len(records)} sources")
+    arrays = {
+        "keys": encode_keys(keys),
+        "sources": _json_member(records),
+        "lengths": lengths.astype(np.int64),
+    }
     arrays.update({f"layer_{layer}": frames for layer, frames in layers.items()})
     np.savez(handle, **arrays)  # type: ignore[arg-type]
 
@@ -147,6 +168,8 @@ class ShardContents:
         Their frame counts (int64).
     dims : dict of int to int
         Frame dimension of every layer the shard holds.
+    sources : list of dict or None, default all None
+        Per key, the identity of the audio its frames were made from (None: unknown).
 
     Examples
     --------
@@ -162,6 +185,11 @@ class ShardContents:
     keys: list[str]
     lengths: np.ndarray
     dims: dict[int, int]
+    sources: list[dict[str, Any] | None] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            object.__setattr__(self, "sources", [None] * len(self.keys))
 
 
 _READ_ERRORS = (
@@ -236,6 +264,7 @@ def read_contents(path: Path) -> ShardContents:
     try:
         with zipfile.ZipFile(path) as archive:
             keys = json.loads(_read_member(archive, "keys").tobytes().decode("utf-8"))
+            sources = json.loads(_read_member(archive, "sources").tobytes().decode("utf-8"))
             lengths = _read_member(archive, "lengths")
             dims = {}
             for name in archive.namelist():
@@ -253,7 +282,13 @@ def read_contents(path: Path) -> ShardContents:
         raise CorruptShardError(path, f"{type(error).__name__}: {error}") from None
     if not isinstance(keys, list) or len(keys) != len(lengths) or not dims:
         raise CorruptShardError(path, "keys, lengths and layers do not match")
-    return ShardContents(path, [str(key) for key in keys], lengths.astype(np.int64), dims)
+    if (
+        not isinstance(sources, list)
+        or len(sources) != len(keys)
+        or not all(source is None or isinstance(source, dict) for source in sources)
+    ):
+        raise CorruptShardError(path, "its sources do not match its keys")
+    return ShardContents(path, [str(key) for key in keys], lengths.astype(np.int64), dims, sources)
 
 
 def read_layer(path: Path, layer: int) -> np.ndarray:

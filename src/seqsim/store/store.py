@@ -36,8 +36,9 @@ import torch
 
 from .._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE
 from .._version import __version__
-from ..audio import AudioError, AudioInput, describe
+from ..audio import AudioError, AudioInput, describe, short_audio_note
 from ..checks import check_choice, check_count, check_positive
+from ..provenance import describe_record, identify, same_audio
 from ..sequences import MappedFile, PackedSequences
 from . import locks
 from .files import (
@@ -57,11 +58,16 @@ from .shards import (
     write_shard,
 )
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 IDENTITY = ("model", "layers", "dtype")
 """The settings that must match for frames to share a store."""
 STORAGE_DTYPES = ("float16", "float32")
 SET_ASIDE = "set-aside"
+_REPAIR = (
+    "run the embed again to set it aside and re-embed its utterances, or drop it with "
+    "EmbeddingStore.set_aside_corrupt_shards()"
+)
+"""What to do about a corrupt shard found while reading."""
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +95,51 @@ class StoreMismatchError(StoreError, ValueError):
     """
 
 
+class AudioChangedError(StoreMismatchError):
+    """A store asked for frames of audio other than the audio they were made from.
+
+    Also a :class:`StoreMismatchError` (and a ``ValueError``). Raised by
+    :meth:`EmbeddingStore.check_audio`, which an evaluation that reads a store without a
+    model runs first.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The store.
+    changed : list of dict
+        ``key``, ``stored`` and ``given`` (what each audio is) of every changed key.
+
+    Attributes
+    ----------
+    changed : list of dict
+        As given.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from seqsim.store import AudioChangedError
+    >>> error = AudioChangedError(Path("store"), [
+    ...     {"key": "nl/s01", "stored": "/corpus/nl/s01.wav", "given": "/corpus/nl/s02.wav"}])
+    >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
+    store holds 1 utterance(s) made from other audio than given now: nl/s01 was
+    /corpus/nl/s01.wav, is now /corpus/nl/s02.wav; embed them again (evaluate with a model,
+    or seqsim embed), or use another store
+    """
+
+    def __init__(self, path: Path, changed: list[dict[str, str]]) -> None:
+        shown = "; ".join(
+            f"{change['key']} was {change['stored']}, is now {change['given']}"
+            for change in changed[:3]
+        )
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        super().__init__(
+            f"{path} holds {len(changed)} utterance(s) made from other audio than given now: "
+            f"{shown}{more}; embed them again (evaluate with a model, or seqsim embed), or "
+            "use another store"
+        )
+        self.changed = changed
+
+
 @dataclass
 class EmbedReport:
     """What one :meth:`EmbeddingStore.embed` (or :meth:`~EmbeddingStore.embed_with`) run did.
@@ -104,18 +155,32 @@ class EmbedReport:
         ``reason``), as written to ``failures.jsonl``.
     set_aside : list of str, default []
         Corrupt shards moved to ``shards/set-aside/`` (their utterances were embedded again).
+    changed : list of dict, default []
+        Utterances stored from other audio than they were given now (``key``, ``stored``,
+        ``given``: what each audio is, :func:`~seqsim.provenance.describe_record`): their old
+        frames were dropped and they were embedded again (counted in ``embedded``).
+    unchecked : list of str, default []
+        Keys reused without a check of their audio: stored without a record of it (by a
+        producer of one's own), or recorded from a file that is gone from the same path.
+    short : list of dict, default []
+        Utterances embedded whose audio is implausibly short (``key``, ``source``,
+        ``reason``; see :data:`~seqsim.audio.SHORT_AUDIO_SECONDS`).
 
     Examples
     --------
     >>> from seqsim.store import EmbedReport
     >>> EmbedReport()
-    EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[])
+    EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[], changed=[], unchecked=[], \
+short=[])
     """
 
     embedded: int = 0
     skipped: int = 0
     failures: list[dict[str, str]] = field(default_factory=list)
     set_aside: list[str] = field(default_factory=list)
+    changed: list[dict[str, str]] = field(default_factory=list)
+    unchecked: list[str] = field(default_factory=list)
+    short: list[dict[str, str]] = field(default_factory=list)
 
 
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
@@ -231,10 +296,18 @@ class EmbedderProducer:
 
     :meth:`EmbeddingStore.embed` uses it.
 
+    Every utterance is written with the identity of its audio
+    (:func:`~seqsim.provenance.identify`), and an implausibly short one is listed in the
+    report's ``short``.
+
     Parameters
     ----------
-    embedder : WhisperEmbedder
-        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``.
+    embedder : WhisperEmbedder or callable
+        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``. Or a
+        function without arguments that makes one: it is called only when there is something
+        to embed, so that a run that finds every utterance stored loads no model. The
+        embedder it makes must have the run's settings (``settings()``, as the store records
+        them).
     shard_size, flush_seconds : int, float
         When the writer flushes a shard (see :class:`ShardWriter`).
     fail_fast : bool, default False
@@ -256,9 +329,10 @@ class EmbedderProducer:
     >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     store = EmbeddingStore(folder)
-    ...     report = store.embed_with(EmbedderProducer(Ones()), [("en/s01", "a.wav")], settings)
-    ...     print(report.embedded, store.keys())
-    1 ['en/s01']
+    ...     audio = [("en/s01", (np.full(640, 0.1), 16_000))]
+    ...     report = store.embed_with(EmbedderProducer(Ones()), audio, settings)
+    ...     print(report.embedded, store.keys(), list(store.sources()["en/s01"]))
+    1 ['en/s01'] ['sha256']
     """
 
     embedder: Any
@@ -279,19 +353,61 @@ class EmbedderProducer:
         ------
         AudioError
             With ``fail_fast``, at the first bad audio.
+        StoreMismatchError
+            When the embedder made by a function has other settings than the run's.
         """
+        embedder = self.embedder
+        if not hasattr(embedder, "embed_iter"):
+            embedder = embedder()
+            made = {**embedder.settings(), "dtype": settings["dtype"]}
+            differ = [name for name in IDENTITY if made.get(name) != settings.get(name)]
+            if differ:
+                raise StoreMismatchError(
+                    f"the embedder made for {store.path} has "
+                    + ", ".join(f"{n}={made.get(n)!r}" for n in differ)
+                    + ", not the planned "
+                    + ", ".join(f"{n}={settings.get(n)!r}" for n in differ)
+                )
         with store.writer(
             settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
         ) as writer:
-            for index, result in self.embedder.embed_iter([source for _, source in todo]):
+            for index, result in embedder.embed_iter([source for _, source in todo]):
                 key, source = todo[index]
-                if isinstance(result, AudioError):
-                    if self.fail_fast:
+                try:
+                    if isinstance(result, AudioError):
                         raise result
-                    report.failures.append(failure_record(key, source, result))
+                    identity = identify(source)
+                except AudioError as error:
+                    if self.fail_fast:
+                        raise
+                    report.failures.append(failure_record(key, source, error))
                     continue
-                writer.add(key, result.layers)
+                writer.add(key, result.layers, identity)
                 report.embedded += 1
+                note = short_audio_note(describe(source), result.num_samples)
+                if note is not None:
+                    report.short.append({"key": key, "source": describe(source), "reason": note})
+
+
+def _write_new_shard(
+    store: EmbeddingStore,
+    owner: str,
+    number: int,
+    keys: list[str],
+    lengths: np.ndarray,
+    layers: Mapping[int, np.ndarray],
+    sources: list[dict[str, Any] | None],
+) -> Path:
+    """Write one shard under a new name, ``<UTC time>-<owner>-<number>.npz``, atomically."""
+    seconds, nanoseconds = divmod(time.time_ns(), 10**9)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"{nanoseconds:09d}"
+    path = store.shard_dir / f"{stamp}-{owner}-{number:06d}{SUFFIX}"
+
+    def write(handle: BinaryIO) -> None:
+        write_shard(handle, keys, lengths, layers, sources)
+
+    write_atomically(path, owner, write, needed=shard_bytes(lengths, layers))
+    return path
 
 
 class ShardWriter:
@@ -347,11 +463,16 @@ class ShardWriter:
         self.dtype = np.dtype(settings["dtype"])
         self.shard_size, self.flush_seconds = shard_size, flush_seconds
         self.shards_written = 0
-        self._buffer: list[tuple[str, dict[int, np.ndarray]]] = []
+        self._buffer: list[tuple[str, dict[int, np.ndarray], dict[str, Any] | None]] = []
         self._oldest = 0.0
         self._broken = False
 
-    def add(self, key: str, layers: Mapping[int, np.ndarray | torch.Tensor]) -> None:
+    def add(
+        self,
+        key: str,
+        layers: Mapping[int, np.ndarray | torch.Tensor],
+        source: Mapping[str, Any] | None = None,
+    ) -> None:
         """Buffer ``key``'s frames, and flush when a shard is due.
 
         Parameters
@@ -361,6 +482,11 @@ class ShardWriter:
         layers : mapping of int to numpy.ndarray or torch.Tensor
             ``layers[K]`` is a (frames, d) array or tensor for every stored layer; it is
             converted to the storage dtype.
+        source : mapping, optional
+            The identity of the audio the frames were made from
+            (:func:`seqsim.provenance.identify`), which an embed run checks the next time it
+            is given ``key``. Without it the audio is unknown, and an embed run that is given
+            ``key`` embeds it again.
 
         Raises
         ------
@@ -395,7 +521,7 @@ class ShardWriter:
         }
         if not self._buffer:
             self._oldest = time.monotonic()
-        self._buffer.append((key, arrays))
+        self._buffer.append((key, arrays, None if source is None else dict(source)))
         if (
             len(self._buffer) >= self.shard_size
             or time.monotonic() - self._oldest >= self.flush_seconds
@@ -429,18 +555,14 @@ class ShardWriter:
         if not self._buffer:
             return
         batch, self._buffer = self._buffer, []
-        keys = [key for key, _ in batch]
-        lengths = np.array([len(arrays[self.layers[0]]) for _, arrays in batch], np.int64)
-        layers = {layer: np.concatenate([a[layer] for _, a in batch]) for layer in self.layers}
-        seconds, nanoseconds = divmod(time.time_ns(), 10**9)
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(seconds)) + f"{nanoseconds:09d}"
-        path = self.store.shard_dir / f"{stamp}-{self.owner}-{self.shards_written:06d}{SUFFIX}"
-
-        def write(handle: BinaryIO) -> None:
-            write_shard(handle, keys, lengths, layers)
-
+        keys = [key for key, _, _ in batch]
+        lengths = np.array([len(arrays[self.layers[0]]) for _, arrays, _ in batch], np.int64)
+        layers = {layer: np.concatenate([a[layer] for _, a, _ in batch]) for layer in self.layers}
+        sources = [source for _, _, source in batch]
         try:
-            write_atomically(path, self.owner, write, needed=shard_bytes(lengths, layers))
+            _write_new_shard(
+                self.store, self.owner, self.shards_written, keys, lengths, layers, sources
+            )
         except StoreWriteError:
             self._broken = True
             raise
@@ -556,7 +678,7 @@ class EmbeddingStore:
         ...         pass
         ...     print(store.settings["format"], store.settings["layers"])
         None
-        2 [6]
+        3 [6]
         """
         file = self.path / "store.json"
         if not file.is_file():
@@ -868,6 +990,12 @@ class EmbeddingStore:
         earlier in this run, are never given to it. A corrupt shard is set aside and its
         utterances produced again. One run at a time per store.
 
+        A key stored from other audio than it is given now (another file, or the same file
+        with other bytes: :mod:`seqsim.provenance`) is embedded again, its old frames dropped
+        first (:meth:`discard`), and listed in the report's ``changed``: stored frames are
+        never reused for other audio. Keys whose audio cannot be checked are reused and listed
+        in ``unchecked``.
+
         Parameters
         ----------
         producer : Producer
@@ -929,6 +1057,9 @@ class EmbeddingStore:
                 report.set_aside += [
                     str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
                 ]
+                if attempt == 0:
+                    report.changed, report.unchecked = self._audio_changes(utterances)
+                    self.discard(change["key"] for change in report.changed)
                 done = set(self.keys()) | {f["key"] for f in report.failures}
                 todo = [(key, source) for key, source in utterances if key not in done]
                 if attempt == 0:
@@ -943,6 +1074,190 @@ class EmbeddingStore:
             with locks.owner(self.path) as owner:
                 write_text_atomically(self.path / "failures.jsonl", owner, lines)
         return report
+
+    # ------------------------------------------------------------------ provenance
+
+    def sources(self) -> dict[str, dict[str, Any] | None]:
+        """For every stored key, the identity of the audio its frames were made from.
+
+        Returns
+        -------
+        dict of str to dict or None
+            Keys in storage order, each with the record of its first copy
+            (:func:`seqsim.provenance.identify`), or None where the frames were written
+            without one.
+
+        Raises
+        ------
+        CorruptShardError
+            Naming a shard that cannot be read.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))}, {"sha256": "ab12"})
+        ...         writer.add("fr/s01", {6: np.ones((2, 4))})
+        ...     print(store.sources())
+        {'en/s01': {'sha256': 'ab12'}, 'fr/s01': None}
+        """
+        try:
+            contents = self._contents()
+        except CorruptShardError as error:
+            raise CorruptShardError(error.path, error.problem, _REPAIR) from None
+        first: dict[str, dict[str, Any] | None] = {}
+        for shard in contents:
+            for key, source in zip(shard.keys, shard.sources, strict=True):
+                first.setdefault(key, source)
+        return first
+
+    def _audio_changes(
+        self, utterances: Sequence[tuple[str, AudioInput]]
+    ) -> tuple[list[dict[str, str]], list[str]]:
+        """The stored keys whose audio is not the audio given now (key, stored, given), and
+        those that cannot be checked: stored without a record of their audio, or recorded
+        from a file that is gone from the very path given now."""
+        stored = self.sources()
+        changed: list[dict[str, str]] = []
+        unchecked: list[str] = []
+        for key, source in utterances:
+            if key not in stored:
+                continue
+            record = stored[key]
+            if record is None:
+                unchecked.append(key)
+                continue
+            try:
+                identity = identify(source, known=record)
+            except AudioError as error:
+                given_path = (
+                    str(Path(source).absolute()) if isinstance(source, (str, Path)) else None
+                )
+                if given_path is not None and given_path == record.get("path"):
+                    unchecked.append(key)
+                else:
+                    change = {"key": key, "stored": describe_record(record), "given": str(error)}
+                    changed.append(change)
+                continue
+            if not same_audio(record, identity):
+                change = {
+                    "key": key,
+                    "stored": describe_record(record),
+                    "given": describe_record(identity),
+                }
+                changed.append(change)
+        return changed, unchecked
+
+    def check_audio(self, utterances: Sequence[tuple[str, AudioInput]]) -> list[str]:
+        """Check that the stored frames of ``utterances`` were made from the audio given.
+
+        What an evaluation that reads a store without a model to embed with does first: a
+        key stored from other audio (another file, or the same file changed) is refused, never
+        scored with the old frames. Files at their recorded path, size and modification time
+        are not read (:mod:`seqsim.provenance`).
+
+        Parameters
+        ----------
+        utterances : sequence of (str, AudioInput)
+            Keys and the audio they stand for; keys the store lacks are not checked.
+
+        Returns
+        -------
+        list of str
+            The keys that could not be checked (see :attr:`EmbedReport.unchecked`).
+
+        Raises
+        ------
+        AudioChangedError
+            Naming the store, how many keys changed, and the first ones with both audio.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim.provenance import identify
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> spoken, other = (np.full(1600, 0.1), 16_000), (np.full(1600, 0.2), 16_000)
+        >>> folder = tempfile.TemporaryDirectory()
+        >>> store = EmbeddingStore(folder.name)
+        >>> with store.writer(settings) as writer:
+        ...     writer.add("en/s01", {6: np.ones((3, 4))}, identify(spoken))
+        >>> store.check_audio([("en/s01", spoken)])
+        []
+        >>> store.check_audio([("en/s01", other)])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        seqsim.store.store.AudioChangedError: /... holds 1 utterance(s) made from other audio \
+than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
+        >>> folder.cleanup()
+        """
+        changed, unchecked = self._audio_changes(utterances)
+        if changed:
+            raise AudioChangedError(self.path, changed)
+        return unchecked
+
+    def discard(self, keys: Iterable[str]) -> list[str]:
+        """Remove every copy of ``keys`` from the store (an embed run can then add them again).
+
+        Each shard that holds one of them is written again without them, under a new name,
+        before the old one is removed: an interruption leaves either copy, never neither.
+        Readers wait while it runs.
+
+        Parameters
+        ----------
+        keys : iterable of str
+            The keys to remove; keys the store lacks are ignored.
+
+        Returns
+        -------
+        list of str
+            The keys removed, sorted.
+
+        Raises
+        ------
+        CorruptShardError
+            Naming a shard that cannot be read.
+        StoreWriteError
+            When a shard cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         for key in ("en/s01", "fr/s01", "de/s01"):
+        ...             writer.add(key, {6: np.ones((2, 4))})
+        ...     print(store.discard(["fr/s01", "xx/s99"]), store.keys())
+        ['fr/s01'] ['en/s01', 'de/s01']
+        """
+        unwanted = set(keys)
+        removed: set[str] = set()
+        if not unwanted or self.settings is None:
+            return []
+        with (
+            locks.shared_or_exclusive(self.path / "consolidate.lock", exclusive_lock=True),
+            locks.owner(self.path) as owner,
+        ):
+            for number, contents in enumerate(self._contents()):
+                dropped = [row for row, key in enumerate(contents.keys) if key in unwanted]
+                if not dropped:
+                    continue
+                removed.update(contents.keys[row] for row in dropped)
+                kept = [row for row in range(len(contents.keys)) if row not in set(dropped)]
+                if kept:
+                    _write_new_shard(self, owner, number, *_rows_of(contents, kept))
+                contents.path.unlink()
+        return sorted(removed)
 
     # ------------------------------------------------------------------ reading
 
@@ -999,11 +1314,7 @@ class EmbeddingStore:
                 except CorruptShardError as error:
                     if repair:
                         return [self._set_aside(error.path, error)]
-                    advice = (
-                        "run the embed again to set it aside and re-embed its utterances, or "
-                        "drop it with EmbeddingStore.set_aside_corrupt_shards()"
-                    )
-                    raise CorruptShardError(error.path, error.problem, advice) from None
+                    raise CorruptShardError(error.path, error.problem, _REPAIR) from None
         return []
 
     def _index_is_current(self, settings: Mapping[str, Any]) -> bool:
@@ -1075,6 +1386,23 @@ class EmbeddingStore:
             raise StoreError(f"{self.path}: layer_{layer}.npy does not match index.json")
         packed = PackedSequences.from_lengths(frames, index["lengths"])
         return index["keys"], PackedSequences(packed.frames, packed.offsets, mapped)
+
+
+def _rows_of(
+    contents: ShardContents, rows: list[int]
+) -> tuple[list[str], np.ndarray, dict[int, np.ndarray], list[dict[str, Any] | None]]:
+    """The keys, lengths, frames of every layer and sources of some rows of a shard."""
+    offsets = np.concatenate([[0], np.cumsum(contents.lengths)])
+    layers = {}
+    for layer in contents.dims:
+        frames = read_layer(contents.path, layer)
+        layers[layer] = np.concatenate([frames[offsets[row] : offsets[row + 1]] for row in rows])
+    return (
+        [contents.keys[row] for row in rows],
+        contents.lengths[rows],
+        layers,
+        [contents.sources[row] for row in rows],
+    )
 
 
 def _first_copies(contents: Iterable[ShardContents]) -> dict[str, tuple[int, int]]:
