@@ -87,3 +87,47 @@ def test_evaluate_through_the_index(tmp_path, tiny_whisper_dir):
     pooled = [pair for pair in results["pairs"] if pair["candidate_lang"] == "pooled"]
     assert len(pooled) == 3 and results["settings"]["search"] == "index"
     assert "## Search through the index" in (tmp_path / "index" / "report.md").read_text()
+
+
+def test_a_moved_store_is_found_beside_its_index_or_named_with_how_to_relink_it(
+    tmp_path, tiny_whisper_dir
+):
+    project = tmp_path / "project"
+    project.mkdir()
+    manifest = write_manifest(tmp_path)
+    assert (
+        run("embed", manifest, "--model", tiny_whisper_dir, "--out", project / "store").exit_code
+        == 0
+    )
+    built = run(
+        "index",
+        "build",
+        "--store",
+        project / "store",
+        "--out",
+        project / "c.index",
+        "--candidates",
+        "15",
+    )
+    assert built.exit_code == 0, built.output
+    search = ["--store", tmp_path / "moved" / "store", "--k", "2", "--out", tmp_path / "h.tsv"]
+    # store and index moved together: found at the same place relative to the index
+    (project).rename(tmp_path / "moved")
+    together = run("search", tmp_path / "moved" / "c.index", *search)
+    assert together.exit_code == 0, together.output
+    # the store moved alone: named, with the option that gives its new place
+    (tmp_path / "moved" / "store").rename(tmp_path / "elsewhere")
+    search[1] = tmp_path / "elsewhere"
+    lost = run("search", tmp_path / "moved" / "c.index", *search)
+    assert lost.exit_code == 1
+    assert "its store is missing: it is neither at" in lost.output
+    assert str(project / "store") in lost.output and "--indexed-store DIR" in lost.output
+    assert "no store.json" not in lost.output
+    relinked = run(
+        "search", tmp_path / "moved" / "c.index", "--indexed-store", tmp_path / "elsewhere", *search
+    )
+    assert relinked.exit_code == 0, relinked.output
+    first = pd.read_csv(tmp_path / "h.tsv", sep="\t", dtype=str)
+    assert list(first[first["rank"] == "1"]["candidate"]) == list(
+        first[first["rank"] == "1"]["query"]
+    )

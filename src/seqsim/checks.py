@@ -1,11 +1,121 @@
 """Checks of the options that users pass (metrics, the embedder, the evaluator, the store):
-each raises a one-line ``ValueError`` that names the option and the value it got."""
+each raises a one-line ``ValueError`` that names the option and the value it got.
+
+Messages name an option as the caller writes it (:func:`option`): ``search='index'`` to a
+Python caller, ``--search index`` on the command line, which sets the spelling for the
+commands it runs (:func:`command_line_spelling`).
+"""
 
 from __future__ import annotations
 
+import difflib
 import math
 import numbers
-from collections.abc import Collection
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+_SPELLING: ContextVar[str] = ContextVar("seqsim_option_spelling", default="python")
+_UNSET = object()
+_COMMAND_LINE_NAMES = {"corpus": "--manifest", "layers": "--layers", "store": "--store"}
+"""Options whose command-line name is not ``--`` and the Python name with ``-`` for ``_``."""
+
+
+@contextmanager
+def command_line_spelling() -> Iterator[None]:
+    """Within the block, messages name options as the command line writes them.
+
+    Examples
+    --------
+    >>> from seqsim.checks import command_line_spelling, option
+    >>> option("agreement_sample", 5)
+    'agreement_sample=5'
+    >>> with command_line_spelling():
+    ...     option("agreement_sample", 5), option("center", True)
+    ('--agreement-sample 5', '--center')
+    """
+    token = _SPELLING.set("command line")
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def option(name: str, value: object = _UNSET) -> str:
+    """An option (with its value, if given) as the caller writes it, for messages.
+
+    Parameters
+    ----------
+    name : str
+        The Python keyword.
+    value : object, optional
+        Its value.
+
+    Returns
+    -------
+    str
+        ``name`` or ``name=value!r`` for Python; ``--name`` or ``--name value`` (a flag for
+        True) inside :func:`command_line_spelling`.
+
+    Examples
+    --------
+    >>> from seqsim.checks import option
+    >>> option("search", "index"), option("normalization")
+    ("search='index'", 'normalization')
+    """
+    if _SPELLING.get() == "python":
+        return name if value is _UNSET else f"{name}={value!r}"
+    flag = _COMMAND_LINE_NAMES.get(name, "--" + name.replace("_", "-"))
+    if value is _UNSET or value is True:
+        return flag
+    return f"{flag} {value}"
+
+
+def refuse_unknown(
+    function: str,
+    unknown: Iterable[str],
+    valid: Collection[str],
+    hints: Mapping[str, str] | None = None,
+) -> None:
+    """Raise ``TypeError`` for a keyword that ``function`` does not take, as Python words it
+    but naming the function the caller called, the keywords it takes, and what to use.
+
+    Parameters
+    ----------
+    function : str
+        The name the caller called.
+    unknown : iterable of str
+        The keywords it was given and does not take.
+    valid : collection of str
+        The keywords it takes.
+    hints : mapping of str to str, optional
+        What to say for a known wrong keyword; by default the closest valid one is suggested.
+
+    Raises
+    ------
+    TypeError
+        For the first unknown keyword.
+
+    Examples
+    --------
+    >>> from seqsim.checks import refuse_unknown
+    >>> refuse_unknown("evaluate", [], ["store"])
+    >>> refuse_unknown("evaluate", ["stor"], ["store", "model"])
+    Traceback (most recent call last):
+        ...
+    TypeError: evaluate() got an unexpected keyword argument 'stor' (it takes store, model); \
+did you mean 'store'?
+    """
+    for name in unknown:
+        close = difflib.get_close_matches(name, list(valid), n=1)
+        if hints and name in hints:
+            hint = f"; {hints[name]}"
+        else:
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(
+            f"{function}() got an unexpected keyword argument {name!r} "
+            f"(it takes {', '.join(valid)}){hint}"
+        )
 
 
 def check_positive(name: str, value: object, what: str = "number", *, zero: bool = False) -> None:
@@ -43,7 +153,7 @@ def check_positive(name: str, value: object, what: str = "number", *, zero: bool
     number = float(value) if isinstance(value, numbers.Real) else math.nan
     if isinstance(value, bool) or not (0 <= number if zero else 0 < number) or number == math.inf:
         kind = "non-negative" if zero else "positive"
-        raise ValueError(f"{name} must be a {kind} finite {what}, got {value!r}")
+        raise ValueError(f"{option(name)} must be a {kind} finite {what}, got {value!r}")
 
 
 def check_count(name: str, value: object, minimum: int) -> None:
@@ -74,7 +184,7 @@ def check_count(name: str, value: object, minimum: int) -> None:
     ValueError: batch_size must be an integer >= 1, got 2.0
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ValueError(f"{option(name)} must be an integer >= {minimum}, got {value!r}")
 
 
 def check_flag(name: str, value: object) -> None:
@@ -102,7 +212,7 @@ def check_flag(name: str, value: object) -> None:
     ValueError: strict must be True or False, got 1
     """
     if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+        raise ValueError(f"{option(name)} must be True or False, got {value!r}")
 
 
 def check_choice(name: str, value: object, choices: Collection[str]) -> None:
@@ -133,4 +243,4 @@ def check_choice(name: str, value: object, choices: Collection[str]) -> None:
     """
     if not (isinstance(value, str) and value in choices):
         listed = ", ".join(repr(choice) for choice in choices)
-        raise ValueError(f"{name} must be one of {listed}; got {value!r}")
+        raise ValueError(f"{option(name)} must be one of {listed}; got {value!r}")

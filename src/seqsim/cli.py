@@ -17,7 +17,8 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -68,20 +69,57 @@ def _library_errors() -> tuple[type[Exception], ...]:
     return (*loaded, ValueError)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, unwound like Ctrl-C (so finished work is flushed), exiting with code 143."""
+
+
 def _friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn the library's input errors into one-line CLI errors (exit code 1)."""
+    """Turn the library's input errors into one-line CLI errors (exit code 1), naming options
+    as the command line writes them; an interruption exits with 130 (Ctrl-C) or 143
+    (SIGTERM), as shells expect, saying so."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .checks import command_line_spelling
+
         try:
-            return command(*args, **kwargs)
+            with command_line_spelling():
+                return command(*args, **kwargs)
         except _library_errors() as error:
             raise click.ClickException(str(error)) from None
         except OSError as error:  # a file the library did not name itself
             where = f"{error.filename}: " if error.filename else ""
             raise click.ClickException(f"{where}{error.strerror or error}") from None
+        except KeyboardInterrupt as interruption:
+            signal_name = "SIGTERM" if isinstance(interruption, _Terminated) else "Ctrl-C"
+            click.echo(f"interrupted ({signal_name})", err=True)
+            code = 128 + (
+                signal.SIGTERM if isinstance(interruption, _Terminated) else signal.SIGINT
+            )
+            raise click.exceptions.Exit(code) from None
 
     return wrapper
+
+
+@contextmanager
+def _resumable(store_path: Path, keys: list[str]) -> Iterator[None]:
+    """On an interruption while ``keys`` are embedded into the store at ``store_path``, say
+    how many of them the store keeps and that the same command resumes."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        from .store import EmbeddingStore, StoreError
+
+        try:
+            stored = len(set(keys) & set(EmbeddingStore(store_path).keys()))
+        except StoreError:
+            stored = 0
+        click.echo(
+            f"{stored} of {len(keys)} utterances are stored in {store_path} (finished work is "
+            "kept); run the same command again to resume: they are not embedded again",
+            err=True,
+        )
+        raise
 
 
 def _ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -169,15 +207,37 @@ def _ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _writable_folder(folder: Path, what: str) -> None:
-    """Create ``folder`` and check that files can be written there, before any long work."""
+    """Check, before any long work, that ``folder`` can be made and written, without making
+    it: a command that fails leaves no empty folder behind."""
+    existing = next(
+        (place for place in (folder, *folder.absolute().parents) if place.exists()), Path("/")
+    )
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
+        if not existing.is_dir():
+            raise NotADirectoryError(20, f"{existing} is not a folder")
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as error:
         raise click.ClickException(
             f"{folder}: cannot write the {what} there ({error.strerror or error})"
         ) from None
+
+
+@contextmanager
+def _removed_if_left_empty(folder: Path) -> Iterator[None]:
+    """Remove ``folder`` (and its empty subfolders) if it is new and the block fails before
+    writing anything into it."""
+    existed = folder.exists()
+    try:
+        yield
+    except BaseException:
+        if not existed and folder.is_dir():
+            for place in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+                if place.is_dir() and not place.is_symlink() and not any(place.iterdir()):
+                    place.rmdir()
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        raise
 
 
 def _split(text: str | None) -> list[str] | None:
@@ -197,6 +257,13 @@ def _layers(text: str) -> list[int]:
             f"{text!r}: give layer indices separated by commas, e.g. 4,5,6"
         ) from None
 
+
+_OVERWRITE = click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace the report of an earlier run in OUT (only the files it wrote; a store kept "
+    "there stays). Without it such a folder is refused.",
+)
 
 _FIGURE_FORMAT = click.option(
     "--figure-format",
@@ -278,7 +345,7 @@ def main(imports: tuple[str, ...]) -> None:
 def _terminate(signum: int, frame: object) -> None:
     """SIGTERM (``kill``, a batch scheduler's time limit) unwinds like Ctrl-C, so the utterances
     finished but not yet flushed are written before the process exits (code 143)."""
-    raise SystemExit(128 + signum)
+    raise _Terminated
 
 
 @main.command()
@@ -358,43 +425,34 @@ def embed(
 ) -> None:
     """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store,
     here or (--ray) on a Ray cluster."""
-    from .store import EmbeddingStore
+    from .evaluation import embed_corpus
 
     # a missing audio file is one bad item, recorded and skipped like an unreadable one
     corpus = read_manifest(manifest, duplicates=duplicates, check_files=False)
     selection: list[int] | Literal["all"] = "all" if layers == "all" else _layers(layers)
     _writable_folder(store_path, "store")
-    if cluster is not None:
-        from .distributed.embedding import embed_on_ray
-
-        report = embed_on_ray(
-            corpus.audio_items(),
+    with (
+        _removed_if_left_empty(store_path),
+        _resumable(store_path, [u.key for u in corpus.utterances]),
+    ):
+        report = embed_corpus(
+            corpus,
+            model,
             store_path,
-            model=model,
-            layers=selection,
-            cluster=cluster,
+            selection,
+            device=device,
             batch_size=batch_size,
+            cluster=cluster,
             dtype=dtype,
             fail_fast=fail_fast,
-            shard_size=shard_size or RAY_SHARD_SIZE,
-            flush_seconds=flush_seconds,
-        )
-    else:
-        from .embedder import WhisperEmbedder
-
-        embedder = WhisperEmbedder(model, layers=selection, batch_size=batch_size, device=device)
-        report = EmbeddingStore(store_path).embed(
-            corpus.audio_items(),
-            embedder,
-            dtype=dtype,
-            fail_fast=fail_fast,
-            shard_size=shard_size or DEFAULT_SHARD_SIZE,
+            shard_size=shard_size,
             flush_seconds=flush_seconds,
         )
     click.echo(
         f"embedded {report.embedded}, already stored {report.skipped}, "
         f"failed {len(report.failures)} -> {store_path}"
     )
+    _echo_embed_notes(report.changed, report.unchecked, report.short)
     _echo_failures(report.failures)
     for shard in report.set_aside:
         click.echo(f"set aside corrupt shard {shard}; its utterances were embedded again", err=True)
@@ -506,6 +564,7 @@ def embed(
     help="Seed of --recordings one and of the bootstrap.",
 )
 @_FIGURE_FORMAT
+@_OVERWRITE
 @_friendly_errors
 @_ray_options
 def evaluate(
@@ -528,6 +587,7 @@ def evaluate(
     recordings: str,
     seed: int,
     figure_format: str,
+    overwrite: bool,
     cluster: RayCluster | None,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
@@ -546,6 +606,7 @@ def evaluate(
         _split(langs),
         out,
         figure_format,
+        overwrite,
         normalization=normalization,
         k=k,
         center=center,
@@ -584,8 +645,9 @@ def evaluate(
     help="Encoder layer(s) of whisper-base, comma-separated (--layer is the same option).",
 )
 @_FIGURE_FORMAT
+@_OVERWRITE
 @_friendly_errors
-def demo(out: Path, metric: str, layer_text: str, figure_format: str) -> None:
+def demo(out: Path, metric: str, layer_text: str, figure_format: str, overwrite: bool) -> None:
     """Evaluate the bundled demo corpus (40 sentences x en, fr, de, es, it) with the offline
     whisper-base; no network needed."""
     _run_evaluation(
@@ -597,6 +659,7 @@ def demo(out: Path, metric: str, layer_text: str, figure_format: str) -> None:
         None,
         out,
         figure_format,
+        overwrite,
     )
 
 
@@ -784,6 +847,12 @@ def build_index(
 )
 @click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="Queries.")
 @click.option("--model", help="Model for --manifest (must be the index's).")
+@click.option(
+    "--indexed-store",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the store that the index was built from is now, if it was moved [default: "
+    "where it was built, else the same place relative to the index file].",
+)
 @click.option("--langs", help="Only queries in these languages, comma-separated.")
 @click.option(
     "--k", default=10, show_default=True, type=click.IntRange(min=1), help="Hits per query."
@@ -812,6 +881,7 @@ def search(
     store_path: Path | None,
     manifest: Path | None,
     model: str | None,
+    indexed_store: Path | None,
     langs: str | None,
     k: int,
     out: Path,
@@ -837,7 +907,7 @@ def search(
     if manifest is not None and model is None:
         raise click.UsageError("--manifest needs --model")
     _writable_folder(out.parent, "hits")
-    index = SequenceIndex.load(index_path, backend=backend, device=device)
+    index = SequenceIndex.load(index_path, store=indexed_store, backend=backend, device=device)
     source = index.source
     if model is not None and source and model != source["model"]:
         raise click.ClickException(
@@ -900,6 +970,33 @@ def _echo_failures(failures: list[dict[str, str]]) -> None:
         click.echo(f"skipped: {failure['reason']}", err=True)
 
 
+def _echo_embed_notes(
+    changed: list[dict[str, str]], unchecked: list[str], short: list[dict[str, str]]
+) -> None:
+    """What an embed run did beyond embedding: audio changed under stored keys (embedded
+    again), keys reused unchecked, and implausibly short audio."""
+    if changed:
+        click.echo(
+            f"embedded again {len(changed)} utterance(s) whose audio changed since they were "
+            "stored (their old frames dropped):",
+            err=True,
+        )
+        for change in changed[:10]:
+            click.echo(
+                f"  {change['key']}: was {change['stored']}, now {change['given']}", err=True
+            )
+        if len(changed) > 10:
+            click.echo(f"  ... and {len(changed) - 10} more", err=True)
+    if unchecked:
+        click.echo(
+            f"reused {len(unchecked)} stored utterance(s) whose audio could not be checked "
+            f"(no record of it, or its file is gone), e.g. {', '.join(unchecked[:3])}",
+            err=True,
+        )
+    for note in short:
+        click.echo(f"warning: {note['reason']}", err=True)
+
+
 def _run_evaluation(
     corpus: Corpus | None,
     model: str | None,
@@ -908,42 +1005,41 @@ def _run_evaluation(
     layers: list[int],
     langs: list[str] | None,
     out: Path,
-    figure_format: Any = "png",
+    figure_format: Any,
+    overwrite: bool,
     **options: Any,
 ) -> None:
-    """Evaluate, write the reports and print the first one. One metric and one layer: the
-    report in OUT; several: one report per (metric, layer) in OUT/METRIC_layerL, and the
-    comparison tables and layer plots in OUT (docs/cli.md)."""
+    """Evaluate, write the reports (:func:`seqsim.report.write_reports`) and print them: one
+    result's matrix; for several, a table of every mean, then the first one's matrix."""
     from .evaluation import check_languages, evaluate_grid
-    from .report import (
-        interval_table,
-        layer_ablation,
-        markdown_table,
-        metric_comparison,
-        plot_layer_ablation,
-        search_summary,
-        write_report,
-    )
+    from .report import interval_table, markdown_table, search_summary, write_reports
+    from .run_folder import check_report_folder
 
     check_languages(langs)
+    check_report_folder(out, overwrite=overwrite)
     _writable_folder(out, "report")
-    results = evaluate_grid(
-        corpus,
-        store=store_path,
-        model=model,
-        layers=layers,
-        metrics=metrics,
-        langs=langs,
-        progress=True,
-        **options,
-    )
-    folders = {
-        key: out if len(results) == 1 else out / f"{key[0]}_layer{result.settings['layer']}"
-        for key, result in results.items()
-    }
-    for key, result in results.items():
-        write_report(result, folders[key], figure_format)
+    keys = [u.key for u in corpus.utterances] if corpus is not None and model else []
+    with _removed_if_left_empty(out), _resumable(store_path, keys):
+        results = evaluate_grid(
+            corpus,
+            store=store_path,
+            model=model,
+            layers=layers,
+            metrics=metrics,
+            langs=langs,
+            progress=True,
+            **options,
+        )
+        report = write_reports(results, out, figure_format, overwrite=overwrite)
     (first_metric, first_layer), primary = next(iter(results.items()))
+    if primary.embedding:
+        embedding = primary.embedding
+        click.echo(
+            f"embedded {embedding['embedded']}, already stored {embedding['already_stored']} "
+            f"-> {store_path}",
+            err=True,
+        )
+        _echo_embed_notes(embedding["changed"], embedding["unchecked"], embedding["short"])
     settings = primary.settings
     counted = f"{settings['sentences']} sentences"
     if settings.get("multi_positive"):
@@ -951,6 +1047,13 @@ def _run_evaluation(
         counted += (
             f", {recordings} recordings (multi-positive: any recording of the sentence is a hit)"
         )
+    if len(results) > 1:
+        click.echo(
+            f"mean R@1 (%) over {len(primary.summary)} language pairs, {counted} (chance "
+            f"{100 * primary.mean('chance'):.1f} %), {settings['model']}:"
+        )
+        click.echo(markdown_table(_means_table(results)))
+        click.echo(f"\nthe first of them ({report.folders[(first_metric, first_layer)]}):")
     click.echo(
         f"R@1 (%) {first_metric}, {settings['model']} layer {settings['layer']}, {counted} "
         f"(chance {100 * primary.mean('chance'):.1f} %), settings {primary.settings_hash}"
@@ -960,8 +1063,6 @@ def _run_evaluation(
         click.echo(f"R@1 (%) 95 % bootstrap interval ({settings['bootstrap']} samples):")
         click.echo(markdown_table(interval_table(primary)))
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
-    if len(results) > 1:
-        click.echo(f"(this one in {folders[(first_metric, first_layer)]})")
     if settings.get("search") == "index":
         click.echo(search_summary(primary))
     _echo_failures(primary.failures)
@@ -976,34 +1077,23 @@ def _run_evaluation(
             click.echo(
                 f"dropped {len(ids)} sentence(s) missing in {lang}: {', '.join(ids[:10])}", err=True
             )
-    if len(metrics) > 1:
-        for layer in layers:
-            table = metric_comparison({m: results[(m, layer)] for m in metrics})
-            hidden_state = results[(metrics[0], layer)].settings["layer"]  # -1 -> 6, as folders
-            name = f"metric_comparison_layer{hidden_state}"
-            table.round(2).to_csv(out / f"{name}.csv")
-            (out / f"{name}.md").write_text(markdown_table(table) + "\n")
-            click.echo(
-                f"\nmetric comparison, layer {hidden_state}, R@1 (%):\n"
-                + markdown_table(table[["mean"]])
-            )
-    if len(layers) > 1:
-        for name in metrics:
-            table = layer_ablation(
-                {
-                    results[(name, layer)].settings["layer"]: results[(name, layer)]
-                    for layer in layers
-                }
-            )
-            table.round(2).to_csv(out / f"layer_ablation_{name}.csv")
-            plot_layer_ablation(
-                table,
-                out / f"layer_ablation_{name}.{figure_format}",
-                f"{name}: mean R@1 by layer",
-                chance=100 * primary.mean("chance"),
-            )
-            click.echo(f"\nlayer ablation, {name}:\n" + markdown_table(table))
     click.echo(f"\nreport written to {out}")
+
+
+def _means_table(results: Mapping[tuple[str, int], Any]) -> Any:
+    """Mean R@1 (%) of every result: metrics as rows, layers (hidden-state indices) as
+    columns."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        [
+            {"metric": metric, "layer": result.settings["layer"], "r@1": 100 * result.mean()}
+            for (metric, _), result in results.items()
+        ]
+    ).pivot(index="metric", columns="layer", values="r@1")
+    table = table.reindex(index=list(dict.fromkeys(metric for metric, _ in results)))
+    table.columns = [f"layer {layer}" for layer in table.columns]
+    return table
 
 
 @main.command()

@@ -30,7 +30,7 @@ from transformers.utils import logging as transformers_logging
 from . import audio as audio_io
 from .audio import SAMPLE_RATE, AudioError, AudioInput
 from .backends import resolve_device
-from .checks import check_choice, check_count, check_flag
+from .checks import check_choice, check_count, check_flag, refuse_unknown
 from .progress import progress_bar
 from .whisper.loading import LoadedWhisper, WhisperObject, load_whisper, whisper_info
 
@@ -508,18 +508,12 @@ _HINTS = {
 def _refuse_unknown(method: Any, unknown: dict[str, Any]) -> None:
     """A TypeError naming the first unknown keyword, the keywords ``method`` takes (read from
     its signature), and a hint."""
-    if unknown:
-        name = next(iter(unknown))
-        hint = f"; {_HINTS[name]}" if name in _HINTS else ""
-        takes = ", ".join(
-            parameter.name
-            for parameter in inspect.signature(method).parameters.values()
-            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
-        )
-        raise TypeError(
-            f"{method.__name__}() got an unexpected keyword argument {name!r} "
-            f"(it takes {takes}){hint}"
-        )
+    takes = [
+        parameter.name
+        for parameter in inspect.signature(method).parameters.values()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    refuse_unknown(method.__name__, unknown, takes, _HINTS)
 
 
 class WhisperEmbedder:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import math
 import tempfile
@@ -26,7 +27,7 @@ import torch
 from ._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RAY_SHARD_SIZE
 from ._version import __version__
 from .backends import Backend, resolve_device
-from .checks import check_choice, check_count
+from .checks import check_choice, check_count, option, refuse_unknown
 from .corpus import Corpus, CorpusError, Utterance
 from .distributed.cluster import RayCluster
 from .distributed.scoring import cluster_matrix
@@ -43,6 +44,7 @@ from .ranking import (
     ranks_of_targets,
     retrieval_measures,
 )
+from .run_folder import RUN_RECORD, read_run_record
 from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
@@ -69,7 +71,14 @@ Recordings = Literal["all", "one"]
 RECORDINGS = ("all", "one")
 
 
-def check_search_options(search: str, candidates: int, agreement_sample: int | None) -> None:
+def check_search_options(
+    search: str,
+    candidates: int,
+    agreement_sample: int | None,
+    normalization: str = "none",
+    center: bool = False,
+    bootstrap: int = 0,
+) -> None:
     """Raise a clear ``ValueError`` for a search option the evaluator cannot use.
 
     Parameters
@@ -80,6 +89,9 @@ def check_search_options(search: str, candidates: int, agreement_sample: int | N
         Shortlist length per query (at least 1).
     agreement_sample : int or None
         Queries checked against exhaustive search (at least 1), or None for all.
+    normalization, center, bootstrap
+        The scoring options, which an index search cannot take (they need full score
+        matrices).
 
     Raises
     ------
@@ -94,8 +106,18 @@ def check_search_options(search: str, candidates: int, agreement_sample: int | N
     Traceback (most recent call last):
         ...
     ValueError: search must be one of 'exhaustive', 'index'; got 'fast'
+    >>> check_search_options("index", 100, None, normalization="csls")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    ValueError: search='index' ranks by exact scores of a shortlist: normalization, center ...
     """
     check_choice("search", search, ("exhaustive", "index"))
+    if search == "index" and (normalization != "none" or center or bootstrap):
+        raise ValueError(
+            f"{option('search', 'index')} ranks by exact scores of a shortlist: "
+            f"{option('normalization')}, {option('center')} and {option('bootstrap')} need "
+            f"full score matrices (use {option('search', 'exhaustive')})"
+        )
     check_count("candidates", candidates, 1)
     if agreement_sample is not None:
         check_count("agreement_sample", agreement_sample, 1)
@@ -174,7 +196,7 @@ class RetrievalResult:
     What :func:`evaluate`, :func:`evaluate_grid` and :func:`evaluate_embeddings` return;
     :func:`seqsim.report.write_report` writes it out and :meth:`load` reads it back. Measures
     are fractions in [0, 1] (:meth:`matrix` shows them in percent). Two results are equal when
-    their languages, settings, failures, diagnostics and tables (:attr:`summary`,
+    their languages, settings, failures, diagnostics, embedding and tables (:attr:`summary`,
     :attr:`ranks`, with their dtypes) are.
 
     Parameters
@@ -200,6 +222,12 @@ class RetrievalResult:
         What the metric's solver reported over the run (:meth:`Metric.diagnostics`), e.g.
         ``{"sinkhorn_unconverged_pairs": n, "pairs": m}`` for Sinkhorn OT; empty for the
         others.
+    embedding : dict, default {}
+        What the run's embedding did, where it embedded a corpus: ``embedded`` and
+        ``already_stored`` (counts), ``changed`` (utterances stored from other audio, embedded
+        again: key, stored, given), ``unchecked`` (keys reused without a check of their
+        audio) and ``short`` (implausibly short audio: key, source, reason); see
+        :class:`~seqsim.store.EmbedReport`.
 
     Examples
     --------
@@ -224,6 +252,7 @@ class RetrievalResult:
     settings: dict[str, Any] = field(default_factory=dict)
     failures: list[dict[str, str]] = field(default_factory=list)
     diagnostics: dict[str, int] = field(default_factory=dict)
+    embedding: dict[str, Any] = field(default_factory=dict)
 
     @property
     def settings_hash(self) -> str:
@@ -339,6 +368,7 @@ class RetrievalResult:
             and self.settings == other.settings
             and self.failures == other.failures
             and self.diagnostics == other.diagnostics
+            and self.embedding == other.embedding
             and self.summary.equals(other.summary)
             and list(self.summary.columns) == list(other.summary.columns)
             and self.ranks.equals(other.ranks)
@@ -371,8 +401,8 @@ class RetrievalResult:
         ...                         "mrr": [1.0, 0.75]})
         >>> data = RetrievalResult(["en", "fr"], summary, pd.DataFrame()).to_dict()
         >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
-        ['diagnostics', 'failures', 'languages', 'mean', 'pairs', 'schema', 'settings',
-         'settings_hash', 'units']
+        ['diagnostics', 'embedding', 'failures', 'languages', 'mean', 'pairs', 'schema',
+         'settings', 'settings_hash', 'units']
         >>> data["mean"], data["units"]["mrr"]
         ({'r@1': 0.75, 'r@5': 1.0, 'r@10': 1.0, 'mrr': 0.875}, 'fraction')
         """
@@ -391,6 +421,7 @@ class RetrievalResult:
             "mean": {m: self.mean(m) for m in MEASURES},
             "failures": self.failures,
             "diagnostics": self.diagnostics,
+            "embedding": self.embedding,
         }
 
     @classmethod
@@ -408,15 +439,17 @@ class RetrievalResult:
         Returns
         -------
         RetrievalResult
-            The languages, summary, ranks, settings, failures and diagnostics.
+            The languages, summary, ranks, settings, failures, diagnostics and embedding.
 
         Raises
         ------
         FileNotFoundError
-            When there is no ``results.json`` at ``path``.
+            When there is no ``results.json`` at ``path`` (for the folder of several results,
+            the message names the folder of each).
         ValueError
             When the file is not JSON, lacks a part of a result, or has a schema newer than
-            this seqsim reads (:data:`RESULTS_SCHEMA`); the message names the file.
+            this seqsim reads (:data:`RESULTS_SCHEMA`), or the folder's run never finished
+            writing its report (:mod:`seqsim.run_folder`); the message names the file.
 
         Examples
         --------
@@ -436,6 +469,24 @@ class RetrievalResult:
         (True, 50.0)
         """
         path = Path(path)
+        folder = path if path.is_dir() else path.parent
+        if (folder / RUN_RECORD).exists():
+            record = read_run_record(folder)
+            if not record.get("complete"):
+                raise ValueError(
+                    f"{folder} holds a report that was never finished (its run stopped while "
+                    "writing it); run the evaluation again"
+                )
+            if path.is_dir() and "results.json" not in record["files"]:
+                inner = [
+                    name[: -len("/results.json")]
+                    for name in record["files"]
+                    if name.endswith("/results.json")
+                ]
+                raise FileNotFoundError(
+                    f"{path} holds the reports of {len(inner)} results, one per folder: load "
+                    f"one of {', '.join(str(path / name) for name in inner)}"
+                )
         if path.is_dir():
             path = path / "results.json"
         if not path.is_file():
@@ -468,6 +519,7 @@ class RetrievalResult:
             data["settings"],
             failures=data.get("failures", []),
             diagnostics=data.get("diagnostics", {}),
+            embedding=data.get("embedding", {}),
         )
 
 
@@ -597,19 +649,14 @@ def evaluate_embeddings(
     metric = get_metric(metric) if isinstance(metric, str) else metric
     diagnosed = metric.diagnostics()
     check_scoring_options(normalization, k, bootstrap, seed)
-    check_search_options(search, candidates, agreement_sample)
+    check_search_options(search, candidates, agreement_sample, normalization, center, bootstrap)
     languages = list(embeddings)
     check_languages(languages)
     said = _sentences_said(embeddings, sentences)
     multi_positive = any(len(set(values)) < len(values) for values in said.values())
     if search == "index":
-        if normalization != "none" or center or bootstrap:
-            raise ValueError(
-                "search='index' ranks by exact scores of a shortlist: normalization, center "
-                "and bootstrap need full score matrices (use search='exhaustive')"
-            )
         if multi_positive or any(values != said[languages[0]] for values in said.values()):
-            raise ValueError(_MULTI_POSITIVE_SEARCH)
+            raise ValueError(_multi_positive_search())
         rows, rank_rows = search_rows(
             {lang: (said[lang], packed) for lang, (_, packed) in embeddings.items()},
             metric,
@@ -741,11 +788,15 @@ def _backend_kind(metric: Metric) -> str:
     return str(backend)
 
 
-_MULTI_POSITIVE_SEARCH = (
-    "search='index' needs one recording per sentence and language, in the same sentence order "
-    "in every language; for several recordings per sentence (multi-positive) use "
-    "search='exhaustive', or keep one recording each (recordings='one')"
-)
+def _multi_positive_search() -> str:
+    """Why an index search cannot take several recordings of a sentence, in the caller's
+    spelling of the options."""
+    return (
+        f"{option('search', 'index')} needs one recording per sentence and language, in the "
+        "same sentence order in every language; for several recordings per sentence "
+        f"(multi-positive) use {option('search', 'exhaustive')}, or keep one recording each "
+        f"({option('recordings', 'one')})"
+    )
 
 
 def _sentences_said(
@@ -1253,7 +1304,7 @@ def evaluate_grid(
             "a corpus needs a model to embed it (or a store that holds its embeddings)"
         )
     check_scoring_options(normalization, k, bootstrap, seed)
-    check_search_options(search, candidates, agreement_sample)
+    check_search_options(search, candidates, agreement_sample, normalization, center, bootstrap)
     check_languages(langs)
     check_choice("recordings", recordings, RECORDINGS)
     if not layers or not metrics:
@@ -1264,6 +1315,7 @@ def evaluate_grid(
         get_metric(m, backend=backend, device=device) if isinstance(m, str) else m for m in metrics
     ]
     failures: list[dict[str, str]] = []
+    embedding: dict[str, Any] = {}
     with ExitStack() as cleanup:
         if store is None:
             store = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seqsim-store-"))
@@ -1273,12 +1325,19 @@ def evaluate_grid(
             if recordings == "one":
                 corpus = corpus.keep_one(seed)
             if search == "index" and corpus.multi_recording:
-                raise ValueError(_MULTI_POSITIVE_SEARCH)
+                raise ValueError(_multi_positive_search())
             if model is not None:
                 report = embed_corpus(
                     corpus, model, store, layers, device, batch_size, progress, cluster
                 )
                 corpus, failures = _without_failures(corpus, report, langs), report.failures
+                embedding = {
+                    "embedded": report.embedded,
+                    "already_stored": report.skipped,
+                    "changed": report.changed,
+                    "unchecked": report.unchecked,
+                    "short": report.short,
+                }
         stored = store.settings
         if stored is None:
             raise FileNotFoundError(f"{store.path} holds no embeddings (no store.json)")
@@ -1335,7 +1394,7 @@ def evaluate_grid(
                     agreement_sample=agreement_sample,
                     cluster=cluster,
                 )
-                result.failures = failures
+                result.failures, result.embedding = failures, embedding
                 results[(metric_object.name, layer)] = result
         return results
 
@@ -1411,5 +1470,15 @@ def evaluate(
     >>> result.settings["model"], result.settings["layer"], result.settings["sentences"]
     ('whisper-base-offline', 6, 2)
     """
+    grid_options = [
+        name
+        for name, parameter in inspect.signature(evaluate_grid).parameters.items()
+        if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("layers", "metrics")
+    ]
+    refuse_unknown(
+        "evaluate",
+        [name for name in options if name not in grid_options],
+        ["layer", "metric", *grid_options],
+    )
     results = evaluate_grid(corpus, layers=[layer], metrics=[metric], **options)
     return next(iter(results.values()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from .checks import check_choice
 from .evaluation import RetrievalResult
 from .pair import PICTURE_FORMATS, picture_format
+from .run_folder import RunFolder
 from .search.retrieval import POOLED
 
 FigureFormat = Literal["png", "svg", "pdf"]
@@ -212,7 +214,11 @@ def plot_heatmap(
 
 
 def write_report(
-    result: RetrievalResult, out: str | Path, figure_format: FigureFormat = "png"
+    result: RetrievalResult,
+    out: str | Path,
+    figure_format: FigureFormat = "png",
+    *,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write ``r_at_1.csv``, ``results.json``, ``ranks.csv``, ``heatmap.png`` and ``report.md``.
 
@@ -232,9 +238,14 @@ def write_report(
     result : RetrievalResult
         What :func:`seqsim.evaluation.evaluate` returned.
     out : str or Path
-        The folder (created where missing); files in it of these names are replaced.
+        The folder, created where missing. It holds this run's report only (see
+        :mod:`seqsim.run_folder`): its files are listed in ``seqsim-run.json``, and a folder
+        that holds another run's report is refused.
     figure_format : {"png", "svg", "pdf"}, default "png"
         The heatmap's format.
+    overwrite : bool, default False
+        Replace the report of another run in ``out``: the files it listed are removed first
+        (and nothing else of the folder).
 
     Returns
     -------
@@ -246,7 +257,9 @@ def write_report(
     OSError
         If the folder or a file cannot be written.
     ValueError
-        For a figure format that is not png, svg or pdf.
+        For a figure format that is not png, svg or pdf;
+        :class:`~seqsim.run_folder.ReportFolderError` where ``out`` holds another run's
+        report and ``overwrite`` is False.
 
     Examples
     --------
@@ -272,17 +285,185 @@ def write_report(
     True
     """
     check_choice("figure format", figure_format, PICTURE_FORMATS)  # before any file is written
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with RunFolder(out, overwrite=overwrite).writing() as run:
+        return _write_result(result, run, "", figure_format)
+
+
+def _write_result(
+    result: RetrievalResult, run: RunFolder, prefix: str, figure_format: FigureFormat
+) -> dict[str, Path]:
+    """One result's files in ``run``'s folder under ``prefix``; ``results.json`` last, so that
+    a folder with it holds the others too."""
     heatmap = f"heatmap.{figure_format}"
-    files = {name: out / name for name in ("r_at_1.csv", "results.json", "ranks.csv", heatmap)}
-    files["report.md"] = out / "report.md"
+    names = ("r_at_1.csv", "ranks.csv", heatmap, "report.md", "results.json")
+    files = {name: run.file(prefix + name) for name in names}
     result.matrix("r@1").round(DIGITS).to_csv(files["r_at_1.csv"])
-    files["results.json"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     result.ranks.to_csv(files["ranks.csv"], index=False)
     save_figure(result_heatmap(result), files[heatmap], figure_format)
     files["report.md"].write_text(report_markdown(result))
+    files["results.json"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return files
+
+
+@dataclass
+class GridReport:
+    """What :func:`write_reports` wrote.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The report folder.
+    folders : dict of (str, int) to pathlib.Path
+        Each result's folder, by its key (``folder`` itself for a single result).
+    comparisons : dict of int to pandas.DataFrame
+        Per encoder layer (hidden-state index), :func:`metric_comparison` of its metrics
+        (with several metrics).
+    ablations : dict of str to pandas.DataFrame
+        Per metric, :func:`layer_ablation` over its layers (with several layers).
+    files : list of pathlib.Path
+        Every file written.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from seqsim.report import GridReport
+    >>> GridReport(Path("report"), {("seqsim", 6): Path("report")}).comparisons
+    {}
+    """
+
+    folder: Path
+    folders: dict[tuple[str, int], Path]
+    comparisons: dict[int, pd.DataFrame] = field(default_factory=dict)
+    ablations: dict[str, pd.DataFrame] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def result_folder_name(metric: str, layer: int) -> str:
+    """The folder of one (metric, layer) result of a grid report.
+
+    Parameters
+    ----------
+    metric : str
+        The metric's name.
+    layer : int
+        The hidden-state index (not negative).
+
+    Returns
+    -------
+    str
+        ``METRIC_layerL``.
+
+    Examples
+    --------
+    >>> from seqsim.report import result_folder_name
+    >>> result_folder_name("seqsim", 6)
+    'seqsim_layer6'
+    """
+    return f"{metric}_layer{layer}"
+
+
+def write_reports(
+    results: Mapping[tuple[str, int], RetrievalResult],
+    out: str | Path,
+    figure_format: FigureFormat = "png",
+    *,
+    overwrite: bool = False,
+) -> GridReport:
+    """The reports of an :func:`~seqsim.evaluation.evaluate_grid` run, in one folder.
+
+    One result: its report (:func:`write_report`) in ``out``. Several: one report per
+    (metric, layer) in ``out/METRIC_layerL``, and in ``out`` for every layer with several
+    metrics ``metric_comparison_layerL.csv`` and ``.md`` (:func:`metric_comparison`), for
+    every metric with several layers ``layer_ablation_METRIC.csv`` and its plot
+    (:func:`layer_ablation`, :func:`plot_layer_ablation`). The folder holds this run only,
+    as :func:`write_report` says.
+
+    Parameters
+    ----------
+    results : mapping of (str, int) to RetrievalResult
+        What :func:`~seqsim.evaluation.evaluate_grid` returned: results keyed by (metric
+        name, layer).
+    out : str or Path
+        The report folder.
+    figure_format : {"png", "svg", "pdf"}, default "png"
+        The format of the heatmaps and layer plots.
+    overwrite : bool, default False
+        Replace the report of another run in ``out`` (see :func:`write_report`).
+
+    Returns
+    -------
+    GridReport
+        The folders, the comparison and ablation tables, and every file written.
+
+    Raises
+    ------
+    ValueError
+        For no results, a bad figure format, or a folder that holds another run's report
+        (:class:`~seqsim.run_folder.ReportFolderError`) without ``overwrite``.
+    OSError
+        If a file cannot be written.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.report import write_reports
+    >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    >>> embeddings = {"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)}
+    >>> results = {(name, 0): evaluate_embeddings(embeddings, name, settings={"layer": 0})
+    ...            for name in ("seqsim", "avgsim")}
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     report = write_reports(results, folder, "svg")
+    ...     names = sorted(str(path.relative_to(folder)) for path in report.files)
+    >>> names[:2], len(names)
+    (['avgsim_layer0/heatmap.svg', 'avgsim_layer0/r_at_1.csv'], 12)
+    >>> report.comparisons[0]["mean"].tolist()
+    [100.0, 100.0]
+    """
+    check_choice("figure format", figure_format, PICTURE_FORMATS)
+    if not results:
+        raise ValueError("no results to report")
+    metrics = list(dict.fromkeys(metric for metric, _ in results))
+    layers = list(dict.fromkeys(layer for _, layer in results))
+    with RunFolder(out, overwrite=overwrite).writing() as run:
+        report = GridReport(run.folder, {})
+        for (metric, layer), result in results.items():
+            folder = "" if len(results) == 1 else result_folder_name(metric, _layer_of(result))
+            files = _write_result(result, run, f"{folder}/" if folder else "", figure_format)
+            report.folders[(metric, layer)] = run.folder / folder
+            report.files += files.values()
+        if len(metrics) > 1:
+            for layer in layers:
+                hidden_state = _layer_of(results[(metrics[0], layer)])
+                table = metric_comparison({m: results[(m, layer)] for m in metrics})
+                name = f"metric_comparison_layer{hidden_state}"
+                table.round(2).to_csv(csv := run.file(f"{name}.csv"))
+                (markdown := run.file(f"{name}.md")).write_text(markdown_table(table) + "\n")
+                report.comparisons[hidden_state] = table
+                report.files += [csv, markdown]
+        if len(layers) > 1:
+            for metric in metrics:
+                by_layer = {
+                    _layer_of(results[(metric, layer)]): results[(metric, layer)]
+                    for layer in layers
+                }
+                table = layer_ablation(by_layer)
+                table.round(2).to_csv(csv := run.file(f"layer_ablation_{metric}.csv"))
+                plot = run.file(f"layer_ablation_{metric}.{figure_format}")
+                chance = 100 * next(iter(by_layer.values())).mean("chance")
+                plot_layer_ablation(
+                    table, plot, f"{metric}: mean R@1 by layer", chance=chance, format=figure_format
+                )
+                report.ablations[metric] = table
+                report.files += [csv, plot]
+    return report
+
+
+def _layer_of(result: RetrievalResult) -> int:
+    """The hidden-state index a result was computed on (as its settings record it)."""
+    return int(result.settings["layer"])
 
 
 def result_heatmap(result: RetrievalResult, ax: Axes | None = None) -> Figure:

@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ._version import __version__
+from .checks import option
 
 RUN_RECORD = "seqsim-run.json"
 """The list of a run's files, in the folder it wrote."""
@@ -139,7 +140,7 @@ def check_report_folder(folder: str | Path, *, overwrite: bool = False) -> None:
     Traceback (most recent call last):
         ...
     seqsim.run_folder.ReportFolderError: /... holds the report of another run (seqsim ..., \
-started ...): give --overwrite (overwrite=True) to replace it, or choose another folder
+started ...): give overwrite=True to replace it, or choose another folder
     """
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
@@ -155,14 +156,14 @@ started ...): give --overwrite (overwrite=True) to replace it, or choose another
         if not record.get("complete"):
             when += ", never finished"
         raise ReportFolderError(
-            f"{folder} holds the report of another run ({when}): give --overwrite "
-            "(overwrite=True) to replace it, or choose another folder"
+            f"{folder} holds the report of another run ({when}): give "
+            f"{option('overwrite', True)} to replace it, or choose another folder"
         )
     unlisted = _unlisted_reports(folder)
     if unlisted:
         raise ReportFolderError(
             f"{folder} holds report files of an earlier run ({unlisted[0].name}, ...): give "
-            "--overwrite (overwrite=True) to replace them, or choose another folder"
+            f"{option('overwrite', True)} to replace them, or choose another folder"
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -496,12 +497,17 @@ class SequenceIndex:
 
     # ------------------------------------------------------------------ saving
 
-    def _arrays(self) -> dict[str, np.ndarray]:
-        """The index as named arrays: what :meth:`save` writes (and a pickle carries)."""
+    def _arrays(self, path: Path | None = None) -> dict[str, np.ndarray]:
+        """The index as named arrays: what :meth:`save` writes to ``path`` (and a pickle
+        carries); an index of a store saved to a file records where the store is relative
+        to that file too."""
         arrays: dict[str, np.ndarray] = {
             f"shortlist_{name}": value for name, value in self.generator.state().items()
         }
         record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **self.settings()}
+        if self.source and path is not None:
+            relative = os.path.relpath(self.source["store"], path.absolute().parent)
+            record["source"] = {**self.source, "store_relative": Path(relative).as_posix()}
         arrays["settings"] = _json_bytes(record)
         arrays["keys"] = _json_bytes(list(self.keys))
         if not self.source:
@@ -553,7 +559,7 @@ class SequenceIndex:
         """
         path = Path(path)
         self._check_loadable()
-        arrays = self._arrays()
+        arrays = self._arrays(path)
         needed = sum(array.nbytes for array in arrays.values()) + 2**16
         owner = f"index-{id(self):x}"
 
@@ -581,13 +587,19 @@ class SequenceIndex:
             )
 
     @classmethod
-    def load(cls, path: str | Path, **run_options: Any) -> SequenceIndex:
+    def load(
+        cls, path: str | Path, *, store: str | Path | None = None, **run_options: Any
+    ) -> SequenceIndex:
         """Read an index written by :meth:`save`.
 
         Parameters
         ----------
         path : str or Path
             The index file.
+        store : str or Path, optional
+            For an index of a store: where the store is now. By default the store is looked
+            for where it was when the index was built, then at the same place relative to the
+            index file (a store and index moved together are found).
         **run_options
             ``backend``, ``device``, ``working_memory``: where its metric runs; the metric
             itself (name and options) is the saved one.
@@ -604,7 +616,8 @@ class SequenceIndex:
             Naming the file, if it does not exist, is damaged or not an index, is of another
             format version, names a generator not registered here
             (:func:`~seqsim.search.register_generator`), or (an index of a store) its store
-            cannot be read or has changed since the index was built.
+            is missing (the message says how to give its new place), cannot be read, or has
+            changed since the index was built.
 
         Examples
         --------
@@ -635,7 +648,9 @@ class SequenceIndex:
             raise SearchIndexError(f"{path}: no such index file") from None
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
             raise SearchIndexError(f"{path}: not a readable seqsim index ({error})") from None
-        return cls._from_arrays(arrays, str(path), run_options=run_options)
+        return cls._from_arrays(
+            arrays, str(path), run_options=run_options, index_path=path, store=store
+        )
 
     @classmethod
     def _from_arrays(
@@ -646,6 +661,8 @@ class SequenceIndex:
         metric: Metric | None = None,
         generator_type: type[CandidateGenerator] | None = None,
         run_options: dict[str, Any] | None = None,
+        index_path: Path | None = None,
+        store: str | Path | None = None,
     ) -> SequenceIndex:
         """The index that :meth:`_arrays` gave, with ``metric`` (else the one its settings
         name, built with ``run_options``) and a generator of ``generator_type`` (else the
@@ -684,7 +701,11 @@ class SequenceIndex:
         index.keys = np.array(keys, dtype=object)
         index.source = record["source"]
         if index.source:
-            index.sequences.append(_store_frames(where, index.source, keys))
+            folder = _store_folder(where, index.source, index_path, store)
+            index.sequences.append(_store_frames(where, folder, index.source, keys))
+            # where the store is now: a copy sent to a worker, or saved again, finds it there
+            kept = {k: v for k, v in index.source.items() if k != "store_relative"}
+            index.source = {**kept, "store": str(folder.resolve())}
         else:
             index.sequences.append(
                 PackedSequences.from_lengths(arrays["frames"], arrays["lengths"])
@@ -711,15 +732,42 @@ def _json_bytes(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), np.uint8)
 
 
-def _store_frames(where: str, source: dict[str, Any], keys: list[str]) -> PackedSequences:
+def _store_folder(
+    where: str, source: dict[str, Any], index_path: Path | None, given: str | Path | None
+) -> Path:
+    """Where the store of an index is: as given, else where it was built, else at the same
+    place relative to the index file; a missing store is named with how to give its place."""
+    if given is not None:
+        if not (Path(given) / "store.json").is_file():
+            raise SearchIndexError(f"{where}: {given} is not an embedding store (no store.json)")
+        return Path(given)
+    places = [Path(source["store"])]
+    if index_path is not None and source.get("store_relative"):
+        places.append(index_path.absolute().parent / source["store_relative"])
+    for place in places:
+        if (place / "store.json").is_file():
+            return place
+    hint = (
+        "give its new place (seqsim search --indexed-store DIR, or "
+        "SequenceIndex.load(..., store=DIR)), or build the index again"
+    )
+    looked = " nor ".join(str(place) for place in dict.fromkeys(places))
+    raise SearchIndexError(
+        f"{where}: its store is missing: it is neither at {looked} (moved or deleted?); " + hint
+    )
+
+
+def _store_frames(
+    where: str, folder: Path, source: dict[str, Any], keys: list[str]
+) -> PackedSequences:
     """The frames of an index built from a store, checked to be the ones it indexed."""
     try:
-        stored_keys, frames = EmbeddingStore(source["store"]).load(source["layer"])
+        stored_keys, frames = EmbeddingStore(folder).load(source["layer"])
     except StoreError as error:
         raise SearchIndexError(f"{where}: its store cannot be read ({error})") from None
     if stored_keys != keys:
         raise SearchIndexError(
-            f"{where}: the store {source['store']} has changed since the index was built "
+            f"{where}: the store {folder} has changed since the index was built "
             f"({len(stored_keys)} utterances now, {len(keys)} indexed); rebuild the index"
         )
     return frames
