@@ -154,7 +154,7 @@ def test_prepared_manifests_evaluate_with_both_protocols(fleurs, tiny_whisper_di
     settings = json.loads((tmp_path / "one" / "results.json").read_text())["settings"]
     assert settings["dropped_recordings"] == DROPPED and settings["multi_positive"] is False
     index = run("evaluate", *common, "--search", "index", "--out", tmp_path / "index")
-    assert index.exit_code == 1 and "search='index' needs one recording" in index.output
+    assert index.exit_code == 1 and "--search index needs one recording" in index.output
 
 
 def test_fleurs_layout_errors_name_the_file(fleurs, tmp_path):

@@ -2,8 +2,12 @@
 the bundled demo speech: no network needed."""
 
 import os
+import re
+import subprocess
+import sys
 import warnings
 from importlib import resources
+from pathlib import Path
 
 import ctranslate2
 import librosa
@@ -125,3 +129,33 @@ def test_whisper_info_of_the_offline_model_is_what_loading_it_gives(embedder):
             6,
         )
     )
+
+
+def bertscore_f1(x: np.ndarray, y: np.ndarray) -> float:
+    """The study's formula, in float64: R = mean_x max_y x.y, P = mean_y max_x x.y, 2PR/(P+R)."""
+    x, y = (np.asarray(frames, dtype=np.float64) for frames in (x, y))
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = y / np.linalg.norm(y, axis=1, keepdims=True)
+    cosines = x @ y.T
+    recall, precision = cosines.max(axis=1).mean(), cosines.max(axis=0).mean()
+    return float(2 * precision * recall / (precision + recall))
+
+
+def test_readme_first_example_runs_and_prints_what_its_comments_say(embedder, tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    code = re.search(r"```python\n(.*?)```", readme, flags=re.DOTALL).group(1)
+    printed = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert printed.returncode == 0, printed.stderr
+    lines = printed.stdout.splitlines()
+    # What the README's comments promise is what the code prints ...
+    promised = re.findall(r"print\(.*#.*?->\s*(.+?)(?::\s.*)?$", code, flags=re.MULTILINE)
+    assert promised == lines, (promised, lines)
+    # ... and what it prints is the study's formula on the model's frames.
+    last = [r.layers[6] for r in embedder.embed([demo(lang, "s01") for lang in ("en", "fr")])]
+    assert float(lines[0]) == pytest.approx(bertscore_f1(*last), abs=1e-4)
+    english = [r.layers[6] for r in embedder.embed([demo("en", f"s0{n}") for n in range(1, 6)])]
+    french = [r.layers[6] for r in embedder.embed([demo("fr", f"s0{n}") for n in range(1, 6)])]
+    best = [int(np.argmax([bertscore_f1(e, f) for f in french])) for e in english]
+    assert lines[1] == f"(5, 5) [{' '.join(map(str, best))}]"

@@ -223,6 +223,12 @@ def _writable_folder(folder: Path, what: str) -> None:
         ) from None
 
 
+def _with_folder(out: Path) -> Path:
+    """``out``, once its folder exists: made only when the result is ready to be written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 @contextmanager
 def _removed_if_left_empty(folder: Path) -> Iterator[None]:
     """Remove ``folder`` (and its empty subfolders) if it is new and the block fails before
@@ -830,7 +836,7 @@ def build_index(
     index = SequenceIndex.from_store(
         store_path, layer, metric=metric, generator=generator, candidates=candidates, **options
     )
-    index.save(out)
+    index.save(_with_folder(out))
     click.echo(
         f"indexed {len(index)} utterances of {store_path} (layer {index.source['layer']}) in "
         f"{time.perf_counter() - started:.1f} s -> {out}"
@@ -948,7 +954,9 @@ def search(
         for rank, (hit, score) in enumerate(zip(hit_row, score_row, strict=True), start=1)
         if hit >= 0
     ]
-    out.write_text("query\trank\tcandidate\tscore\n" + "".join(r + "\n" for r in rows))
+    _with_folder(out).write_text(
+        "query\trank\tcandidate\tscore\n" + "".join(r + "\n" for r in rows)
+    )
     click.echo(
         f"searched {len(chosen)} queries in {elapsed:.1f} s ({len(chosen) / elapsed:.1f} "
         f"queries/s), k={ids.shape[1]}, "
@@ -1162,7 +1170,7 @@ def pair(
         words_b=words[1],
         title=f"{embedder.model_name}, layer {embedder.layers[0]}",
     )
-    figure.savefig(out, format=picture, dpi=110)
+    figure.savefig(_with_folder(out), format=picture, dpi=110)
     click.echo(
         f"SeqSim P {similarity.precision:.4f}  R {similarity.recall:.4f}  "
         f"F1 {similarity.f1:.4f} ({len(frames[0])} x {len(frames[1])} frames) -> {out}"
