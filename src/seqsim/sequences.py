@@ -120,7 +120,7 @@ class MappedFile:
         ValueError: /.../layer_6.npy has been replaced since its frames were mapped (...
         """
         try:
-            status = os.stat(self.path)
+            status = os.lstat(self.path)  # a link in the file's place is another inode
         except OSError as error:
             raise ValueError(f"{self.path}: cannot map the frames ({error.strerror})") from None
         if (status.st_ino, status.st_size) != (self.inode, self.size):

@@ -1,7 +1,8 @@
 """The embedding store: encoder frames of keyed utterances on disk, resumable, safe for many
 writers, memory-mapped for reading. See :mod:`seqsim.store.store` for the layout."""
 
-from .files import StoreError, StoreFullError, StoreWriteError
+from .files import StoreError, StoreFullError, StoreLinkError, StoreWriteError
+from .layers import StoreCorruptError
 from .locks import StoreBusyError
 from .shards import CorruptShardError
 from .store import (
@@ -27,8 +28,10 @@ __all__ = [
     "Producer",
     "ShardWriter",
     "StoreBusyError",
+    "StoreCorruptError",
     "StoreError",
     "StoreFullError",
+    "StoreLinkError",
     "StoreMismatchError",
     "StoreWriteError",
 ]

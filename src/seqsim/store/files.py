@@ -5,7 +5,9 @@ Every file goes to a temporary name that says which writer owns it
 renamed into place, so a reader sees the old file or the whole new one. Files are created with
 mode 0666 less the umask, like any other program's, so a group can share a store. A full disk
 or a read-only folder becomes one :class:`StoreWriteError` that names the file (and, for a full
-disk, the space needed and the space free), with the temporary file removed.
+disk, the space needed and the space free), with the temporary file removed. No symbolic link
+is followed, to write or to read: a link planted where a store keeps a file or folder of its
+own is a :class:`StoreLinkError` naming it, and what it points to is never touched.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import errno
 import math
 import os
 import shutil
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -26,7 +29,8 @@ class StoreError(Exception):
     """A store that cannot be used as asked; the message names the store or file.
 
     The base of every store error: :class:`StoreWriteError` (and :class:`StoreFullError`),
-    :class:`~seqsim.store.StoreBusyError`, :class:`~seqsim.store.CorruptShardError` and
+    :class:`StoreLinkError`, :class:`~seqsim.store.StoreBusyError`,
+    :class:`~seqsim.store.CorruptShardError`, :class:`~seqsim.store.StoreCorruptError` and
     :class:`~seqsim.store.StoreMismatchError`.
 
     Examples
@@ -64,6 +68,216 @@ class StoreFullError(StoreWriteError):
         ...
     seqsim.store.files.StoreFullError: /.../layer_6.npy: no space left on device: ...
     """
+
+
+class StoreLinkError(StoreError):
+    """A symbolic link where a store keeps a file or folder of its own; the message names it.
+
+    seqsim neither writes nor reads through such a link (a planted ``embed.lock`` pointing at
+    a user's file would otherwise be overwritten); what the link points to is left alone.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import read_own_file
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     os.symlink("/etc/hostname", Path(folder) / "store.json")
+    ...     read_own_file(Path(folder) / "store.json")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.files.StoreLinkError: /.../store.json: is a symbolic link; seqsim writes only ...
+    """
+
+
+def link_error(path: Path) -> StoreLinkError:
+    """The error for a symbolic link found at ``path``, where seqsim keeps a file of its own.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The link.
+
+    Returns
+    -------
+    StoreLinkError
+        Naming ``path``, and what to do.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import link_error
+    >>> print(link_error(Path("store/embed.lock")))  # doctest: +NORMALIZE_WHITESPACE
+    store/embed.lock: is a symbolic link; seqsim writes only its own files here and follows
+    no link in a store; remove the link (what it points to is left alone)
+    """
+    return StoreLinkError(
+        f"{path}: is a symbolic link; seqsim writes only its own files here and follows no "
+        "link in a store; remove the link (what it points to is left alone)"
+    )
+
+
+def refuse_link(path: Path) -> None:
+    """Raise :class:`StoreLinkError` where ``path`` is a symbolic link (a missing one passes).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        A file or folder of the store's own.
+
+    Raises
+    ------
+    StoreLinkError
+        Naming ``path``, when it is a symbolic link.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import StoreLinkError, refuse_link
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     refuse_link(Path(folder) / "shards")  # missing: fine
+    ...     os.symlink(folder, Path(folder) / "shards")
+    ...     try:
+    ...         refuse_link(Path(folder) / "shards")
+    ...     except StoreLinkError:
+    ...         print("refused")
+    refused
+    """
+    if path.is_symlink():
+        raise link_error(path)
+
+
+def open_own(path: Path, flags: int, mode: int = 0o666) -> int:
+    """``os.open`` of a store's own file, never through a symbolic link (``O_NOFOLLOW``).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    flags : int
+        ``os.O_*`` flags; ``O_NOFOLLOW`` and ``O_CLOEXEC`` are added.
+    mode : int, default 0o666
+        The mode of a file created (less the umask).
+
+    Returns
+    -------
+    int
+        The file descriptor.
+
+    Raises
+    ------
+    StoreLinkError
+        Naming ``path``, when it is a symbolic link (which is left as it is).
+    OSError
+        When it cannot be opened otherwise.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import StoreLinkError, open_own
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     target, link = Path(folder) / "target", Path(folder) / "embed.lock"
+    ...     os.symlink(target, link)
+    ...     try:
+    ...         open_own(link, os.O_RDWR | os.O_CREAT)
+    ...     except StoreLinkError:
+    ...         print("refused; target created:", target.exists())
+    refused; target created: False
+    """
+    try:
+        return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError:
+        refuse_link(path)
+        raise
+
+
+def open_own_file(path: Path) -> BinaryIO:
+    """A store's own regular file, opened for reading without following a symbolic link.
+
+    A FIFO or device in its place does not block the open: it is refused.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+
+    Returns
+    -------
+    BinaryIO
+        The open file.
+
+    Raises
+    ------
+    StoreLinkError
+        Naming ``path``, when it is a symbolic link.
+    StoreError
+        Naming ``path``, when it is not a regular file (a folder, a FIFO, ...).
+    OSError
+        When it cannot be opened (``FileNotFoundError`` where it does not exist).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import open_own_file
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> _ = (Path(folder.name) / "index.json").write_text("{}")
+    >>> with open_own_file(Path(folder.name) / "index.json") as handle:
+    ...     print(handle.read())
+    b'{}'
+    >>> open_own_file(Path(folder.name))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.files.StoreError: /...: is not a regular file; seqsim keeps only its own files here
+    >>> folder.cleanup()
+    """
+    descriptor = open_own(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise StoreError(f"{path}: is not a regular file; seqsim keeps only its own files here")
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def read_own_file(path: Path) -> bytes | None:
+    """The bytes of a store's own file, or None where it is missing; never through a link.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file (``store.json``, ``index.json``, ...).
+
+    Returns
+    -------
+    bytes or None
+        Its contents; None where it, or its folder, does not exist.
+
+    Raises
+    ------
+    StoreLinkError
+        Naming ``path``, when it is a symbolic link.
+    StoreError
+        Naming ``path``, when it is not a regular file.
+    OSError
+        When it cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import read_own_file
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     _ = (Path(folder) / "store.json").write_text("{}")
+    ...     print(read_own_file(Path(folder) / "store.json"), read_own_file(Path(folder) / "x"))
+    b'{}' None
+    """
+    try:
+        with open_own_file(path) as handle:
+            return handle.read()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
 
 
 def temporary_path(final: Path, owner: str) -> Path:
@@ -242,10 +456,13 @@ def check_free_space(path: Path, needed: int) -> None:
 def create_file(path: Path) -> BinaryIO:
     """A new file opened for writing, mode 0666 less the umask (``tempfile`` would give 0600).
 
+    It is created exclusively (``O_EXCL``), so nothing in its place, a symbolic link
+    included, is ever written through.
+
     Parameters
     ----------
     path : pathlib.Path
-        The file; truncated if it exists.
+        The file; it must not exist.
 
     Returns
     -------
@@ -254,8 +471,10 @@ def create_file(path: Path) -> BinaryIO:
 
     Raises
     ------
+    StoreLinkError
+        Naming ``path``, when a symbolic link is in its place.
     OSError
-        When it cannot be created.
+        When it cannot be created (``FileExistsError`` where something is in its place).
 
     Examples
     --------
@@ -269,7 +488,7 @@ def create_file(path: Path) -> BinaryIO:
     ...     os.stat(Path(folder) / "a.bin").st_mode & 0o777 == 0o666 & ~umask
     True
     """
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+    descriptor = open_own(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     return os.fdopen(descriptor, "wb")
 
 
@@ -313,7 +532,7 @@ def write_atomically(
 
     The temporary file is flushed to disk and renamed into place (then the folder is synced),
     so a reader sees the old file or the whole new one. Any failure removes the temporary
-    file.
+    file. A symbolic link at ``path`` is refused, never written through nor replaced.
 
     Parameters
     ----------
@@ -340,6 +559,8 @@ def write_atomically(
     StoreWriteError
         Naming ``path``, when it cannot be written; a :class:`StoreFullError` when the
         disk or quota is full, or ``needed`` bytes are not free.
+    StoreLinkError
+        Naming ``path``, when it is a symbolic link.
 
     Examples
     --------
@@ -356,9 +577,14 @@ def write_atomically(
     True False b'old' ['a.bin']
     """
     temporary = temporary_path(path, owner)
+    refuse_link(path)
     try:
         check_free_space(path, needed)
-        with create_file(temporary) as handle:
+        handle = create_file(temporary)
+    except OSError as error:
+        raise write_error(path, error, needed) from None
+    try:
+        with handle:
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
@@ -449,3 +675,35 @@ def make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise StoreWriteError(f"{folder}: cannot create the folder: {error.strerror}") from None
+
+
+def make_own_folder(folder: Path) -> None:
+    """:func:`make_folder` for a folder of the store's own (``shards``, ``writers``, ...).
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The folder, created with its parents where missing.
+
+    Raises
+    ------
+    StoreLinkError
+        Naming the folder, when it is a symbolic link (to a folder or not).
+    StoreWriteError
+        Naming the folder and the reason, when it cannot be created.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.store.files import make_own_folder
+    >>> with tempfile.TemporaryDirectory() as folder, tempfile.TemporaryDirectory() as other:
+    ...     make_own_folder(Path(folder) / "shards")
+    ...     os.symlink(other, Path(folder) / "writers")
+    ...     make_own_folder(Path(folder) / "writers")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.store.files.StoreLinkError: /.../writers: is a symbolic link; ...
+    """
+    refuse_link(folder)
+    make_folder(folder)

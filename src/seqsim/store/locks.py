@@ -8,6 +8,8 @@ that can be locked belongs to a dead owner, and only then are that owner's tempo
 ever deleted.
 
 ``flock`` works on local filesystems and on NFSv4 (Linux maps it to NFS byte-range locks).
+Lock files are opened without following symbolic links (:func:`seqsim.store.files.open_own`),
+so a link planted in their place is refused by name, and what it points to is never written.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .files import StoreError, StoreWriteError, make_folder, temporary_owner
+from .files import (
+    StoreError,
+    StoreWriteError,
+    make_own_folder,
+    open_own,
+    refuse_link,
+    temporary_owner,
+)
 
 WRITERS = "writers"
 
@@ -87,6 +96,8 @@ def owner(store: Path) -> Iterator[str]:
     ------
     StoreWriteError
         When the lock file cannot be created (a read-only store, permissions).
+    StoreLinkError
+        When ``writers`` is a symbolic link.
 
     Examples
     --------
@@ -102,12 +113,12 @@ def owner(store: Path) -> Iterator[str]:
     []
     """
     folder = store / WRITERS
-    make_folder(folder)
+    make_own_folder(folder)
     while True:
         name = _new_owner_name()
         path = folder / f"{name}.lock"
         try:
-            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+            descriptor = open_own(path, os.O_RDWR | os.O_CREAT | os.O_EXCL)
         except FileExistsError:
             continue
         except OSError as error:
@@ -125,9 +136,9 @@ def owner(store: Path) -> Iterator[str]:
 
 
 def _inode(path: Path) -> int | None:
-    """The inode of ``path``, or None where it does not exist."""
+    """The inode of ``path`` itself (a link is not followed), or None where it does not exist."""
     try:
-        return path.stat().st_ino
+        return path.lstat().st_ino
     except FileNotFoundError:
         return None
 
@@ -137,7 +148,7 @@ def _if_dead(store: Path, name: str) -> Iterator[bool]:
     """Whether owner ``name`` is dead; while the block runs, no one can claim its lock file."""
     path = store / WRITERS / f"{name}.lock"
     try:
-        descriptor = os.open(path, os.O_RDWR)
+        descriptor = open_own(path, os.O_RDWR)
     except FileNotFoundError:
         yield True  # an owner removes its temporary files before its lock file
         return
@@ -168,6 +179,11 @@ def remove_dead_owners_files(store: Path, folders: list[Path]) -> list[Path]:
     list of pathlib.Path
         The temporary files removed (lock files not included).
 
+    Raises
+    ------
+    StoreLinkError
+        When ``writers`` or a lock file in it is a symbolic link.
+
     Examples
     --------
     A living owner's temporary file stays; one of an owner with no lock file goes:
@@ -192,6 +208,7 @@ def remove_dead_owners_files(store: Path, folders: list[Path]) -> list[Path]:
                 if name is not None:
                     by_owner.setdefault(name, []).append(path)
     writers = store / WRITERS
+    refuse_link(writers)
     if writers.is_dir():
         for lock in writers.glob("*.lock"):
             by_owner.setdefault(lock.stem, [])
@@ -225,6 +242,8 @@ def exclusive(path: Path, purpose: str) -> Iterator[None]:
         Naming the folder and the process that holds the lock (pid, host, since when).
     StoreWriteError
         When the lock file cannot be opened for writing.
+    StoreLinkError
+        When the lock file is a symbolic link (its target is left alone).
 
     Examples
     --------
@@ -238,7 +257,7 @@ def exclusive(path: Path, purpose: str) -> Iterator[None]:
     True
     """
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = open_own(path, os.O_RDWR | os.O_CREAT)
     except OSError as error:
         raise StoreWriteError(f"{path}: cannot write: {error.strerror}") from None
     try:
@@ -284,6 +303,8 @@ def shared_or_exclusive(path: Path, exclusive_lock: bool) -> Iterator[None]:
     ------
     StoreWriteError
         When the exclusive lock is asked for and the lock file cannot be opened for writing.
+    StoreLinkError
+        When the lock file is a symbolic link (its target is neither created nor written).
 
     Examples
     --------
@@ -299,14 +320,14 @@ def shared_or_exclusive(path: Path, exclusive_lock: bool) -> Iterator[None]:
     two readers
     """
     try:
-        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        descriptor = open_own(path, os.O_RDWR | os.O_CREAT)
     except OSError as error:
         if exclusive_lock:
             raise StoreWriteError(f"{path}: cannot write: {error.strerror}") from None
         if not path.exists():
             yield
             return
-        descriptor = os.open(path, os.O_RDONLY)
+        descriptor = open_own(path, os.O_RDONLY)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive_lock else fcntl.LOCK_SH)
         yield

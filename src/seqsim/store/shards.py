@@ -5,7 +5,9 @@ key, the identity of the audio its frames were made from, as UTF-8 JSON: see
 :mod:`seqsim.provenance`; null where none was given), ``lengths`` (frames per utterance, int64)
 and ``layer_K`` (every utterance's frames of layer K, back to back). Zip keeps a CRC-32 of every
 member, so a truncated or damaged shard is detected on reading and reported as
-:class:`CorruptShardError` naming the file.
+:class:`CorruptShardError` naming the file. A shard is opened without following a symbolic
+link (:func:`seqsim.store.files.open_own_file`): a link in the shards folder is a
+:class:`~seqsim.store.StoreLinkError`, never read.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import IO, Any, BinaryIO
 
 import numpy as np
 
-from .files import StoreError
+from .files import StoreError, open_own_file
 
 SUFFIX = ".npz"
 
@@ -209,14 +211,41 @@ def _read_member(archive: zipfile.ZipFile, name: str) -> np.ndarray:
         return np.lib.format.read_array(member, allow_pickle=False)
 
 
-def _member_shape(member: IO[bytes]) -> tuple[int, ...]:
-    """The shape in a ``.npy`` member's header, without reading its data."""
+def npy_header(member: IO[bytes]) -> tuple[tuple[int, ...], bool, np.dtype]:
+    """Shape, Fortran order and dtype in a ``.npy`` header, without reading the data.
+
+    Parameters
+    ----------
+    member : file-like
+        Positioned at the start of a ``.npy`` file; left at the start of its data.
+
+    Returns
+    -------
+    tuple of (tuple of int, bool, numpy.dtype)
+        As the header says.
+
+    Raises
+    ------
+    ValueError
+        When the header cannot be read (not a ``.npy`` file, a damaged header).
+
+    Examples
+    --------
+    >>> import io
+    >>> import numpy as np
+    >>> from seqsim.store.shards import npy_header
+    >>> buffer = io.BytesIO()
+    >>> np.save(buffer, np.zeros((5, 4), np.float16))
+    >>> _ = buffer.seek(0)
+    >>> npy_header(buffer)
+    ((5, 4), False, dtype('float16'))
+    """
     version = np.lib.format.read_magic(member)
     if version == (1, 0):
-        shape, _, _ = np.lib.format.read_array_header_1_0(member)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(member)
     else:
-        shape, _, _ = np.lib.format.read_array_header_2_0(member)
-    return tuple(shape)
+        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(member)
+    return tuple(shape), fortran_order, dtype
 
 
 def read_contents(path: Path) -> ShardContents:
@@ -240,6 +269,8 @@ def read_contents(path: Path) -> ShardContents:
     CorruptShardError
         Naming the shard, when it is not a readable zip, a member is missing or damaged, a
         layer's shape does not match the lengths, or keys, lengths and layers do not match.
+    StoreLinkError
+        Naming the shard, when it is a symbolic link.
 
     Examples
     --------
@@ -262,7 +293,7 @@ def read_contents(path: Path) -> ShardContents:
     (['en/s01', 'fr/s01'], array([2, 3]), {6: 4})
     """
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_own_file(path) as handle, zipfile.ZipFile(handle) as archive:
             keys = json.loads(_read_member(archive, "keys").tobytes().decode("utf-8"))
             sources = json.loads(_read_member(archive, "sources").tobytes().decode("utf-8"))
             lengths = _read_member(archive, "lengths")
@@ -271,7 +302,7 @@ def read_contents(path: Path) -> ShardContents:
                 if not name.startswith("layer_"):
                     continue
                 with archive.open(name) as member:
-                    shape = _member_shape(member)
+                    shape, _, _ = npy_header(member)
                 if len(shape) != 2 or shape[0] != int(lengths.sum()):
                     raise ValueError(
                         f"{name} has shape {shape}, but the lengths add up to "
@@ -310,6 +341,8 @@ def read_layer(path: Path, layer: int) -> np.ndarray:
     ------
     CorruptShardError
         Naming the shard, when it cannot be read, the layer is missing, or a CRC fails.
+    StoreLinkError
+        Naming the shard, when it is a symbolic link.
 
     Examples
     --------
@@ -326,7 +359,7 @@ def read_layer(path: Path, layer: int) -> np.ndarray:
     ((2, 4), dtype('float16'), 8.0)
     """
     try:
-        with zipfile.ZipFile(path) as archive:
+        with open_own_file(path) as handle, zipfile.ZipFile(handle) as archive:
             return _read_member(archive, f"layer_{layer}")
     except _READ_ERRORS as error:
         raise CorruptShardError(path, f"{type(error).__name__}: {error}") from None

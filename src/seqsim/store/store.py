@@ -9,19 +9,27 @@ Layout of a store directory::
     writers/<owner>.lock    one per living writer (see :mod:`seqsim.store.locks`)
     failures.jsonl          utterances that failed in the last embed run: key, source, reason
     layer_K.npy             after consolidation: every utterance's frames of layer K
-    index.json              after consolidation: keys, lengths and the shards they came from
+                            (see :mod:`seqsim.store.layers`)
+    index.json              after consolidation: keys, lengths, the shards they came from and
+                            the CRC-32 of every layer file
 
 Writers never share a file: every shard has a name of its own and appears by an atomic rename,
 so any number of processes (on any hosts that see the same filesystem) can add shards at once.
 A key written twice (two writers given the same utterance) is read once: the first shard in
 name order wins, in :meth:`EmbeddingStore.keys` and in consolidation alike. A killed writer
 loses only the utterances it had not flushed yet (``shard_size`` / ``flush_seconds``).
+
+Nothing in a store is written or read through a symbolic link (:mod:`seqsim.store.files`):
+a link in place of a file or folder of the store's own is a
+:class:`~seqsim.store.StoreLinkError` naming it. Every file frames are read from carries a
+checksum: a shard's members their zip CRC-32s, a layer file the CRC-32 in ``index.json``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -29,7 +37,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeGuard
 
 import numpy as np
 import torch
@@ -39,15 +47,19 @@ from .._version import __version__
 from ..audio import AudioError, AudioInput, describe, short_audio_note
 from ..checks import check_choice, check_count, check_positive
 from ..provenance import describe_record, identify, same_audio
-from ..sequences import MappedFile, PackedSequences
+from ..sequences import PackedSequences
 from . import locks
 from .files import (
     StoreError,
     StoreWriteError,
     make_folder,
+    make_own_folder,
+    read_own_file,
+    refuse_link,
     write_atomically,
     write_text_atomically,
 )
+from .layers import StoreCorruptError, open_layer, write_layer
 from .shards import (
     SUFFIX,
     CorruptShardError,
@@ -661,7 +673,8 @@ class EmbeddingStore:
         Raises
         ------
         StoreError
-            When ``path`` is a file, or ``store.json`` cannot be read.
+            When ``path`` is a file, or ``store.json`` cannot be read (a
+            :class:`~seqsim.store.StoreLinkError` where it is a symbolic link).
         StoreMismatchError
             For a store of another format version.
 
@@ -681,12 +694,13 @@ class EmbeddingStore:
         3 [6]
         """
         file = self.path / "store.json"
-        if not file.is_file():
-            if self.path.exists() and not self.path.is_dir():
-                raise StoreError(f"{self.path} is a file, not a store directory")
-            return None
         try:
-            settings = json.loads(file.read_text(encoding="utf-8"))
+            data = read_own_file(file)
+            if data is None:
+                if self.path.exists() and not self.path.is_dir():
+                    raise StoreError(f"{self.path} is a file, not a store directory")
+                return None
+            settings = json.loads(data.decode("utf-8"))
         except (OSError, ValueError) as error:
             raise StoreError(f"{file}: unreadable store settings ({error})") from None
         if not isinstance(settings, dict) or settings.get("format") != FORMAT_VERSION:
@@ -704,7 +718,7 @@ class EmbeddingStore:
             raise ValueError(f"store settings lack {', '.join(missing)}")
         check_choice("dtype", settings["dtype"], STORAGE_DTYPES)
         if self.settings is None:
-            make_folder(self.shard_dir)
+            make_own_folder(self.shard_dir)
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **settings}
             text = json.dumps(record, indent=2)
             write_text_atomically(self.path / "store.json", owner, text, replace=False)
@@ -794,6 +808,7 @@ class EmbeddingStore:
         ...     print([path.name for path in EmbeddingStore(folder).remove_dead_writers_files()])
         ['.seqsim-tmp.gone-7-0000.store.json']
         """
+        refuse_link(self.shard_dir)
         folders = [self.path, self.shard_dir]
         return locks.remove_dead_owners_files(self.path, folders)
 
@@ -801,6 +816,7 @@ class EmbeddingStore:
 
     def _shards(self) -> list[Path]:
         """The shard files, in name order (the order in which copies of a key compete)."""
+        refuse_link(self.shard_dir)
         if not self.shard_dir.is_dir():
             return []
         return sorted(p for p in self.shard_dir.glob(f"*{SUFFIX}") if not p.name.startswith("."))
@@ -888,7 +904,7 @@ class EmbeddingStore:
     def _set_aside(self, shard: Path, error: CorruptShardError) -> Path:
         """Move ``shard`` to ``shards/set-aside/``, with a warning; return where it went."""
         folder = self.shard_dir / SET_ASIDE
-        make_folder(folder)
+        make_own_folder(folder)
         target = folder / shard.name
         shard.replace(target)
         logger.warning("%s; moved to %s, its utterances will be embedded again", error, target)
@@ -1282,8 +1298,12 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         CorruptShardError
             Naming a shard that cannot be read; an embed run sets such a shard aside and
             embeds its utterances again (or call :meth:`set_aside_corrupt_shards`).
+        StoreCorruptError
+            Naming ``index.json``, when it is damaged, and how to rebuild it.
         StoreWriteError
             When the files cannot be written.
+        StoreLinkError
+            Naming a symbolic link found in place of a file of the store's own.
 
         Examples
         --------
@@ -1318,23 +1338,63 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         return []
 
     def _index_is_current(self, settings: Mapping[str, Any]) -> bool:
-        """Whether ``index.json`` names the current shards and every layer file exists."""
-        index = _read_index(self.path)
+        """Whether ``index.json`` names the current shards, and every layer file exists and
+        has its checksum recorded (an index of a seqsim that recorded none is rewritten)."""
+        index = self._read_index()
         if index is None or index["shards"] != [shard.name for shard in self._shards()]:
             return False
-        return all((self.path / f"layer_{layer}.npy").is_file() for layer in settings["layers"])
+        checksums = index.get("crc32", {})
+        return all(
+            str(layer) in checksums and os.path.lexists(_layer_file(self.path, layer))
+            for layer in settings["layers"]
+        )
 
-    def load(self, layer: int) -> tuple[list[str], PackedSequences]:
+    def _read_index(self) -> dict[str, Any] | None:
+        """``index.json``, checked, or None where it is missing."""
+        file = self.path / "index.json"
+        try:
+            data = read_own_file(file)
+        except OSError as error:
+            raise StoreError(f"{file}: cannot read it ({error.strerror})") from None
+        if data is None:
+            return None
+        try:
+            index = json.loads(data.decode("utf-8"))
+        except ValueError as error:
+            raise StoreCorruptError(file, f"not JSON: {error}", self._rebuild_advice()) from None
+        problem = index_problem(index)
+        if problem is not None:
+            raise StoreCorruptError(file, problem, self._rebuild_advice())
+        return index
+
+    def _rebuild_advice(self) -> str:
+        """How to rebuild a damaged ``index.json`` or layer file: from the shards, if any."""
+        shards = len(self._shards())
+        if not shards:
+            return (
+                f"{self.shard_dir} holds no shards to rebuild it from: embed the utterances again"
+            )
+        return (
+            "remove it and load again: the next consolidation writes it again from the "
+            f"{shards} shard(s) in {self.shard_dir}"
+        )
+
+    def load(self, layer: int, *, verify: bool = True) -> tuple[list[str], PackedSequences]:
         """Keys and memory-mapped frames of ``layer`` for every stored utterance.
 
         Consolidates first if shards were added. The frames are read-only, in the storage
         dtype, and carry their file (:class:`~seqsim.sequences.MappedFile`): a pickle of
-        them sent to another process maps the file again there.
+        them sent to another process maps the file again there. The layer file is checked
+        against ``index.json`` (header, size and, the first time this process loads it, its
+        CRC-32: :func:`~seqsim.store.layers.open_layer`).
 
         Parameters
         ----------
         layer : int
             A hidden-state index the store holds; negative counts from the last hidden state.
+        verify : bool, default True
+            Check the layer file's CRC-32 the first time this process loads it (a read of
+            the whole file). False trusts it: damaged frames would be read as they are.
 
         Returns
         -------
@@ -1344,10 +1404,14 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         Raises
         ------
         StoreError
-            When there is no store, it holds no embeddings yet, or a layer file does not
-            match ``index.json``.
+            When there is no store, or it holds no embeddings yet.
+        StoreCorruptError
+            Naming the layer file or ``index.json``, when it is damaged (a checksum or header
+            that does not match, garbage), and how to rebuild it from the shards.
         StoreMismatchError
             When the store does not hold ``layer``.
+        StoreLinkError
+            Naming a symbolic link found in place of a file of the store's own.
         CorruptShardError
             As :meth:`consolidate` raises it.
 
@@ -1375,15 +1439,18 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
             )
         self.consolidate()
         # index.json and the layer files change together under the exclusive lock
-        layer_file = self.path / f"layer_{layer}.npy"
         with locks.shared_or_exclusive(self.path / "consolidate.lock", exclusive_lock=False):
-            index = _read_index(self.path)
-            frames = np.load(layer_file, mmap_mode="r")
-            mapped = MappedFile.of(layer_file)
-        if index is None or not index["keys"]:
-            raise StoreError(f"{self.path} holds no embeddings yet")
-        if frames.shape[0] != sum(index["lengths"]):
-            raise StoreError(f"{self.path}: layer_{layer}.npy does not match index.json")
+            index = self._read_index()
+            if index is None or not index["keys"]:
+                raise StoreError(f"{self.path} holds no embeddings yet")
+            frames, mapped = open_layer(
+                _layer_file(self.path, layer),
+                sum(index["lengths"]),
+                np.dtype(settings["dtype"]),
+                index["crc32"][str(layer)],
+                self._rebuild_advice(),
+                verify=verify,
+            )
         packed = PackedSequences.from_lengths(frames, index["lengths"])
         return index["keys"], PackedSequences(packed.frames, packed.offsets, mapped)
 
@@ -1414,13 +1481,64 @@ def _first_copies(contents: Iterable[ShardContents]) -> dict[str, tuple[int, int
     return first
 
 
-def _read_index(path: Path) -> dict[str, Any] | None:
-    """``index.json`` of the store at ``path``, or None where it is missing or unreadable."""
-    file = path / "index.json"
-    try:
-        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
-    except ValueError:
-        return None  # rewritten by the next consolidation
+def _layer_file(store: Path, layer: int) -> Path:
+    """Where the consolidated frames of ``layer`` are in the store at ``store``."""
+    return store / f"layer_{layer}.npy"
+
+
+def index_problem(index: Any) -> str | None:
+    """What is wrong with the contents of an ``index.json``, or None where nothing is.
+
+    Parameters
+    ----------
+    index : Any
+        The parsed JSON.
+
+    Returns
+    -------
+    str or None
+        The first problem found: ``keys`` and ``shards`` must be lists of strings (the keys
+        unique), ``lengths`` one count (an integer >= 0) per key, and ``crc32``, where present,
+        a CRC-32 (an integer of 32 bits) per layer.
+
+    Examples
+    --------
+    >>> from seqsim.store.store import index_problem
+    >>> print(index_problem({"keys": ["a"], "lengths": [3], "shards": ["x.npz"],
+    ...                      "crc32": {"6": 12345}}))
+    None
+    >>> index_problem({"keys": ["a", "b"], "lengths": [3], "shards": []})
+    'it gives 1 length(s) for 2 key(s)'
+    """
+    if not isinstance(index, dict):
+        return f"not a JSON object but {type(index).__name__}"
+    keys, lengths, shards = index.get("keys"), index.get("lengths"), index.get("shards")
+    if not _is_strings(keys):
+        return "its keys are not a list of strings"
+    if not _is_strings(shards):
+        return "its shards are not a list of strings"
+    if len(set(keys)) != len(keys):
+        return "its keys are not unique"
+    if not isinstance(lengths, list) or not all(_is_count(n, 0) for n in lengths):
+        return "its lengths are not a list of integers >= 0"
+    if len(lengths) != len(keys):
+        return f"it gives {len(lengths)} length(s) for {len(keys)} key(s)"
+    checksums = index.get("crc32", {})
+    if not isinstance(checksums, dict) or not all(
+        _is_count(value, 0, 2**32) for value in checksums.values()
+    ):
+        return "its crc32 is not a CRC-32 per layer"
+    return None
+
+
+def _is_strings(value: Any) -> TypeGuard[list[str]]:
+    """Whether ``value`` is a list of strings."""
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _is_count(value: Any, low: int, high: float = float("inf")) -> bool:
+    """Whether ``value`` is an int (not a bool) with ``low <= value < high``."""
+    return type(value) is int and low <= value < high
 
 
 def _consolidate(
@@ -1441,45 +1559,14 @@ def _consolidate(
         for row in rows
     ]
     dtype = np.dtype(settings["dtype"])
-    for layer in settings["layers"]:
-        _write_layer(path / f"layer_{layer}.npy", owner, layer, contents, kept_rows, dtype)
+    checksums = {
+        str(layer): write_layer(_layer_file(path, layer), owner, layer, contents, kept_rows, dtype)
+        for layer in settings["layers"]
+    }
     index = {
         "keys": list(first),
         "lengths": lengths,
         "shards": [shard.path.name for shard in contents],
+        "crc32": checksums,
     }
     write_text_atomically(path / "index.json", owner, json.dumps(index))
-
-
-def _write_layer(
-    target: Path,
-    owner: str,
-    layer: int,
-    contents: list[ShardContents],
-    kept_rows: list[np.ndarray],
-    dtype: np.dtype,
-) -> None:
-    """Stream a layer's frames to ``.npy`` by shard (no memmap: a full disk errs, no SIGBUS)."""
-    total_frames = sum(
-        int(shard.lengths[rows].sum()) for shard, rows in zip(contents, kept_rows, strict=True)
-    )
-    dims = {shard.dims.get(layer) for shard in contents}
-    if len(dims) > 1 or None in dims:
-        shard = next(s for s in contents if s.dims.get(layer) != contents[0].dims.get(layer))
-        raise CorruptShardError(shard.path, f"layer {layer} differs from the other shards'")
-    shape: tuple[int, int] = (total_frames, dims.pop() or 0 if dims else 0)
-
-    def write(handle: BinaryIO) -> None:
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-        np.lib.format.write_array_header_2_0(handle, {**header, "shape": shape})
-        for shard, rows in zip(contents, kept_rows, strict=True):
-            frames = read_layer(shard.path, layer)
-            offsets = np.concatenate([[0], np.cumsum(shard.lengths)])
-            if len(rows) == len(shard.keys):
-                handle.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
-            else:
-                for row in rows:
-                    piece = frames[offsets[row] : offsets[row + 1]]
-                    handle.write(np.ascontiguousarray(piece, dtype=dtype).tobytes())
-
-    write_atomically(target, owner, write, needed=shape[0] * shape[1] * dtype.itemsize)
