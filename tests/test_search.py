@@ -5,6 +5,7 @@ save and load, and bad input is refused with a clear message."""
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -182,8 +183,15 @@ def test_a_small_index_gets_one_centroid_per_few_frames(frames, expected):
     unit = np.random.default_rng(0).standard_normal((frames, 8)).astype(np.float32)
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     index = SequenceIndex(centroids=128)
-    index.add(PackedSequences.from_lengths(unit, [frames]))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        index.add(PackedSequences.from_lengths(unit, [frames]))
     assert len(index.generator.centroid_vectors) == expected
+    # fewer than asked is said, naming both numbers; as many as asked is not
+    said = [str(w.message) for w in caught if "centroids=128 asked" in str(w.message)]
+    assert [text.endswith(f"using centroids={expected}") for text in said] == (
+        [True] if expected < 128 else []
+    )
 
 
 def test_an_index_of_a_store_takes_no_other_sequences(tmp_path):

@@ -782,8 +782,8 @@ def index_group() -> None:
 @click.option(
     "--centroids",
     "centroid_count",
-    default=DEFAULT_CENTROIDS,
-    show_default=True,
+    default=None,
+    show_default=str(DEFAULT_CENTROIDS),
     type=click.IntRange(min=1),
     help="k-means centroids (centroids shortlist; fewer for a store too small to train them).",
 )
@@ -796,8 +796,8 @@ def index_group() -> None:
 )
 @click.option(
     "--per-frame",
-    default=DEFAULT_PER_FRAME,
-    show_default=True,
+    default=None,
+    show_default=str(DEFAULT_PER_FRAME),
     type=click.IntRange(min=1),
     help="Neighbours per query frame (frames shortlist).",
 )
@@ -815,9 +815,9 @@ def build_index(
     metric: str,
     generator: str,
     candidates: int,
-    centroid_count: int,
+    centroid_count: int | None,
     rescore: int,
-    per_frame: int,
+    per_frame: int | None,
     factory: str,
 ) -> None:
     """Index every utterance of a store."""

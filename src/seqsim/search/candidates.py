@@ -20,6 +20,7 @@ then given every sequence in order (``add``), then asked for shortlists; its ``s
 
 from __future__ import annotations
 
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from itertools import pairwise
@@ -33,6 +34,7 @@ from scipy import sparse
 from .._defaults import DEFAULT_CENTROIDS, DEFAULT_FACTORY, DEFAULT_PER_FRAME, DEFAULT_RESCORE
 from ..checks import check_count
 from ..kernels.numba_kernels import unit_numpy_block
+from ..metrics.base import _stacklevel_outside_package
 from ..sequences import PackedSequences
 
 
@@ -115,6 +117,25 @@ def train_faiss(index: faiss.Index, vectors: np.ndarray, factory: str) -> None:
             f"({str(error).strip().splitlines()[-1]}); add more sequences at first, or "
             "choose a smaller index (e.g. 'Flat')"
         ) from None
+
+
+def warn_clamped(name: str, asked: int, used: int, why: str) -> None:
+    """Warn that the option ``name`` was asked as ``asked`` and ``used`` is used, ``why``.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from seqsim.search.candidates import warn_clamped
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warn_clamped("per_frame", 1000, 30, "the 30 frames the shortlist is trained on")
+    >>> print(caught[0].message)
+    per_frame=1000 asked, but the 30 frames the shortlist is trained on give 30; using per_frame=30
+    """
+    warnings.warn(
+        f"{name}={asked} asked, but {why} give {used}; using {name}={used}",
+        stacklevel=_stacklevel_outside_package(),
+    )
 
 
 class CandidateGenerator(ABC):
@@ -450,8 +471,13 @@ class FrameVotes(FaissGenerator):
 
     Parameters
     ----------
-    per_frame : int, default 32
-        Neighbours fetched per query frame (more: a better estimate, slower).
+    per_frame : int, optional
+        Neighbours fetched per query frame (more: a better estimate, slower); by default 32.
+        At most the frames the shortlist is trained on: more is clamped to them when it is
+        trained, with a warning where ``per_frame`` was given, and the value used is the one
+        :meth:`options` records. A search fetches at most the indexed frames, and holds the
+        neighbour lists of at most ``VOTE_BLOCK_ENTRIES`` (query frame, neighbour) pairs at
+        once, whatever ``per_frame``.
     symmetric : bool, default True
         Rank by the F1 of both directions; ``False`` ranks by the recall side alone
         (PyLate / ColBERT v1 style voting).
@@ -490,14 +516,18 @@ class FrameVotes(FaissGenerator):
 
     def __init__(
         self,
-        per_frame: int = DEFAULT_PER_FRAME,
+        per_frame: int | None = None,
         symmetric: bool = True,
         factory: str = DEFAULT_FACTORY,
         **faiss: Any,
     ) -> None:
-        check_count("per_frame", per_frame, 1)
+        if per_frame is not None:
+            check_count("per_frame", per_frame, 1)
         super().__init__(factory, **faiss)
-        self.per_frame, self.symmetric = per_frame, symmetric
+        self.asked_per_frame = per_frame
+        """``per_frame`` as given (None: the default), warned about where it is clamped."""
+        self.per_frame = DEFAULT_PER_FRAME if per_frame is None else per_frame
+        self.symmetric = symmetric
         self.owner = np.zeros(0, np.int64)
         """For every indexed frame, the number of its sequence."""
         self.lengths = np.zeros(0, np.int64)
@@ -508,6 +538,15 @@ class FrameVotes(FaissGenerator):
     def vectors(self, packed: PackedSequences) -> np.ndarray:
         return unit_frames(packed)
 
+    def train(self, sample: PackedSequences) -> None:
+        super().train(sample)
+        frames = int(sample.lengths.sum())
+        if self.per_frame > frames:
+            if self.asked_per_frame is not None:
+                why = f"the {frames} frames the shortlist is trained on"
+                warn_clamped("per_frame", self.per_frame, frames, why)
+            self.per_frame = frames
+
     def add(self, packed: PackedSequences) -> None:
         first = len(self.lengths)
         super().add(packed)
@@ -517,13 +556,18 @@ class FrameVotes(FaissGenerator):
         self.lengths = np.concatenate([self.lengths, packed.lengths])
 
     def shortlist(self, queries: PackedSequences, count: int) -> np.ndarray:
-        similarities, frame_ids = self._searchable().search(unit_frames(queries), self.per_frame)
+        index = self._searchable()
+        fetched = max(1, min(self.per_frame, index.ntotal))  # a loaded file may ask for more
+        rows_per_search = max(1, VOTE_BLOCK_ENTRIES // fetched)
+        frames = unit_frames(queries)
         lists = np.full((len(queries), count), -1, np.int64)
         for number in range(len(queries)):
-            rows = slice(queries.offsets[number], queries.offsets[number + 1])
-            scores = vote_scores(
-                similarities[rows], frame_ids[rows], self.owner, self.lengths, self.symmetric
-            )
+            tally = VoteTally(self.owner, self.lengths)
+            end = queries.offsets[number + 1]
+            for start in range(queries.offsets[number], end, rows_per_search):
+                block = frames[start : min(start + rows_per_search, end)]
+                tally.add(*index.search(block, fetched))
+            scores = tally.scores(self.symmetric)
             found = np.flatnonzero(np.isfinite(scores))
             best = found[np.argsort(-scores[found], kind="stable")[:count]]
             lists[number, : len(best)] = best
@@ -534,7 +578,21 @@ class FrameVotes(FaissGenerator):
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
         super().restore(state)
-        self.owner, self.lengths = state["owner"], state["lengths"]
+        owner, lengths = state["owner"], state["lengths"]
+        frames = self._trained_index().ntotal
+        if owner.shape != (frames,) or lengths.ndim != 1 or int(lengths.sum()) != frames:
+            raise ValueError(
+                f"its {frames} frames do not match owner {owner.shape} and lengths summing to "
+                f"{int(lengths.sum())}"
+            )
+        if frames and (owner.min() < 0 or owner.max() >= len(lengths)):
+            raise ValueError(f"owner holds numbers outside the {len(lengths)} sequences")
+        self.owner, self.lengths = owner.astype(np.int64), lengths.astype(np.int64)
+
+
+VOTE_BLOCK_ENTRIES = 1 << 20
+"""(query frame, neighbour) pairs that :class:`FrameVotes` fetches and tallies at once: a
+search's memory is bounded by this block (and the index), not by ``per_frame`` x query frames."""
 
 
 def vote_scores(
@@ -588,40 +646,102 @@ def vote_scores(
     >>> np.round(vote_scores(similarities, frame_ids, owner, lengths, symmetric=True), 4)
     array([0.7875, 0.5   ,   -inf])
     """
-    valid = frame_ids >= 0
-    rows = np.broadcast_to(np.arange(len(frame_ids))[:, None], frame_ids.shape)[valid]
-    frames, sims = frame_ids[valid], similarities[valid]
-    sequences = owner[frames]
-    kth = np.where(valid, similarities, np.inf).min(axis=1)
-    kth[~np.isfinite(kth)] = 0.0
-    # best similarity per (query frame, sequence): sort by sequence, then by similarity
-    order = np.lexsort((-sims, sequences, rows))
-    rows, sequences, sims, frames = rows[order], sequences[order], sims[order], frames[order]
-    first = np.ones(len(rows), bool)
-    first[1:] = (rows[1:] != rows[:-1]) | (sequences[1:] != sequences[:-1])
-    gains = np.bincount(
-        sequences[first], weights=sims[first] - kth[rows[first]], minlength=len(lengths)
-    )
-    recall = (kth.sum() + gains) / len(frame_ids)
-    scores = np.full(len(lengths), -np.inf)
-    seen = np.unique(sequences)
-    if not symmetric:
-        scores[seen] = recall[seen]
+    tally = VoteTally(owner, lengths)
+    tally.add(similarities, frame_ids)
+    return tally.scores(symmetric)
+
+
+class VoteTally:
+    """The sums behind :func:`vote_scores` for one query, gathered block by block of its
+    frames' neighbour lists, so that the lists need not be held all at once.
+
+    Parameters
+    ----------
+    owner : numpy.ndarray
+        For every indexed frame, the number of its sequence.
+    lengths : numpy.ndarray
+        The length (frames) of every indexed sequence.
+
+    Examples
+    --------
+    Two blocks of one query frame each give what both frames at once give:
+
+    >>> import numpy as np
+    >>> from seqsim.search.candidates import VoteTally, vote_scores
+    >>> similarities, frame_ids = np.array([[0.9, 0.5], [0.8, 0.7]]), np.array([[0, 2], [1, 3]])
+    >>> owner, lengths = np.array([0, 0, 1, 2]), np.array([2, 1, 1])
+    >>> tally = VoteTally(owner, lengths)
+    >>> tally.add(similarities[:1], frame_ids[:1])
+    >>> tally.add(similarities[1:], frame_ids[1:])
+    >>> whole = vote_scores(similarities, frame_ids, owner, lengths, symmetric=True)
+    >>> bool(np.allclose(tally.scores(symmetric=True), whole))
+    True
+    """
+
+    def __init__(self, owner: np.ndarray, lengths: np.ndarray) -> None:
+        self.owner, self.lengths = owner, lengths
+        self.rows = 0
+        self.kth_sum = 0.0
+        self.floor = np.inf
+        self.gains = np.zeros(len(lengths))
+        self.seen = np.zeros(len(lengths), bool)
+        self.frames = np.zeros(0, np.int64)
+        """Every candidate frame fetched so far (once each)."""
+        self.best = np.zeros(0, np.float32)
+        """The best similarity to a query frame of each of :attr:`frames`."""
+
+    def add(self, similarities: np.ndarray, frame_ids: np.ndarray) -> None:
+        """Count the neighbour lists of more of the query's frames.
+
+        Parameters
+        ----------
+        similarities, frame_ids : numpy.ndarray
+            (n, k) each, as :func:`vote_scores` takes them.
+        """
+        valid = frame_ids >= 0
+        rows = np.broadcast_to(np.arange(len(frame_ids))[:, None], frame_ids.shape)[valid]
+        frames, sims = frame_ids[valid], similarities[valid]
+        sequences = self.owner[frames]
+        kth = np.where(valid, similarities, np.inf).min(axis=1)
+        kth[~np.isfinite(kth)] = 0.0
+        # best similarity per (query frame, sequence): sort by sequence, then by similarity
+        order = np.lexsort((-sims, sequences, rows))
+        rows, ordered, ordered_sims = rows[order], sequences[order], sims[order]
+        first = np.ones(len(rows), bool)
+        first[1:] = (rows[1:] != rows[:-1]) | (ordered[1:] != ordered[:-1])
+        self.gains += np.bincount(
+            ordered[first],
+            weights=ordered_sims[first] - kth[rows[first]],
+            minlength=len(self.lengths),
+        )
+        self.rows += len(frame_ids)
+        self.kth_sum += float(kth.sum())
+        self.floor = min(self.floor, float(kth.min(initial=np.inf)))
+        self.seen[sequences] = True
+        # best similarity per fetched candidate frame, merged with the blocks before
+        frames = np.concatenate([self.frames, frames])
+        sims = np.concatenate([self.best, sims])
+        by_frame = np.lexsort((-sims, frames))
+        unique = np.ones(len(frames), bool)
+        unique[1:] = frames[by_frame][1:] != frames[by_frame][:-1]
+        self.frames, self.best = frames[by_frame][unique], sims[by_frame][unique]
+
+    def scores(self, symmetric: bool) -> np.ndarray:
+        """:func:`vote_scores` of the frames counted so far (``symmetric`` as there)."""
+        recall = (self.kth_sum + self.gains) / self.rows
+        scores = np.full(len(self.lengths), -np.inf)
+        seen = np.flatnonzero(self.seen)
+        if not symmetric:
+            scores[seen] = recall[seen]
+            return scores
+        frame_owner = self.owner[self.frames]
+        totals = np.bincount(frame_owner, weights=self.best, minlength=len(self.lengths))
+        counts = np.bincount(frame_owner, minlength=len(self.lengths))
+        precision = (totals + (self.lengths - counts) * self.floor) / self.lengths
+        both = precision[seen] + recall[seen]
+        product = 2 * precision[seen] * recall[seen]
+        scores[seen] = np.divide(product, both, out=np.zeros_like(both), where=both > 0)
         return scores
-    # best similarity per fetched candidate frame
-    by_frame = np.lexsort((-sims, frames))
-    unique = np.ones(len(frames), bool)
-    unique[1:] = frames[by_frame][1:] != frames[by_frame][:-1]
-    frame_best = sims[by_frame][unique]
-    frame_owner = sequences[by_frame][unique]
-    totals = np.bincount(frame_owner, weights=frame_best, minlength=len(lengths))
-    counts = np.bincount(frame_owner, minlength=len(lengths))
-    floor = kth.min()
-    precision = (totals + (lengths - counts) * floor) / lengths
-    both = precision[seen] + recall[seen]
-    product = 2 * precision[seen] * recall[seen]
-    scores[seen] = np.divide(product, both, out=np.zeros_like(both), where=both > 0)
-    return scores
 
 
 class CentroidInteraction(CandidateGenerator):
@@ -641,8 +761,10 @@ class CentroidInteraction(CandidateGenerator):
 
     Parameters
     ----------
-    centroids : int, default 4096
-        The number of k-means centroids (at most).
+    centroids : int, optional
+        The number of k-means centroids (at most); by default 4096. Training sets the number
+        used (fewer for a small sample, as above), which :meth:`options` records; where
+        ``centroids`` was given and fewer are used, it warns, naming both.
     rescore : int, default 2000
         Sequences, those with the best precision side, whose recall side is computed.
     seed : int, default 0
@@ -659,6 +781,11 @@ class CentroidInteraction(CandidateGenerator):
     ------
     ValueError
         If ``centroids`` or ``rescore`` is not an integer >= 1.
+
+    Warns
+    -----
+    UserWarning
+        When trained, where ``centroids`` was given and the sample gives fewer.
 
     Examples
     --------
@@ -679,13 +806,17 @@ class CentroidInteraction(CandidateGenerator):
     name = "centroids"
 
     def __init__(
-        self, centroids: int = DEFAULT_CENTROIDS, rescore: int = DEFAULT_RESCORE, seed: int = 0
+        self, centroids: int | None = None, rescore: int = DEFAULT_RESCORE, seed: int = 0
     ) -> None:
-        check_count("centroids", centroids, 1)
+        if centroids is not None:
+            check_count("centroids", centroids, 1)
         check_count("rescore", rescore, 1)
-        self.centroids, self.rescore, self.seed = centroids, rescore, seed
+        self.asked_centroids = centroids
+        """``centroids`` as given (None: the default), warned about where fewer are used."""
+        self.centroids = DEFAULT_CENTROIDS if centroids is None else centroids
+        self.rescore, self.seed = rescore, seed
         self.centroid_vectors = np.zeros((0, 0), np.float32)
-        self.histograms = sparse.csr_matrix((0, centroids), dtype=np.float32)
+        self.histograms = sparse.csr_matrix((0, self.centroids), dtype=np.float32)
 
     def options(self) -> dict[str, Any]:
         return {
@@ -696,7 +827,13 @@ class CentroidInteraction(CandidateGenerator):
         }
 
     def train(self, sample: PackedSequences) -> None:
-        self.centroid_vectors = _spherical_kmeans(unit_frames(sample), self.centroids, self.seed)
+        frames = unit_frames(sample)
+        self.centroid_vectors = _spherical_kmeans(frames, self.centroids, self.seed)
+        used = len(self.centroid_vectors)
+        if used < self.centroids and self.asked_centroids is not None:
+            why = f"the {len(frames)} frames the shortlist is trained on"
+            warn_clamped("centroids", self.centroids, used, why)
+        self.centroids = used
         self.index = faiss.IndexFlatIP(self.centroid_vectors.shape[1])
         self.index.add(self.centroid_vectors)
         self.histograms = sparse.csr_matrix((0, len(self.centroid_vectors)), dtype=np.float32)
@@ -748,13 +885,24 @@ class CentroidInteraction(CandidateGenerator):
         }
 
     def restore(self, state: dict[str, np.ndarray]) -> None:
-        self.centroid_vectors = state["vectors"]
-        self.index = faiss.IndexFlatIP(self.centroid_vectors.shape[1])
-        self.index.add(self.centroid_vectors)
-        shape = (len(state["indptr"]) - 1, len(self.centroid_vectors))
-        self.histograms = sparse.csr_matrix(
-            (state["data"], state["indices"], state["indptr"]), shape=shape
-        )
+        vectors, indptr = state["vectors"], state["indptr"]
+        if (
+            vectors.ndim != 2
+            or vectors.dtype != np.float32
+            or not 0 < len(vectors) <= self.centroids
+        ):
+            raise ValueError(
+                f"its centroid vectors are {vectors.dtype} of shape {vectors.shape}, expected "
+                f"float32 (1 to {self.centroids}, dim)"
+            )
+        if indptr.ndim != 1 or len(indptr) < 1:
+            raise ValueError(f"its indptr has shape {indptr.shape}, expected (sequences + 1,)")
+        shape = (len(indptr) - 1, len(vectors))
+        histograms = sparse.csr_matrix((state["data"], state["indices"], indptr), shape=shape)
+        histograms.check_format(full_check=True)  # centroid ids in range: the kernels trust them
+        self.centroid_vectors, self.histograms = vectors, histograms
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors)
 
 
 SHORTLIST_QUERY_BLOCK = 64

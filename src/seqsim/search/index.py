@@ -12,9 +12,10 @@ ordered by id (smaller first), the evaluator's tie rule. ``index.keys[ids]`` nam
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
+import secrets
 import warnings
 import zipfile
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
+import torch
 
 from .._defaults import DEFAULT_CANDIDATES
 from .._version import __version__
@@ -30,10 +32,25 @@ from ..checks import check_count, check_flag
 from ..metrics.base import Metric, _stacklevel_outside_package, get_metric, sum_diagnostics
 from ..progress import progress_bar
 from ..ranking import top_k
-from ..sequences import PackedSequences, SequencesLike, as_packed
+from ..sequences import PackedSequences, SequencesLike, as_packed, to_float32_numpy
 from ..store import EmbeddingStore
-from ..store.files import StoreError, write_atomically
+from ..store.files import (
+    StoreError,
+    write_atomically,
+)
+from ._index_file import (
+    check_keys,
+    field,
+    kind_of,
+    read_members,
+    remove_killed_saves,
+    saved_frames,
+    saved_generator,
+    saved_metric,
+    saving,
+)
 from .candidates import GENERATORS, CandidateGenerator, generator_class
+from .errors import SearchIndexError
 from .sequences import SequenceCollection
 
 if TYPE_CHECKING:
@@ -47,24 +64,10 @@ ADD_BLOCK = 4096
 """Sequences the shortlist reads at once while indexing (bounds the memory of a build)."""
 EXHAUSTIVE_QUERY_BLOCK = 256
 """Queries scored at once by ``exhaustive=True`` (bounds the (queries, index) score matrix)."""
-
-
-class SearchIndexError(ValueError):
-    """An index file or a search that cannot be used; the message names it.
-
-    A subclass of ``ValueError``: raised for a missing, damaged or outdated index file, a
-    search of an empty index, and an ``add`` to an index that reads a store.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from seqsim.search import SearchIndexError, SequenceIndex
-    >>> try:
-    ...     SequenceIndex().search([np.ones((2, 4), np.float32)])
-    ... except SearchIndexError as error:
-    ...     print(error)
-    the index is empty: add sequences before searching
-    """
+RANGE_CHECK_ROWS = 1 << 16
+"""Frames cast to float32 at once to check that they and their squared norms are finite."""
+FINGERPRINT_SEQUENCES = 1024
+"""Sequences of a store whose first frame its fingerprint hashes (with every length)."""
 
 
 class SequenceIndex:
@@ -231,11 +234,19 @@ class SequenceIndex:
         ------
         SearchIndexError
             If the index was built from a store (add the utterances to the store and build
-            the index again).
+            the index again); if a key is given twice or is indexed already; or if a frame
+            overflows float32 (its values or its squared norm), naming it.
         ValueError
             If ``sequences`` are empty, not 2-D float frames, hold NaN/inf, or differ in
             dimension from the index; if ``keys`` and ``sequences`` differ in number; or if
             the faiss index of the shortlist cannot be trained on them.
+
+        Warns
+        -----
+        UserWarning
+            Where the shortlist's ``centroids`` or ``per_frame`` was given and is more than
+            the first sequences added (those it is trained on) give: the value used is
+            recorded.
 
         Examples
         --------
@@ -253,10 +264,12 @@ class SequenceIndex:
                 "store and build the index again"
             )
         packed = as_packed(sequences, "sequences", dim=self.dim)
+        _check_float32_range(packed, "sequences")
         if keys is None:
             keys = [str(number) for number in range(len(self), len(self) + len(packed))]
         elif len(keys) != len(packed):
             raise ValueError(f"{len(keys)} keys for {len(packed)} sequences")
+        self._check_new_keys(keys)
         if not self.generator.trained:
             sample = np.random.default_rng(0).permutation(len(packed))[:TRAINING_SEQUENCES]
             self.generator.train(packed.subset(np.sort(sample)))
@@ -268,6 +281,22 @@ class SequenceIndex:
             self.generator.add(block)
         self.sequences.append(packed)
         self.keys = np.concatenate([self.keys, np.array(list(keys), dtype=object)])
+
+    def _check_new_keys(self, keys: Sequence[str]) -> None:
+        """Refuse a key given twice, or indexed already (``keys[ids]`` must name one each)."""
+        indexed = {key: number for number, key in enumerate(self.keys)}
+        for number, key in enumerate(keys):
+            if key in indexed and indexed[key] < len(self):
+                raise SearchIndexError(
+                    f"key {key!r} (sequence {number} of those added) is indexed already, as "
+                    f"sequence {indexed[key]}: every key must name one sequence"
+                )
+            if key in indexed:
+                raise SearchIndexError(
+                    f"key {key!r} is given twice, for sequences {indexed[key] - len(self)} and "
+                    f"{number} of those added: every key must name one sequence"
+                )
+            indexed[key] = len(self) + number
 
     @classmethod
     def from_store(
@@ -281,8 +310,10 @@ class SequenceIndex:
         """An index of every utterance in ``store`` (layer ``layer``), built block by block
         from its memory-mapped frames, which the index keeps using (never loaded whole).
 
-        The index records the store's path, model and layer in :attr:`source`; it is saved
-        pointing at the store, and refuses :meth:`add` (add to the store and rebuild).
+        The index records the store's path, model and layer in :attr:`source`, and its
+        fingerprint (a hash of every utterance's length and of sampled frames), by which
+        :meth:`load` knows the store again; it is saved pointing at the store, and refuses
+        :meth:`add` (add to the store and rebuild).
 
         Parameters
         ----------
@@ -342,6 +373,7 @@ class SequenceIndex:
             "store": str(store.path.resolve()),
             "model": settings.get("model"),
             "layer": layer % settings.get("hidden_states", layer + 1),
+            "fingerprint": _store_fingerprint(frames),
         }
         return index
 
@@ -390,7 +422,8 @@ class SequenceIndex:
         Raises
         ------
         SearchIndexError
-            If the index is empty.
+            If the index is empty, or a query frame overflows float32 once cast to it (its
+            values or its squared norm: its scores would be NaN), naming the query.
         ValueError
             If ``k`` is not an integer >= 1, or ``queries`` are empty, not 2-D float frames,
             hold NaN/inf, or differ in dimension from the index.
@@ -421,6 +454,7 @@ class SequenceIndex:
         """
         k = self._checked_k(k)
         packed = as_packed(queries, "queries", dim=self.dim)
+        _check_float32_range(packed, "queries")
         if cluster is not None and not exhaustive:
             from ..distributed.scoring import cluster_search
 
@@ -521,6 +555,13 @@ class SequenceIndex:
         An interrupted save leaves the previous file as it was. Frames added as arrays are
         saved with it; an index built from a store keeps pointing at the store (its path).
 
+        Saves of one path serialise: a save holds an exclusive lock on ``<path>.lock``
+        (opened without following links, removed when the save ends) and waits while
+        another process saves to ``path``, so the last save wins and the file is always
+        whole. Holding it, the save first removes the temporary files of saves of ``path``
+        that were killed (``.seqsim-tmp.<owner>.<name>``, seqsim's own names only): every
+        living save of ``path`` would hold the lock.
+
         Parameters
         ----------
         path : str or Path
@@ -538,8 +579,9 @@ class SequenceIndex:
             registered (:func:`~seqsim.search.register_generator`), so that :meth:`load`
             could not build it again.
         seqsim.store.StoreWriteError
-            If the file cannot be written (:class:`~seqsim.store.StoreFullError` where the
-            disk is full, naming the space needed).
+            If the file or its lock cannot be written (a link where the lock goes, a
+            read-only folder; :class:`~seqsim.store.StoreFullError` where the disk is full,
+            naming the space needed).
 
         Examples
         --------
@@ -561,12 +603,14 @@ class SequenceIndex:
         self._check_loadable()
         arrays = self._arrays(path)
         needed = sum(array.nbytes for array in arrays.values()) + 2**16
-        owner = f"index-{id(self):x}"
+        owner = f"index-{os.getpid()}-{secrets.token_hex(8)}"  # unique, even without ASLR
 
         def write(handle: BinaryIO) -> None:
             np.savez(handle, **arrays)  # type: ignore[arg-type]
 
-        write_atomically(path, owner, write, needed=needed)
+        with saving(path):
+            remove_killed_saves(path)
+            write_atomically(path, owner, write, needed=needed)
         return path
 
     def _check_loadable(self) -> None:
@@ -613,11 +657,15 @@ class SequenceIndex:
         Raises
         ------
         SearchIndexError
-            Naming the file, if it does not exist, is damaged or not an index, is of another
-            format version, names a generator not registered here
+            Naming the file and what is wrong, if it does not exist, is damaged or not an
+            index (a member larger than the file, as a zip bomb declares, or whose ``.npy``
+            header does not match its size; settings that lack a field or hold the wrong
+            kind of value; shortlist options or arrays its generator does not take), is of
+            another format version, names a generator not registered here
             (:func:`~seqsim.search.register_generator`), or (an index of a store) its store
-            is missing (the message says how to give its new place), cannot be read, or has
-            changed since the index was built.
+            is missing (the message says how to give its new place), cannot be read, has
+            changed since the index was built, or is another store than the one given as
+            ``store`` (naming both).
 
         Examples
         --------
@@ -637,13 +685,9 @@ class SequenceIndex:
         """
         path = Path(path)
         try:
-            with zipfile.ZipFile(path) as archive:
-                arrays = {
-                    name[: -len(".npy")]: np.lib.format.read_array(
-                        io.BytesIO(archive.read(name)), allow_pickle=False
-                    )
-                    for name in archive.namelist()
-                }
+            arrays = read_members(path)
+        except SearchIndexError:
+            raise  # it names the file and what is wrong already
         except FileNotFoundError:
             raise SearchIndexError(f"{path}: no such index file") from None
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
@@ -666,50 +710,44 @@ class SequenceIndex:
     ) -> SequenceIndex:
         """The index that :meth:`_arrays` gave, with ``metric`` (else the one its settings
         name, built with ``run_options``) and a generator of ``generator_type`` (else the
-        class registered under the name its settings give); ``where`` names it in errors."""
+        class registered under the name its settings give); ``where`` names it in errors,
+        which say what is missing or wrong in it."""
         try:
             record = json.loads(arrays.pop("settings").tobytes())
             keys = json.loads(arrays.pop("keys").tobytes())
         except (ValueError, KeyError) as error:
             raise SearchIndexError(f"{where}: not a readable seqsim index ({error})") from None
+        if not isinstance(record, dict):
+            raise SearchIndexError(f"{where}: its settings are {kind_of(record)}, not an object")
         if record.get("format") != FORMAT_VERSION:
             raise SearchIndexError(
                 f"{where}: index format {record.get('format')!r}, this seqsim reads format "
                 f"{FORMAT_VERSION} (made by seqsim {record.get('seqsim_version')}); rebuild it"
             )
+        check_keys(where, keys)
         if metric is None:
-            metric_settings = dict(record["metric"])
-            metric = get_metric(
-                metric_settings.pop("metric"), **metric_settings, **(run_options or {})
-            )
-        shortlist = dict(record["shortlist"])
-        generator_name = shortlist.pop("generator")
-        if generator_type is None:
-            try:
-                generator_type = generator_class(generator_name)
-            except ValueError as error:
-                raise SearchIndexError(f"{where}: its shortlist: {error}") from None
-        generator = generator_type(**shortlist)
-        generator.restore(
-            {
-                name[len("shortlist_") :]: value
-                for name, value in arrays.items()
-                if name.startswith("shortlist_")
-            }
+            metric = saved_metric(where, field(where, record, "metric", dict), run_options)
+        generator = saved_generator(
+            where, field(where, record, "shortlist", dict), arrays, generator_type
         )
-        index = cls(metric, generator=generator, candidates=record["candidates"])
+        try:
+            index = cls(metric, generator=generator, candidates=record.get("candidates"))
+        except ValueError as error:
+            raise SearchIndexError(f"{where}: {error}") from None
         index.keys = np.array(keys, dtype=object)
-        index.source = record["source"]
+        index.source = field(where, record, "source", dict)
+        dim = field(where, record, "dim", int)
         if index.source:
+            field(where, index.source, "store", str)
+            field(where, index.source, "layer", int)
             folder = _store_folder(where, index.source, index_path, store)
-            index.sequences.append(_store_frames(where, folder, index.source, keys))
+            stored = _store_frames(where, folder, index.source, keys, given=store is not None)
+            index.sequences.append(stored)
             # where the store is now: a copy sent to a worker, or saved again, finds it there
             kept = {k: v for k, v in index.source.items() if k != "store_relative"}
             index.source = {**kept, "store": str(folder.resolve())}
         else:
-            index.sequences.append(
-                PackedSequences.from_lengths(arrays["frames"], arrays["lengths"])
-            )
+            index.sequences.append(saved_frames(where, arrays, len(keys), dim))
         return index
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -730,6 +768,42 @@ def _unpickled_index(
 
 def _json_bytes(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value, ensure_ascii=False).encode("utf-8"), np.uint8)
+
+
+# ---------------------------------------------------------------------- checks
+
+
+def _check_float32_range(packed: PackedSequences, name: str) -> None:
+    """Refuse frames that overflow float32, which every kernel computes in: values beyond its
+    range once cast (float64 ones), or a squared norm beyond it (1e30, squared, is), whose
+    scores would be NaN or infinite. float16 frames cannot; others are read in chunks."""
+    frames = packed.frames
+    if frames.dtype in (np.float16, torch.float16):
+        return  # 65504² times any dimension fits float32
+    for start in range(0, frames.shape[0], RANGE_CHECK_ROWS):
+        with np.errstate(over="ignore", invalid="ignore"):  # overflows are what is looked for
+            chunk = to_float32_numpy(frames[start : start + RANGE_CHECK_ROWS])
+            squared_norms = np.einsum("ij,ij->i", chunk, chunk)
+        bad = np.flatnonzero(~np.isfinite(squared_norms))
+        if bad.size:
+            row = start + int(bad[0])
+            item = int(np.searchsorted(packed.offsets, row, side="right") - 1)
+            raise SearchIndexError(
+                f"{name}[{item}] frame {row - packed.offsets[item]} overflows float32, which "
+                "scores are computed in (its values, or its squared norm, are beyond 3.4e38): "
+                "scale the frames down"
+            )
+
+
+def _store_fingerprint(frames: PackedSequences) -> str:
+    """SHA-256 of every length of a store's layer and of the first frame of (at most)
+    ``FINGERPRINT_SEQUENCES`` sequences spread over it: another store (other audio, another
+    model) has another, and it reads a few hundred rows of the memory map."""
+    count = min(len(frames), FINGERPRINT_SEQUENCES)
+    picked = np.unique(np.linspace(0, len(frames) - 1, count).astype(np.int64))
+    digest = hashlib.sha256(np.ascontiguousarray(frames.lengths, dtype="<i8").tobytes())
+    digest.update(to_float32_numpy(frames.frames, frames.offsets[picked]).astype("<f4").tobytes())
+    return digest.hexdigest()
 
 
 def _store_folder(
@@ -758,16 +832,35 @@ def _store_folder(
 
 
 def _store_frames(
-    where: str, folder: Path, source: dict[str, Any], keys: list[str]
+    where: str, folder: Path, source: dict[str, Any], keys: list[str], *, given: bool
 ) -> PackedSequences:
-    """The frames of an index built from a store, checked to be the ones it indexed."""
+    """The frames of an index built from a store, checked to be the ones it indexed: the
+    same keys, model and fingerprint (an index saved before fingerprints were recorded is
+    checked by its keys and model). A store ``given`` in place of the one the index was built
+    from is named with that one where it differs."""
     try:
-        stored_keys, frames = EmbeddingStore(folder).load(source["layer"])
+        store = EmbeddingStore(folder)
+        stored_keys, frames = store.load(source["layer"])
+        model = (store.settings or {}).get("model")
     except StoreError as error:
         raise SearchIndexError(f"{where}: its store cannot be read ({error})") from None
+    recorded = source.get("fingerprint")
     if stored_keys != keys:
+        difference = f"{len(stored_keys)} utterances now, {len(keys)} indexed"
+        if len(stored_keys) == len(keys):
+            difference = "other utterance keys"
+    elif model != source.get("model"):
+        difference = f"frames of {model!r}, the index holds frames of {source.get('model')!r}"
+    elif recorded is not None and recorded != _store_fingerprint(frames):
+        difference = "other frames: its fingerprint differs"
+    else:
+        return frames
+    if given:
         raise SearchIndexError(
-            f"{where}: the store {folder} has changed since the index was built "
-            f"({len(stored_keys)} utterances now, {len(keys)} indexed); rebuild the index"
+            f"{where}: {folder} is not the store this index was built from "
+            f"({source['store']}): {difference}; give that store, or build the index again"
         )
-    return frames
+    raise SearchIndexError(
+        f"{where}: the store {folder} has changed since the index was built ({difference}); "
+        "rebuild the index"
+    )
