@@ -86,6 +86,13 @@ def test_a_missing_file_is_named(tmp_path):
         identify(tmp_path / "gone.wav")
 
 
+def test_a_fifo_is_named_without_being_opened(tmp_path):
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # opening it would wait for a writer for ever
+    with pytest.raises(AudioError, match=r"pipe.wav: is not a regular file \(a FIFO\)"):
+        identify(fifo)
+
+
 def test_unknown_audio_matches_nothing_and_is_named_so():
     assert not same_audio(None, {"sha256": "ab"})
     assert describe_record(None) == "unrecorded audio"

@@ -16,6 +16,7 @@ from seqsim.report import (
     result_heatmap,
     write_report,
 )
+from seqsim.result_file import ResultFileError
 
 
 def packed(sequences):
@@ -121,7 +122,8 @@ def test_write_report_then_load_gives_an_equal_result(tmp_path):
     changed.ranks.loc[0, "rank"] += 1
     assert changed != result
     (folder / "ranks.csv").unlink()
-    assert RetrievalResult.load(folder) != result
+    with pytest.raises(ResultFileError, match="ranks.csv: missing"):
+        RetrievalResult.load(folder)
 
 
 def test_results_json_states_schema_and_units(tmp_path):
@@ -145,7 +147,7 @@ def test_load_refuses_what_it_cannot_read(tmp_path):
     with pytest.raises(ValueError, match="results schema 99"):
         RetrievalResult.load(tmp_path)
     (tmp_path / "results.json").write_text('{"schema": 1, "pairs": []}')
-    with pytest.raises(ValueError, match="lacks languages, settings"):
+    with pytest.raises(ValueError, match="lacks units, settings, settings_hash, languages"):
         RetrievalResult.load(tmp_path)
 
 

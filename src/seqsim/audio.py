@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import io
 import numbers
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,22 @@ import soxr
 
 SAMPLE_RATE = 16_000
 """Whisper's sample rate."""
+SAMPLES_PER_FRAME = 320
+"""Samples per encoder frame at 16 kHz: 10 ms mel hop x 2 (the second conv has stride 2)."""
+MIN_SAMPLE_RATE = 4_000
+"""The lowest sample rate accepted: 4 kHz carries speech up to 2 kHz, less than the telephone
+band (8 kHz); a lower rate is a wrong header or a wrong number, not a recording of speech."""
+MAX_CHANNELS = 8
+"""The most channels an array of samples may have: the shorter axis of a 2-D array, when it
+has at most this many entries and the other more, is its channel axis (so torchaudio's
+(channels, samples) and soundfile's (samples, channels) are both read the right way)."""
+SILENCE_PEAK = 2.0**-15
+"""Audio whose every sample is within this of 0 (one step of 16-bit PCM, -90 dBFS) is silent:
+zeros, dither, or channels that cancel when mixed to mono."""
 SHORT_AUDIO_SECONDS = 0.1
 """Audio shorter than this (five encoder frames) is embedded, with a warning: no spoken
-sentence is that short, so it is more likely a cut, empty or damaged recording."""
+sentence is that short, so it is more likely a cut, empty or damaged recording. Audio shorter
+than one encoder frame (:data:`SAMPLES_PER_FRAME` at 16 kHz, 20 ms) is refused."""
 _UNKNOWN_WAV_SIZES = (0, 0xFFFFFFFF)
 """What a streaming writer puts in a WAV header whose data size it does not know yet."""
 
@@ -38,7 +52,8 @@ class AudioError(ValueError):
     >>> load((np.zeros(160), 16_000))
     Traceback (most recent call last):
         ...
-    seqsim.audio.AudioError: in-memory audio: audio is all silence (every sample is 0)
+    seqsim.audio.AudioError: in-memory audio: audio is all silence (every sample within \
+1/32768 of 0)
     """
 
 
@@ -96,7 +111,8 @@ class Audio:
     Parameters
     ----------
     samples : numpy.ndarray
-        (frames,) or (frames, channels); float, or integer PCM (scaled to [-1, 1] when used).
+        (frames,), (frames, channels) or (channels, frames) (:func:`channel_axis`); float, or
+        integer PCM (scaled to [-1, 1] when used).
     sample_rate : int
         Samples per second (a positive integer; :func:`to_mono_16k` checks it).
 
@@ -194,7 +210,8 @@ def is_one_input(source: object) -> bool:
 
 
 def _sample_rate(value: object, name: str) -> int:
-    """``value`` as a sample rate: a positive integer, or a float that is one (``16000.0``)."""
+    """``value`` as a sample rate: an integer of at least :data:`MIN_SAMPLE_RATE`, or a float
+    that is one (``16000.0``)."""
     if (
         not isinstance(value, numbers.Real)
         or isinstance(value, bool)
@@ -204,6 +221,10 @@ def _sample_rate(value: object, name: str) -> int:
     rate = int(float(value))  # exact for any whole number below 2**53
     if rate <= 0:
         raise AudioError(f"{name}: sample rate must be positive, got {rate}")
+    if rate < MIN_SAMPLE_RATE:
+        raise AudioError(
+            f"{name}: a sample rate of {rate} Hz is below {MIN_SAMPLE_RATE} Hz, too low for speech"
+        )
     return rate
 
 
@@ -259,8 +280,9 @@ def read_audio(path: str | Path) -> Audio:
     Raises
     ------
     AudioError
-        Naming the file, when it does not exist, soundfile cannot read it (unreadable or
-        corrupt), or it is a truncated WAV file.
+        Naming the file, when it does not exist or is not a regular file (a directory, a FIFO:
+        :func:`check_regular_file`), soundfile cannot read it (unreadable or corrupt), or it
+        is a truncated WAV file.
 
     Examples
     --------
@@ -275,8 +297,7 @@ def read_audio(path: str | Path) -> Audio:
     (array([ 0. ,  0.5, -1. ], dtype=float32), 16000)
     """
     path = Path(path)
-    if not path.is_file():
-        raise AudioError(f"{path}: file not found")
+    check_regular_file(path)
     try:
         with open(path, "rb") as handle:
             check_wav_length(handle, str(path))
@@ -286,6 +307,57 @@ def read_audio(path: str | Path) -> Audio:
     except Exception as error:  # soundfile raises several types for corrupt files
         raise AudioError(f"{path}: unreadable or corrupt audio ({error})") from None
     return Audio(samples, int(sample_rate))
+
+
+def check_regular_file(path: Path) -> None:
+    """Refuse a path that is not a regular file, without opening it.
+
+    Opening a FIFO would wait for a writer, and a directory or a device holds no audio file:
+    each is named for what it is, not reported as missing. A symbolic link is followed.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The audio file.
+
+    Raises
+    ------
+    AudioError
+        ``<path>: file not found``, ``<path>: is a directory`` or ``<path>: is not a regular
+        file (a FIFO)`` (or a socket, a character or block device).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from seqsim.audio import check_regular_file
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     check_regular_file(Path(folder))
+    Traceback (most recent call last):
+        ...
+    seqsim.audio.AudioError: ...: is a directory
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise AudioError(f"{path}: file not found") from None
+    except OSError as error:
+        raise AudioError(f"{path}: cannot read the file ({error.strerror or error})") from None
+    if stat.S_ISDIR(mode):
+        raise AudioError(f"{path}: is a directory")
+    if not stat.S_ISREG(mode):
+        raise AudioError(f"{path}: is not a regular file ({_file_kind(mode)})")
+
+
+def _file_kind(mode: int) -> str:
+    """What a file that is neither regular nor a directory is, from its ``st_mode``."""
+    kinds = {
+        stat.S_ISFIFO: "a FIFO",
+        stat.S_ISSOCK: "a socket",
+        stat.S_ISCHR: "a character device",
+        stat.S_ISBLK: "a block device",
+    }
+    return next((kind for test, kind in kinds.items() if test(mode)), "an unknown kind of file")
 
 
 def check_wav_length(handle: BinaryIO, name: str) -> None:
@@ -351,7 +423,8 @@ the file holds 0.067 s
 def to_mono_16k(audio: Audio, name: str) -> np.ndarray:
     """Mono float32 samples at 16 kHz, after checks that name ``name`` on failure.
 
-    Integer PCM is scaled to [-1, 1]; channels are averaged; resampling uses soxr's
+    Integer PCM is scaled to [-1, 1]; channels are averaged (a 2-D array may be
+    (samples, channels) or (channels, samples): :func:`channel_axis`); resampling uses soxr's
     high-quality filter (never sample dropping).
 
     Parameters
@@ -369,45 +442,141 @@ def to_mono_16k(audio: Audio, name: str) -> np.ndarray:
     Raises
     ------
     AudioError
-        For a sample rate that is not a positive whole number, samples that are not numbers
-        or are neither (samples,) nor (samples, channels), empty audio, NaN or infinite samples,
-        and all-silent audio (every sample 0).
+        For a sample rate that is not a whole number of at least :data:`MIN_SAMPLE_RATE`,
+        samples that are not numbers or whose shape is not (samples,), (samples, channels) or
+        (channels, samples), empty audio, NaN or infinite samples, silent audio (every sample
+        within :data:`SILENCE_PEAK` of 0 once the channels are mixed, so channels that cancel
+        out are silent too), and audio shorter than one encoder frame (20 ms).
 
     Examples
     --------
-    Stereo at 8 kHz becomes mono with twice the samples:
+    Stereo at 8 kHz becomes mono with twice the samples, whichever axis holds the channels:
 
     >>> import numpy as np
     >>> from seqsim.audio import Audio, to_mono_16k
-    >>> len(to_mono_16k(Audio(np.full((800, 2), 0.1, np.float32), 8000), "clip"))
+    >>> stereo = np.stack([np.full(800, 0.1), np.full(800, 0.3)], axis=1).astype(np.float32)
+    >>> len(to_mono_16k(Audio(stereo, 8000), "clip"))
     1600
-    >>> to_mono_16k(Audio(np.array([[0.25, 0.75]], np.float32), 16_000), "clip")
-    array([0.5], dtype=float32)
-    >>> to_mono_16k(Audio(np.ones(10, np.float32), 0), "clip")
+    >>> to_mono_16k(Audio(stereo.T, 16_000), "clip")[:3]
+    array([0.2, 0.2, 0.2], dtype=float32)
+    >>> to_mono_16k(Audio(np.full(800, 0.1, np.float32), 3), "clip")
     Traceback (most recent call last):
         ...
-    seqsim.audio.AudioError: clip: sample rate must be positive, got 0
+    seqsim.audio.AudioError: clip: a sample rate of 3 Hz is below 4000 Hz, too low for speech
+    >>> to_mono_16k(Audio(np.stack([stereo[:, 0], -stereo[:, 0]]), 8000), "clip")
+    Traceback (most recent call last):
+        ...
+    seqsim.audio.AudioError: clip: audio is all silence once its 2 channels are mixed to mono \
+(they cancel out): every sample within 1/32768 of 0
+    >>> to_mono_16k(Audio(np.full(16, 0.1, np.float32), 16_000), "clip")
+    Traceback (most recent call last):
+        ...
+    seqsim.audio.AudioError: clip: 1 ms of audio is shorter than one encoder frame (20 ms)
     """
     sample_rate = _sample_rate(audio.sample_rate, name)
-    samples = np.asarray(audio.samples)
-    if samples.dtype.kind not in "iuf":
-        raise AudioError(f"{name}: samples must be numbers, got an array of dtype {samples.dtype}")
-    if samples.dtype.kind in "iu":
-        samples = samples / float(np.iinfo(samples.dtype).max + 1)
-    samples = samples.astype(np.float32, copy=False)
-    if samples.ndim == 2:
-        samples = samples.mean(axis=1, dtype=np.float32)
-    elif samples.ndim != 1:
-        raise AudioError(f"{name}: expected (samples,) or (samples, channels), got {samples.shape}")
+    samples = _as_float32(np.asarray(audio.samples), name)
     if samples.size == 0:
         raise AudioError(f"{name}: empty audio (0 samples)")
     if not np.isfinite(samples).all():
         raise AudioError(f"{name}: audio contains NaN or infinite samples")
-    if not np.any(samples):
-        raise AudioError(f"{name}: audio is all silence (every sample is 0)")
+    mono = _mixed_down(samples, name)
+    _check_not_silent(mono, samples, name)
+    _check_duration(len(mono), sample_rate, name)
     if sample_rate != SAMPLE_RATE:
-        samples = soxr.resample(samples, sample_rate, SAMPLE_RATE, quality="HQ")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+        mono = soxr.resample(mono, sample_rate, SAMPLE_RATE, quality="HQ")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _as_float32(samples: np.ndarray, name: str) -> np.ndarray:
+    """``samples`` as float32; integer PCM scaled to [-1, 1]."""
+    if samples.dtype.kind not in "iuf":
+        raise AudioError(f"{name}: samples must be numbers, got an array of dtype {samples.dtype}")
+    if samples.dtype.kind in "iu":
+        scale = np.float32(1.0 / (np.iinfo(samples.dtype).max + 1))  # a power of 2: exact
+        return samples.astype(np.float32) * scale
+    return samples.astype(np.float32, copy=False)
+
+
+def channel_axis(shape: tuple[int, int], name: str) -> int:
+    """The axis of a 2-D array of samples that holds its channels.
+
+    It is the axis with at most :data:`MAX_CHANNELS` entries while the other has more:
+    soundfile gives (samples, channels), torchaudio and torchcodec (channels, samples).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The array's shape.
+    name : str
+        What the error calls the audio.
+
+    Returns
+    -------
+    int
+        1 for (samples, channels), 0 for (channels, samples).
+
+    Raises
+    ------
+    AudioError
+        Naming the audio and the shape, where no axis, or both, could be the channels'.
+
+    Examples
+    --------
+    >>> from seqsim.audio import channel_axis
+    >>> channel_axis((48_000, 2), "clip"), channel_axis((2, 48_000), "clip")
+    (1, 0)
+    >>> channel_axis((6, 4), "clip")
+    Traceback (most recent call last):
+        ...
+    seqsim.audio.AudioError: clip: cannot tell samples from channels in an array of shape \
+(6, 4): give (samples, channels) or (channels, samples), at most 8 channels and more samples
+    """
+    rows, columns = shape
+    if columns <= MAX_CHANNELS < rows:
+        return 1
+    if rows <= MAX_CHANNELS < columns:
+        return 0
+    raise AudioError(
+        f"{name}: cannot tell samples from channels in an array of shape {tuple(shape)}: give "
+        f"(samples, channels) or (channels, samples), at most {MAX_CHANNELS} channels and more "
+        "samples"
+    )
+
+
+def _mixed_down(samples: np.ndarray, name: str) -> np.ndarray:
+    """Mono samples: the mean of the channels of a 2-D array, a 1-D array as it is."""
+    if samples.ndim == 1:
+        return samples
+    if samples.ndim != 2:
+        raise AudioError(
+            f"{name}: expected (samples,), (samples, channels) or (channels, samples), got "
+            f"{samples.shape}"
+        )
+    return samples.mean(axis=channel_axis(samples.shape, name), dtype=np.float32)
+
+
+def _check_not_silent(mono: np.ndarray, samples: np.ndarray, name: str) -> None:
+    """Refuse mono audio within :data:`SILENCE_PEAK` of 0; say so when the channels of
+    ``samples`` (what it was mixed from) were not silent themselves, but cancel out."""
+    if np.abs(mono).max() > SILENCE_PEAK:
+        return
+    floor = f"every sample within 1/{round(1 / SILENCE_PEAK)} of 0"
+    if samples.ndim == 2 and np.abs(samples).max() > SILENCE_PEAK:
+        channels = min(samples.shape)
+        raise AudioError(
+            f"{name}: audio is all silence once its {channels} channels are mixed to mono "
+            f"(they cancel out): {floor}"
+        )
+    raise AudioError(f"{name}: audio is all silence ({floor})")
+
+
+def _check_duration(num_samples: int, sample_rate: int, name: str) -> None:
+    """Refuse audio shorter than one encoder frame (:data:`SAMPLES_PER_FRAME` at 16 kHz)."""
+    if num_samples * SAMPLE_RATE < SAMPLES_PER_FRAME * sample_rate:
+        raise AudioError(
+            f"{name}: {1000 * num_samples / sample_rate:.3g} ms of audio is shorter than one "
+            f"encoder frame ({1000 * SAMPLES_PER_FRAME / SAMPLE_RATE:g} ms)"
+        )
 
 
 def load(source: AudioInput) -> np.ndarray:
@@ -435,9 +604,9 @@ def load(source: AudioInput) -> np.ndarray:
     --------
     >>> import numpy as np
     >>> from seqsim.audio import load
-    >>> load((np.array([0.5, -0.5]), 16_000.0))
-    array([ 0.5, -0.5], dtype=float32)
-    >>> load((np.array([0.5, -0.5]), 16_000.5))
+    >>> load((np.tile([0.5, -0.5], 200), 16_000.0))[:4]
+    array([ 0.5, -0.5,  0.5, -0.5], dtype=float32)
+    >>> load((np.tile([0.5, -0.5], 200), 16_000.5))
     Traceback (most recent call last):
         ...
     seqsim.audio.AudioError: in-memory audio: sample rate must be a whole number, got 16000.5

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging as transformers_logging
 
 from . import audio as audio_io
-from .audio import SAMPLE_RATE, AudioError, AudioInput
+from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioError, AudioInput
 from .backends import resolve_device
 from .checks import check_choice, check_count, check_flag, refuse_unknown
 from .progress import progress_bar
@@ -36,8 +36,6 @@ from .whisper.loading import LoadedWhisper, WhisperObject, load_whisper, whisper
 
 logger = logging.getLogger(__name__)
 
-SAMPLES_PER_FRAME = 320
-"""Samples per encoder frame at 16 kHz: 10 ms mel hop x 2 (the second conv has stride 2)."""
 WINDOW_SAMPLES = 30 * SAMPLE_RATE
 """Whisper's fixed input: 30 s."""
 
@@ -55,8 +53,8 @@ OUTPUTS = ("torch", "numpy")
 def kept_frames(num_samples: int) -> int:
     """Encoder frames that belong to ``num_samples`` of real audio (the rest is padding).
 
-    One frame covers :data:`SAMPLES_PER_FRAME` (320) samples at 16 kHz, and a frame that
-    covers any real sample is kept: ``ceil(num_samples / 320)``.
+    One frame covers :data:`~seqsim.audio.SAMPLES_PER_FRAME` (320) samples at 16 kHz, and a
+    frame that covers any real sample is kept: ``ceil(num_samples / 320)``.
 
     Parameters
     ----------
@@ -544,9 +542,10 @@ class WhisperEmbedder:
         The encoder's dtype: ``"auto"`` is float16 on CUDA, float32 on the CPU; see
         :func:`resolve_dtype`. Frames are returned as float32 whatever it is.
     batch_size : int, optional
-        Utterances that share a forward pass (an utterance longer than 30 s brings one window
-        per 30 s); None is 16 on CUDA and 1 on the CPU (:data:`DEFAULT_BATCH_SIZES`).
-        :meth:`embed` can override it per call.
+        Utterances read together, and 30 s windows per forward pass: an utterance longer than
+        30 s brings one window per 30 s, encoded ``batch_size`` at a time, so that memory does
+        not grow with its length. None is 16 on CUDA and 1 on the CPU
+        (:data:`DEFAULT_BATCH_SIZES`). :meth:`embed` can override it per call.
     strict : bool, default False
         Treat an utterance longer than 30 s as bad audio instead of cutting it into windows.
     progress : bool, default True
@@ -919,7 +918,7 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
         >>> for index, result in embedder.embed_iter([(noise, 16_000), (np.zeros(99), 16_000)]):
         ...     print(index, result.frames.shape if isinstance(result, Embedding) else result)
         0 torch.Size([50, 8])
-        1 in-memory audio: audio is all silence (every sample is 0)
+        1 in-memory audio: audio is all silence (every sample within 1/32768 of 0)
         >>> folder.cleanup()
         """
         if batch_size is None:
@@ -945,7 +944,7 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
                 prepared = upcoming.pop().result()
                 if number + 1 < len(batches):
                     upcoming.append(reader.submit(self._prepare, sources, batches[number + 1]))
-                for index, result in self._encode(prepared):
+                for index, result in self._encode(prepared, batch_size):
                     if isinstance(result, Embedding):
                         audio_seconds += result.duration
                     bar.update()
@@ -983,19 +982,14 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
         return items, windows, features
 
     @torch.inference_mode()
-    def _encode(self, prepared) -> Iterator[tuple[int, Embedding | AudioError]]:
+    def _encode(
+        self,
+        prepared: tuple[list[tuple[int, int | AudioError]], list[np.ndarray], torch.Tensor | None],
+        batch_size: int,
+    ) -> Iterator[tuple[int, Embedding | AudioError]]:
         """Encode a prepared batch; yield each item's embedding (windows joined) or error."""
         items, windows, features = prepared
-        if features is None:
-            yield from items
-            return
-        states = encoder_hidden_states(
-            self.encoder, features.to(self.device, self.dtype), self.layers
-        )
-        stripped = {
-            layer: [hidden[w, : kept_frames(len(window))] for w, window in enumerate(windows)]
-            for layer, hidden in states.items()
-        }
+        parts = {} if features is None else self._window_frames(windows, features, batch_size)
         window = 0
         for index, outcome in items:
             if isinstance(outcome, AudioError):
@@ -1003,8 +997,27 @@ batch_size, show_progress_bar, device, output, audio_column); use output="numpy"
                 continue
             count = math.ceil(outcome / WINDOW_SAMPLES)
             layers = {
-                layer: torch.cat(parts[window : window + count]).float().cpu()
-                for layer, parts in stripped.items()
+                layer: torch.cat(frames[window : window + count]) for layer, frames in parts.items()
             }
             window += count
             yield index, Embedding(layers, outcome)
+
+    def _window_frames(
+        self, windows: list[np.ndarray], features: torch.Tensor, batch_size: int
+    ) -> dict[int, list[torch.Tensor]]:
+        """Per selected layer, every window's frames, padding stripped, as float32 CPU tensors.
+
+        At most ``batch_size`` windows share a forward pass: the encoder's attention takes
+        memory in proportion to the windows it holds, so a long utterance, whose windows all
+        come in one batch, must not be encoded all at once.
+        """
+        frames: dict[int, list[torch.Tensor]] = {layer: [] for layer in self.layers}
+        for start in range(0, len(windows), batch_size):
+            chunk = features[start : start + batch_size].to(self.device, self.dtype)
+            states = encoder_hidden_states(self.encoder, chunk, self.layers)
+            for layer, hidden in states.items():
+                frames[layer].extend(
+                    hidden[w, : kept_frames(len(window))].float().cpu()
+                    for w, window in enumerate(windows[start : start + batch_size])
+                )
+        return frames

@@ -12,8 +12,8 @@ import hashlib
 import importlib.metadata
 import inspect
 import json
-import math
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -31,7 +31,7 @@ from .checks import check_choice, check_count, option, refuse_unknown
 from .corpus import Corpus, CorpusError, Utterance
 from .distributed.cluster import RayCluster
 from .distributed.scoring import cluster_matrix
-from .embedder import LayerSelection, WhisperEmbedder, planned_settings
+from .embedder import LayerSelection, WhisperEmbedder, planned_settings, resolve_layers
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
 from .provenance import audio_fingerprint
@@ -50,7 +50,7 @@ from .search.retrieval import POOLED, search_rows
 from .sequences import PackedSequences
 from .store import EmbedderProducer, EmbeddingStore, EmbedReport, StoreMismatchError
 from .store.store import STORAGE_DTYPES, check_flush_policy
-from .whisper.loading import WhisperObject, in_memory_name
+from .whisper.loading import WhisperObject, in_memory_name, whisper_info
 
 Search = Literal["exhaustive", "index"]
 COUNTS = ("n", "candidates", "agreement_queries")
@@ -151,6 +151,207 @@ matched against candidates in another
             f"retrieval needs at least two languages, got {list(langs)}; "
             "queries in one are matched against candidates in another"
         )
+
+
+MIN_SENTENCES = 2
+"""The fewest sentences an evaluation takes: with one, every query retrieves it (R@1 100 %)."""
+MIN_KEPT_SHARE = 0.5
+"""A parallel set that keeps fewer sentences than this share of the language holding most is
+warned about (:class:`EvaluationWarning`), naming the language that shrank it."""
+
+
+class EvaluationWarning(UserWarning):
+    """An evaluation that runs, but not quite as asked: a language kept few of the other
+    languages' sentences in the parallel set (:func:`parallel_corpus`), or ``k`` was more than
+    the candidates (:func:`neighbours`; the value used is recorded).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from seqsim.evaluation import EvaluationWarning, neighbours
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     used = neighbours(500, "csls", {"en": 10, "fr": 10})
+    >>> used, caught[0].category is EvaluationWarning
+    (10, True)
+    """
+
+
+def parallel_corpus(corpus: Corpus, langs: Sequence[str] | None = None) -> Corpus:
+    """:meth:`Corpus.parallel <seqsim.corpus.Corpus.parallel>`, refused where it keeps fewer
+    than :data:`MIN_SENTENCES` sentences, and warned about where it keeps few, naming the
+    language that shrank it.
+
+    Parameters
+    ----------
+    corpus : Corpus
+        The utterances.
+    langs : sequence of str, optional
+        The languages to keep; all of the corpus by default.
+
+    Returns
+    -------
+    Corpus
+        ``corpus.parallel(langs)``.
+
+    Raises
+    ------
+    CorpusError
+        As :meth:`Corpus.parallel <seqsim.corpus.Corpus.parallel>` raises it, and where fewer
+        than :data:`MIN_SENTENCES` sentences are present in every language: the message gives
+        each language's sentences, names the language that has fewest in common with the
+        others and, with three languages or more, how many would be kept without it.
+
+    Warns
+    -----
+    EvaluationWarning
+        Where the sentences kept are fewer than :data:`MIN_KEPT_SHARE` of those of the
+        language that has most, naming the language that shrank the set.
+
+    Examples
+    --------
+    Ten sentences in English and French, one of them in German:
+
+    >>> from seqsim.corpus import Corpus, Utterance
+    >>> from seqsim.evaluation import parallel_corpus
+    >>> ids = [f"s{i}" for i in range(10)]
+    >>> corpus = Corpus([Utterance(i, lang, None) for lang in ("en", "fr") for i in ids]
+    ...                 + [Utterance("s0", "de", None)])
+    >>> len(parallel_corpus(corpus, ["en", "fr"]).utterances)
+    20
+    >>> parallel_corpus(corpus)
+    Traceback (most recent call last):
+        ...
+    seqsim.corpus.CorpusError: only 1 sentence(s) present in every language (de 1, en 10, \
+fr 10): de has 1; without de 10 would be kept (leave it out of langs); retrieval needs at \
+least 2
+    """
+    languages = list(langs) if langs else corpus.languages
+    said = {lang: {u.sentence for u in corpus.by_language(lang)} for lang in languages}
+    if all(said.values()):  # a language the corpus lacks is left to Corpus.parallel
+        _check_common_sentences(said)
+    return corpus.parallel(langs)
+
+
+def _check_common_sentences(said: Mapping[str, set[str]]) -> None:
+    """Refuse (or warn about) languages, each with the sentences it says, that have too few
+    sentences in common; name the language without which most would be kept."""
+    kept = len(set.intersection(*said.values()))
+    most = max(len(sentences) for sentences in said.values())
+    if kept >= MIN_SENTENCES and kept >= MIN_KEPT_SHARE * most:
+        return
+    counts = ", ".join(f"{lang} {len(sentences)}" for lang, sentences in said.items())
+    without = {
+        lang: len(set.intersection(*(s for other, s in said.items() if other != lang)))
+        for lang in said
+    }
+    culprit = max(without, key=lambda lang: (without[lang], -len(said[lang])))
+    why = f"{culprit} has {len(said[culprit])}"
+    if len(said) > 2:
+        why += (
+            f"; without {culprit} {without[culprit]} would be kept (leave it out of "
+            f"{option('langs')})"
+        )
+    if kept < MIN_SENTENCES:
+        raise CorpusError(
+            f"only {kept} sentence(s) present in every language ({counts}): {why}; retrieval "
+            f"needs at least {MIN_SENTENCES}"
+        )
+    warnings.warn(
+        f"only {kept} of {most} sentences are present in every language ({counts}): {why}",
+        EvaluationWarning,
+        stacklevel=4,
+    )
+
+
+def layer_states(layers: Sequence[int], hidden_states: int, model: str) -> list[int]:
+    """The hidden state that each of ``layers`` names, refusing two that name the same one.
+
+    Parameters
+    ----------
+    layers : sequence of int
+        Hidden-state indices; negative ones count from the end.
+    hidden_states : int
+        Hidden states of the model (its encoder blocks + 1).
+    model : str
+        The model, for the messages.
+
+    Returns
+    -------
+    list of int
+        Each layer's hidden state (0..``hidden_states - 1``), in the order given.
+
+    Raises
+    ------
+    ValueError
+        For a layer the model does not have, and for two layers that name the same hidden
+        state (``-1`` and ``6`` of a 6-block model), naming both.
+
+    Examples
+    --------
+    >>> from seqsim.evaluation import layer_states
+    >>> layer_states([-1, 4], 7, "whisper-base")
+    [6, 4]
+    >>> layer_states([-1, 6], 7, "whisper-base")
+    Traceback (most recent call last):
+        ...
+    ValueError: layers -1 and 6 both name hidden state 6 of whisper-base (hidden states 0..6): \
+give it once
+    """
+    resolve_layers(list(layers), hidden_states - 1, model)  # refuses a layer out of range
+    named: dict[int, int] = {}
+    for layer in layers:
+        state = layer % hidden_states
+        if state in named:
+            raise ValueError(
+                f"layers {named[state]} and {layer} both name hidden state {state} of {model} "
+                f"(hidden states 0..{hidden_states - 1}): give it once"
+            )
+        named[state] = layer
+    return list(named)
+
+
+def neighbours(k: int, normalization: str, utterances: Mapping[str, int]) -> int:
+    """The ``k`` that csls / margin use: ``k``, or the utterances of the language that has
+    fewest, where they are fewer (with a warning).
+
+    Parameters
+    ----------
+    k : int
+        Neighbours asked for.
+    normalization : str
+        ``"none"``, ``"csls"`` or ``"margin"``; ``k`` is kept as it is for ``"none"``.
+    utterances : mapping of str to int
+        Per language, its utterances (the candidates it offers, the queries it asks).
+
+    Returns
+    -------
+    int
+        The neighbours used, in every language pair.
+
+    Warns
+    -----
+    EvaluationWarning
+        Where ``k`` is more than a language's utterances, naming it and the ``k`` used.
+
+    Examples
+    --------
+    >>> from seqsim.evaluation import neighbours
+    >>> neighbours(10, "csls", {"en": 10, "fr": 12}), neighbours(500, "none", {"en": 10})
+    (10, 500)
+    """
+    if normalization == "none":
+        return k
+    fewest = min(utterances, key=lambda lang: utterances[lang])
+    if k <= utterances[fewest]:
+        return k
+    warnings.warn(
+        f"{option('k', k)} neighbours for {normalization}, but {fewest} has only "
+        f"{utterances[fewest]} utterances: using k={utterances[fewest]}",
+        EvaluationWarning,
+        stacklevel=3,
+    )
+    return utterances[fewest]
 
 
 def center_by_language(frames: Mapping[str, PackedSequences]) -> dict[str, PackedSequences]:
@@ -428,8 +629,11 @@ class RetrievalResult:
     def load(cls, path: str | Path) -> RetrievalResult:
         """Read a result back from ``results.json``, or from the report folder holding it.
 
-        The ranks come from ``ranks.csv`` beside it (empty where it is absent), so a result
-        written by :func:`seqsim.report.write_report` loads back equal to the original.
+        The ranks come from ``ranks.csv`` beside it (empty where it is absent and the report's
+        run did not list it), so a result written by :func:`seqsim.report.write_report` loads
+        back equal to the original. Both files are checked first (:mod:`seqsim.result_file`):
+        a damaged one is refused, naming the file and the field, rather than loaded with
+        impossible values.
 
         Parameters
         ----------
@@ -446,10 +650,17 @@ class RetrievalResult:
         FileNotFoundError
             When there is no ``results.json`` at ``path`` (for the folder of several results,
             the message names the folder of each).
+        ~seqsim.result_file.ResultFileError
+            A ``ValueError``: when ``results.json`` is not JSON, has a schema newer than this
+            seqsim reads (:data:`RESULTS_SCHEMA`), lacks a part or field of a result or holds
+            an impossible value (a fraction outside [0, 1], a count that is not a whole number
+            >= 0, a pair twice, a mean that is not the mean of the pairs, ...), or when
+            ``ranks.csv`` is missing though the run listed it, unreadable, has other columns,
+            or holds ranks outside [1, candidates] or that give other measures than
+            ``results.json``; the message names the file and the field.
         ValueError
-            When the file is not JSON, lacks a part of a result, or has a schema newer than
-            this seqsim reads (:data:`RESULTS_SCHEMA`), or the folder's run never finished
-            writing its report (:mod:`seqsim.run_folder`); the message names the file.
+            When the folder's run never finished writing its report
+            (:mod:`seqsim.run_folder`).
 
         Examples
         --------
@@ -468,6 +679,10 @@ class RetrievalResult:
         >>> loaded == result, loaded.matrix("r@1").loc["fr", "en"]
         (True, 50.0)
         """
+        # imported here: result_file checks files against this module's writer (to_dict)
+        from .result_file import read_ranks_csv, read_results_json
+        from .run_folder import RANKS_FILE, RESULTS_FILE
+
         path = Path(path)
         folder = path if path.is_dir() else path.parent
         if (folder / RUN_RECORD).exists():
@@ -477,49 +692,29 @@ class RetrievalResult:
                     f"{folder} holds a report that was never finished (its run stopped while "
                     "writing it); run the evaluation again"
                 )
-            if path.is_dir() and "results.json" not in record["files"]:
+            if path.is_dir() and RESULTS_FILE not in record["files"]:
                 inner = [
-                    name[: -len("/results.json")]
+                    name[: -len(f"/{RESULTS_FILE}")]
                     for name in record["files"]
-                    if name.endswith("/results.json")
+                    if name.endswith(f"/{RESULTS_FILE}")
                 ]
                 raise FileNotFoundError(
                     f"{path} holds the reports of {len(inner)} results, one per folder: load "
                     f"one of {', '.join(str(path / name) for name in inner)}"
                 )
         if path.is_dir():
-            path = path / "results.json"
+            path = path / RESULTS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no results.json there")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: not JSON ({error})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: not a results.json (a JSON object was expected)")
-        schema = data.get("schema", RESULTS_SCHEMA)
-        if not isinstance(schema, int) or schema > RESULTS_SCHEMA:
-            raise ValueError(
-                f"{path}: results schema {schema!r}; this seqsim reads schema "
-                f"{RESULTS_SCHEMA} or older (upgrade seqsim)"
-            )
-        absent = [name for name in ("languages", "pairs", "settings") if name not in data]
-        if absent:
-            raise ValueError(f"{path}: not a results.json, it lacks {', '.join(absent)}")
-        ranks_path = path.parent / "ranks.csv"
-        ranks = pd.DataFrame()
-        if ranks_path.is_file() and ranks_path.stat().st_size > 1:
-            text_columns = dict.fromkeys(RANK_TEXT_COLUMNS, str)
-            ranks = pd.read_csv(ranks_path, dtype=text_columns, keep_default_na=False)
-        pairs = [{k: math.nan if v is None else v for k, v in row.items()} for row in data["pairs"]]
+        data = read_results_json(path)
         return cls(
-            list(data["languages"]),
-            pd.DataFrame(pairs),
-            ranks,
+            data["languages"],
+            pd.DataFrame(data["pairs"]),
+            read_ranks_csv(path.parent / RANKS_FILE, data),
             data["settings"],
-            failures=data.get("failures", []),
-            diagnostics=data.get("diagnostics", {}),
-            embedding=data.get("embedding", {}),
+            failures=data["failures"],
+            diagnostics=data["diagnostics"],
+            embedding=data["embedding"],
         )
 
 
@@ -566,7 +761,9 @@ def evaluate_embeddings(
         Rescore each (Q, R) matrix with CSLS or the ratio margin over ``k`` neighbours
         (:func:`~seqsim.ranking.normalize_scores`).
     k : int, default 10
-        Neighbours for csls / margin.
+        Neighbours for csls / margin: at most the utterances of the language that has fewest
+        (a larger ``k`` is lowered to them, with an :class:`EvaluationWarning`:
+        :func:`neighbours`); ``settings["k"]`` records the value used.
     center : bool, default False
         Subtract each language's mean frame first (:func:`center_by_language`).
     bootstrap : int, default 0
@@ -604,11 +801,17 @@ def evaluate_embeddings(
     Raises
     ------
     ValueError
-        For an unknown metric or a bad option; fewer than two languages; ids that differ
-        between languages (without ``sentences``); ``sentences`` for other languages, of
+        For an unknown metric or a bad option; fewer than two languages or
+        :data:`MIN_SENTENCES` sentences; ids that differ between languages (without
+        ``sentences``); ``sentences`` for other languages, of
         another length than the ids, or lacking a sentence in some language; and
         ``search="index"`` with normalization, center, bootstrap or several recordings per
         sentence.
+
+    Warns
+    -----
+    EvaluationWarning
+        For a ``k`` lowered to the utterances of the language that has fewest.
 
     Examples
     --------
@@ -653,6 +856,13 @@ def evaluate_embeddings(
     languages = list(embeddings)
     check_languages(languages)
     said = _sentences_said(embeddings, sentences)
+    sentence_count = len(set(said[languages[0]]))
+    if sentence_count < MIN_SENTENCES:
+        raise ValueError(
+            f"retrieval needs at least {MIN_SENTENCES} sentences in every language, got "
+            f"{sentence_count}: with one, every query retrieves it"
+        )
+    k = neighbours(k, normalization, {lang: len(values) for lang, values in said.items()})
     multi_positive = any(len(set(values)) < len(values) for values in said.values())
     if search == "index":
         if multi_positive or any(values != said[languages[0]] for values in said.values()):
@@ -688,7 +898,7 @@ def evaluate_embeddings(
         "candidates": candidates if search == "index" else None,
         "center": center,
         "languages": languages,
-        "sentences": len(set(said[languages[0]])),
+        "sentences": sentence_count,
         "bootstrap": bootstrap,
         "seed": seed,
         "backend": _backend_kind(metric),
@@ -1181,7 +1391,26 @@ def _without_failures(corpus: Corpus, report: EmbedReport, langs: Sequence[str] 
         raise CorpusError(
             f"the audio of every utterance failed, e.g. {report.failures[0]['reason']}"
         )
-    return corpus.without(failed).parallel(langs)
+    return parallel_corpus(corpus.without(failed), langs)
+
+
+def _check_layers(
+    layers: Sequence[int], store: EmbeddingStore, model: str | WhisperObject | None, embeds: bool
+) -> None:
+    """Refuse, before anything is embedded, layers the model lacks or two that name the same
+    hidden state (:func:`layer_states`): of the store's model or, for a store still empty that
+    the run fills (``embeds``), of ``model``; where neither is known, the store's absence is
+    reported later."""
+    stored = store.settings
+    if stored is not None:
+        layer_states(layers, stored["hidden_states"], stored["model"])
+    elif model is not None and embeds:
+        blocks = (
+            whisper_info(model).encoder_layers
+            if isinstance(model, str)
+            else model.config.encoder_layers
+        )
+        layer_states(layers, int(blocks) + 1, model_name(model))
 
 
 def evaluate_grid(
@@ -1265,12 +1494,21 @@ def evaluate_grid(
     ------
     ValueError
         For neither ``corpus`` nor ``store``, a ``corpus`` with neither ``model`` nor
-        ``store``, no layer or metric, a layer that is not an integer, a bad option (as
-        :func:`evaluate_embeddings` raises them), fewer than two languages, or
-        ``search="index"`` on a corpus with several recordings per sentence.
+        ``store``, no layer or metric, a layer that is not an integer, a layer the model
+        lacks or two that name the same hidden state (:func:`layer_states`; checked before
+        anything is embedded), a bad option (as :func:`evaluate_embeddings` raises them),
+        fewer than two languages, or ``search="index"`` on a corpus with several recordings
+        per sentence.
     CorpusError
-        For a language the corpus lacks, no sentence present in every language, or audio
-        that failed for every utterance.
+        For a language the corpus lacks, fewer than :data:`MIN_SENTENCES` sentences present
+        in every language (the message names the language that left so few:
+        :func:`parallel_corpus`), or audio that failed for every utterance.
+
+    Warns
+    -----
+    EvaluationWarning
+        For a language that leaves few sentences in common (:func:`parallel_corpus`), and a
+        ``k`` lowered to the utterances available (:func:`neighbours`).
     FileNotFoundError
         When the store holds no embeddings.
     StoreMismatchError
@@ -1320,8 +1558,9 @@ def evaluate_grid(
         if store is None:
             store = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="seqsim-store-"))
         store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+        _check_layers(layers, store, model, embeds=corpus is not None)
         if corpus is not None:
-            corpus = corpus.parallel(langs)
+            corpus = parallel_corpus(corpus, langs)
             if recordings == "one":
                 corpus = corpus.keep_one(seed)
             if search == "index" and corpus.multi_recording:
@@ -1361,7 +1600,7 @@ def evaluate_grid(
         results = {}
         for layer in layers:
             keys, frames = store.load(layer)
-            layer_corpus = corpus or corpus_from_keys(keys).parallel(langs)
+            layer_corpus = corpus or parallel_corpus(corpus_from_keys(keys), langs)
             settings: dict[str, Any] = {
                 "model": stored["model"],
                 "layer": layer % stored["hidden_states"],

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from .audio import Audio, AudioError, AudioInput, LazyAudio, describe
+from .audio import Audio, AudioError, AudioInput, LazyAudio, check_regular_file, describe
 
 AudioRecord = dict[str, Any]
 """An audio identity as JSON-ready data: ``sha256`` always; ``path``, ``size`` and
@@ -53,6 +53,7 @@ def _samples_sha256(samples: Any, rate: object) -> str:
 
 
 def _file_identity(path: str | Path, known: Mapping[str, Any] | None) -> AudioRecord:
+    check_regular_file(Path(path))  # a FIFO is never opened, a directory named as one
     absolute = Path(path).absolute()
     try:
         status = os.stat(absolute)

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from .checks import check_choice
 from .evaluation import RetrievalResult
 from .pair import PICTURE_FORMATS, picture_format
-from .run_folder import RunFolder
+from .run_folder import MARKDOWN_FILE, MATRIX_FILE, RANKS_FILE, RESULTS_FILE, RunFolder
 from .search.retrieval import POOLED
 
 FigureFormat = Literal["png", "svg", "pdf"]
@@ -295,13 +295,13 @@ def _write_result(
     """One result's files in ``run``'s folder under ``prefix``; ``results.json`` last, so that
     a folder with it holds the others too."""
     heatmap = f"heatmap.{figure_format}"
-    names = ("r_at_1.csv", "ranks.csv", heatmap, "report.md", "results.json")
+    names = (MATRIX_FILE, RANKS_FILE, heatmap, MARKDOWN_FILE, RESULTS_FILE)
     files = {name: run.file(prefix + name) for name in names}
-    result.matrix("r@1").round(DIGITS).to_csv(files["r_at_1.csv"])
-    result.ranks.to_csv(files["ranks.csv"], index=False)
+    result.matrix("r@1").round(DIGITS).to_csv(files[MATRIX_FILE])
+    result.ranks.to_csv(files[RANKS_FILE], index=False)
     save_figure(result_heatmap(result), files[heatmap], figure_format)
-    files["report.md"].write_text(report_markdown(result))
-    files["results.json"].write_text(json.dumps(result.to_dict(), indent=2, default=str))
+    files[MARKDOWN_FILE].write_text(report_markdown(result))
+    files[RESULTS_FILE].write_text(json.dumps(result.to_dict(), indent=2, default=str))
     return files
 
 

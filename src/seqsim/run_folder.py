@@ -26,7 +26,15 @@ from .checks import option
 
 RUN_RECORD = "seqsim-run.json"
 """The list of a run's files, in the folder it wrote."""
-REPORT_FILES = ("results.json", "r_at_1.csv", "ranks.csv", "report.md")
+RESULTS_FILE = "results.json"
+"""The file of a report that holds a result's measures and settings, written last."""
+RANKS_FILE = "ranks.csv"
+"""The file beside ``results.json`` that holds every query's rank."""
+MATRIX_FILE = "r_at_1.csv"
+"""The R@1 matrix, in percent with one decimal."""
+MARKDOWN_FILE = "report.md"
+"""The report to read."""
+REPORT_FILES = (RESULTS_FILE, MATRIX_FILE, RANKS_FILE, MARKDOWN_FILE)
 """Files that only a report holds: a folder with one of them (or a subfolder with
 ``results.json``) holds a report."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,6 +23,10 @@ from ..checks import check_count, check_positive
 from ..progress import progress_bar
 
 logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+"""How long :meth:`RayCluster.connect` waits for the head node at a ``host:port`` address to
+answer before it gives up: Ray itself retries for many minutes, saying little."""
 
 Shared = TypeVar("Shared")
 Item = TypeVar("Item")
@@ -47,8 +53,9 @@ class RayNotInstalledError(ImportError):
 class RayConnectionError(ConnectionError):
     """The Ray cluster asked for cannot be joined; the message says what to check.
 
-    Raised by :meth:`RayCluster.connect`: it names the address, Ray's reason, and how a
-    cluster with token authentication is joined.
+    Raised by :meth:`RayCluster.connect`: it names the address, the reason (nothing answers
+    there within :data:`CONNECT_TIMEOUT_SECONDS`, or Ray's own), and how a cluster with token
+    authentication is joined.
 
     Examples
     --------
@@ -90,6 +97,66 @@ def require_ray(module: str = "ray") -> ModuleType:
             f"running on a Ray cluster needs the package {module!r}, which is not installed "
             f"({error}); install it with {RAY_EXTRA}"
         ) from None
+
+
+def check_reachable(address: str | None, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Refuse a Ray head node that does not answer at its ``host:port`` within ``timeout``.
+
+    ``ray.init`` retries an address where nothing listens for many minutes, with only its own
+    log lines; a TCP connection tells at once (or within ``timeout``, for a host that does not
+    answer at all). ``None`` is checked at ``RAY_ADDRESS``, where that names a host and port;
+    ``"auto"`` and ``"local"`` (a cluster Ray finds or starts on this machine) are not checked;
+    a ``ray://`` client address is checked at its host and port.
+
+    Parameters
+    ----------
+    address : str or None
+        What :class:`RayCluster` was given.
+    timeout : float, default CONNECT_TIMEOUT_SECONDS
+        Seconds to wait for the connection.
+
+    Raises
+    ------
+    RayConnectionError
+        ``cannot reach a Ray cluster at <address> within <timeout> s: <reason>``, with what to
+        check.
+
+    Examples
+    --------
+    >>> import socket
+    >>> from seqsim.distributed.cluster import check_reachable
+    >>> with socket.create_server(("127.0.0.1", 0)) as listening:
+    ...     port = listening.getsockname()[1]
+    ...     check_reachable(f"127.0.0.1:{port}")      # something answers: passes
+    >>> check_reachable(f"127.0.0.1:{port}", timeout=2)
+    Traceback (most recent call last):
+        ...
+    seqsim.distributed.cluster.RayConnectionError: cannot reach a Ray cluster at 127.0.0.1:...\
+ within 2 s: Connection refused. Is it running...
+    """
+    named = address or os.environ.get("RAY_ADDRESS")
+    head = _head_node(named)
+    if head is None:
+        return
+    try:
+        socket.create_connection(head, timeout=timeout).close()
+    except OSError as error:
+        raise RayConnectionError(
+            f"cannot reach a Ray cluster at {named} within {timeout:g} s: "
+            f"{error.strerror or error}. Is it running (`ray status` on its head node), and is "
+            "that its GCS port (6379 unless `ray start --port` said otherwise)?"
+        ) from None
+
+
+def _head_node(address: str | None) -> tuple[str, int] | None:
+    """The host and port of a Ray address; None for none, ``auto``, ``local``, or one that is
+    not ``host:port`` (Ray's own error names that)."""
+    if address is None or address in ("auto", "local"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
 
 
 def use_cpus(count: float) -> None:
@@ -218,8 +285,9 @@ class RayCluster:
         RayNotInstalledError
             If Ray or Ray Data is not installed.
         RayConnectionError
-            If the cluster cannot be joined (the message says what to check: is it running,
-            token authentication).
+            If the cluster cannot be joined: nothing answers at its ``host:port`` within
+            :data:`CONNECT_TIMEOUT_SECONDS` (:func:`check_reachable`), or Ray refuses (the
+            message says what to check: is it running, token authentication).
 
         Examples
         --------
@@ -228,6 +296,7 @@ class RayCluster:
         ray = require_ray()
         require_ray("ray.data")
         if not ray.is_initialized():
+            check_reachable(self.address)
             try:
                 ray.init(
                     address=self.address,
