@@ -152,6 +152,19 @@ def test_malformed_index_files_are_named_with_what_is_wrong(tmp_path, saved, dam
         SequenceIndex.load(path)
 
 
+@pytest.mark.parametrize("generator", ["centroids", "frames", "mean"])
+def test_a_shortlist_of_other_sequences_than_the_keys_is_refused(tmp_path, corpus, generator):
+    """Keys of 29 sequences beside a shortlist of 30: its ids would name the wrong keys."""
+    index = SequenceIndex(generator=generator, candidates=5)
+    index.add(corpus)
+    files = members(index.save(tmp_path / "a.index"))
+    files["keys.npy"] = json_npy([f"k{number}" for number in range(len(corpus) - 1)])
+    path = write_zip(tmp_path / "fewer-keys.index", files)
+    expected = f"its shortlist holds {len(corpus)} sequences, its keys name {len(corpus) - 1}"
+    with pytest.raises(SearchIndexError, match=rf"^{path}: {expected}"):
+        SequenceIndex.load(path)
+
+
 def test_settings_that_are_not_an_object_are_named(tmp_path, saved):
     files = members(saved)
     files["settings.npy"] = json_npy([1, 2])

@@ -353,6 +353,30 @@ class CandidateGenerator(ABC):
         See :meth:`state`.
         """
 
+    def sequences(self) -> int | None:
+        """How many sequences the generator holds, where it knows (a loaded index checks it
+        against its keys: a shortlist of other sequences would name the wrong ones).
+
+        Returns
+        -------
+        int or None
+            The sequences added (or restored); None where the generator does not say, the
+            default for a generator of your own.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.search import CentroidInteraction
+        >>> packed = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [3, 1])
+        >>> generator = CentroidInteraction(centroids=1)
+        >>> generator.train(packed)
+        >>> generator.add(packed)
+        >>> generator.sequences()
+        2
+        """
+        return None
+
 
 class FaissGenerator(CandidateGenerator):
     """A generator whose faiss index (built from the ``factory`` string, inner product) holds
@@ -447,6 +471,9 @@ class MeanPooled(FaissGenerator):
     """
 
     name = "mean"
+
+    def sequences(self) -> int | None:
+        return None if self.index is None else int(self.index.ntotal)
 
     def vectors(self, packed: PackedSequences) -> np.ndarray:
         return _unit_means(packed)
@@ -588,6 +615,9 @@ class FrameVotes(FaissGenerator):
         if frames and (owner.min() < 0 or owner.max() >= len(lengths)):
             raise ValueError(f"owner holds numbers outside the {len(lengths)} sequences")
         self.owner, self.lengths = owner.astype(np.int64), lengths.astype(np.int64)
+
+    def sequences(self) -> int | None:
+        return len(self.lengths)
 
 
 VOTE_BLOCK_ENTRIES = 1 << 20
@@ -903,6 +933,9 @@ class CentroidInteraction(CandidateGenerator):
         self.centroid_vectors, self.histograms = vectors, histograms
         self.index = faiss.IndexFlatIP(vectors.shape[1])
         self.index.add(vectors)
+
+    def sequences(self) -> int | None:
+        return self.histograms.shape[0]
 
 
 SHORTLIST_QUERY_BLOCK = 64

@@ -730,6 +730,12 @@ class SequenceIndex:
         generator = saved_generator(
             where, field(where, record, "shortlist", dict), arrays, generator_type
         )
+        held = generator.sequences()
+        if held is not None and held != len(keys):
+            raise SearchIndexError(
+                f"{where}: its shortlist holds {held} sequences, its keys name {len(keys)}: "
+                "damaged, or not an index seqsim wrote"
+            )
         try:
             index = cls(metric, generator=generator, candidates=record.get("candidates"))
         except ValueError as error:
