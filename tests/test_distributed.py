@@ -107,6 +107,14 @@ def encoder_actor_pids() -> list[int]:
     return found
 
 
+def finished_shards(store: EmbeddingStore) -> list[Path]:
+    """The shards in name order, without the temporary files (``.seqsim-tmp.<owner>.<name>``)
+    of shards still being written, which end in the same name."""
+    if not store.shard_dir.is_dir():
+        return []
+    return sorted(p for p in store.shard_dir.glob("*.npz") if not p.name.startswith("."))
+
+
 def writer_pid(shard: Path) -> int:
     """The process that wrote a shard: shards are named <time>-<host>-<pid>-<token>-<n>.npz."""
     return int(re.match(r".+-(\d+)-[0-9a-f]{8}-\d{6}\.npz$", shard.name)[1])
@@ -203,7 +211,7 @@ def test_a_killed_encoder_actor_is_retried_and_the_store_ends_complete(
     def kill_first_writer() -> None:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
-            shards = sorted(store.shard_dir.glob("*.npz")) if store.shard_dir.is_dir() else []
+            shards = finished_shards(store)  # not a temporary file still being written
             if shards:
                 pid = writer_pid(shards[0])
                 os.kill(pid, signal.SIGKILL)
@@ -221,7 +229,7 @@ def test_a_killed_encoder_actor_is_retried_and_the_store_ends_complete(
     ((pid, stored_when_killed),) = killed
     assert stored_when_killed < len(demo_items)  # killed mid-run
     assert pid not in encoder_actor_pids()
-    writers = {writer_pid(shard) for shard in store.shard_dir.glob("*.npz")}
+    writers = {writer_pid(shard) for shard in finished_shards(store)}
     assert pid in writers and len(writers) >= 2
     assert report.failures == [] and report.embedded == len(demo_items)
     assert_same_stores(store, demo_reference)
@@ -240,7 +248,7 @@ def test_a_killed_driver_resumes_without_recomputing_finished_keys(
     command = [sys.executable, "-c", "from seqsim.cli import main; main()", *map(str, arguments)]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
-    while len(list(store.shard_dir.glob("*.npz")) if store.shard_dir.is_dir() else []) < 2:
+    while len(finished_shards(store)) < 2:
         assert driver.poll() is None, driver.stderr.read().decode()
         assert time.monotonic() < deadline, "no shard was written"
         time.sleep(0.05)
@@ -251,7 +259,7 @@ def test_a_killed_driver_resumes_without_recomputing_finished_keys(
         time.sleep(0.2)
     finished = set(store.keys())
     assert 2 <= len(finished) < len(demo_items)
-    shards_before = set(store.shard_dir.glob("*.npz"))
+    shards_before = set(finished_shards(store))
 
     again = CliRunner().invoke(main, [str(a) for a in arguments])
     assert again.exit_code == 0, again.output
@@ -261,7 +269,7 @@ def test_a_killed_driver_resumes_without_recomputing_finished_keys(
 
     redone = [
         key
-        for shard in set(store.shard_dir.glob("*.npz")) - shards_before
+        for shard in set(finished_shards(store)) - shards_before
         for key in read_contents(shard).keys
     ]
     assert sorted(redone) == sorted({key for key, _ in demo_items} - finished)  # counted
