@@ -142,10 +142,10 @@ def test_dtw_fastdtw_with_the_package_runs(monkeypatch):
 
 
 def test_the_cli_shows_store_errors_once_the_store_is_loaded():
-    from seqsim.cli import _library_errors
+    from seqsim.cli.errors import library_errors
     from seqsim.store import StoreError
 
-    assert StoreError in _library_errors() and ValueError in _library_errors()
+    assert StoreError in library_errors() and ValueError in library_errors()
 
 
 def test_license_file_is_mit():

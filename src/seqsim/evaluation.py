@@ -24,7 +24,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, RAY_SHARD_SIZE
+from ._defaults import (
+    DEFAULT_FLUSH_SECONDS,
+    DEFAULT_LAYER,
+    DEFAULT_METRIC,
+    DEFAULT_SHARD_SIZE,
+    DEFAULT_STORAGE_DTYPE,
+    RAY_SHARD_SIZE,
+    RECORDINGS,
+    SEARCH_MODES,
+)
 from ._version import __version__
 from .backends import Backend, resolve_device
 from .checks import check_choice, check_count, option, refuse_unknown
@@ -36,6 +45,7 @@ from .metrics.base import Metric, get_metric
 from .progress import progress_bar
 from .provenance import audio_fingerprint
 from .ranking import (
+    DEFAULT_NEIGHBOURS,
     MEASURES,
     Normalization,
     bootstrap_interval,
@@ -68,7 +78,6 @@ RANK_TEXT_COLUMNS = (
     "retrieved_sentence",
 )
 Recordings = Literal["all", "one"]
-RECORDINGS = ("all", "one")
 
 
 def check_search_options(
@@ -111,7 +120,7 @@ def check_search_options(
         ...
     ValueError: search='index' ranks by exact scores of a shortlist: normalization, center ...
     """
-    check_choice("search", search, ("exhaustive", "index"))
+    check_choice("search", search, SEARCH_MODES)
     if search == "index" and (normalization != "none" or center or bootstrap):
         raise ValueError(
             f"{option('search', 'index')} ranks by exact scores of a shortlist: "
@@ -720,11 +729,11 @@ class RetrievalResult:
 
 def evaluate_embeddings(
     embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
-    metric: str | Metric = "seqsim",
+    metric: str | Metric = DEFAULT_METRIC,
     *,
     sentences: Mapping[str, Sequence[str]] | None = None,
     normalization: Normalization = "none",
-    k: int = 10,
+    k: int = DEFAULT_NEIGHBOURS,
     center: bool = False,
     bootstrap: int = 0,
     seed: int = 0,
@@ -1244,13 +1253,13 @@ def embed_corpus(
     corpus: Corpus,
     model: str | WhisperObject,
     store: str | Path | EmbeddingStore,
-    layers: LayerSelection = -1,
+    layers: LayerSelection = DEFAULT_LAYER,
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
     cluster: RayCluster | None = None,
     *,
-    dtype: str = "float16",
+    dtype: str = DEFAULT_STORAGE_DTYPE,
     fail_fast: bool = False,
     shard_size: int | None = None,
     flush_seconds: float = DEFAULT_FLUSH_SECONDS,
@@ -1419,10 +1428,10 @@ def evaluate_grid(
     store: str | Path | EmbeddingStore | None = None,
     model: str | WhisperObject | None = None,
     layers: Sequence[int] = (-1,),
-    metrics: Sequence[str | Metric] = ("seqsim",),
+    metrics: Sequence[str | Metric] = (DEFAULT_METRIC,),
     langs: Sequence[str] | None = None,
     normalization: Normalization = "none",
-    k: int = 10,
+    k: int = DEFAULT_NEIGHBOURS,
     center: bool = False,
     bootstrap: int = 0,
     seed: int = 0,
@@ -1641,8 +1650,8 @@ def evaluate_grid(
 def evaluate(
     corpus: Corpus | None = None,
     *,
-    layer: int = -1,
-    metric: str | Metric = "seqsim",
+    layer: int = DEFAULT_LAYER,
+    metric: str | Metric = DEFAULT_METRIC,
     **options: Any,
 ) -> RetrievalResult:
     """R@1 (and R@5, R@10, MRR) matrices over language pairs, in one call.

@@ -20,6 +20,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ._defaults import PICTURE_FORMATS
 from .audio import SAMPLE_RATE
 from .embedder import SAMPLES_PER_FRAME
 from .kernels.numba_kernels import cosine_block, unit_numpy_block
@@ -28,8 +29,6 @@ from .sequences import Frames, as_packed
 
 FRAME_SECONDS = SAMPLES_PER_FRAME / SAMPLE_RATE
 """Time between Whisper encoder frames, 0.02 s; frame ``i`` covers ``[0.02 i, 0.02 (i + 1))``."""
-PICTURE_FORMATS = ("png", "svg", "pdf")
-"""The picture formats, chosen by the file name's suffix."""
 WORDS_HEADER = ("word", "start", "end")
 """The optional header line of a words file, and its columns."""
 DURATION_TOLERANCE = 1e-3

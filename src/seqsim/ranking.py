@@ -19,6 +19,9 @@ from .checks import check_choice, check_count
 
 Normalization = Literal["none", "csls", "margin"]
 NORMALIZATIONS = ("none", "csls", "margin")
+"""The hubness corrections of the scores (the first: none, the default)."""
+DEFAULT_NEIGHBOURS = 10
+"""Neighbours of the hubness corrections (CSLS, ratio margin) unless told otherwise."""
 MEASURES = ("r@1", "r@5", "r@10", "mrr")
 
 
@@ -248,7 +251,9 @@ def retrieval_measures(ranks: ArrayLike, cutoffs: Sequence[int] = (1, 5, 10)) ->
     return measures
 
 
-def normalize_scores(scores: np.ndarray, method: Normalization, k: int = 10) -> np.ndarray:
+def normalize_scores(
+    scores: np.ndarray, method: Normalization, k: int = DEFAULT_NEIGHBOURS
+) -> np.ndarray:
     """Hubness correction of a (Q, R) score matrix, as in multilingual bitext mining.
 
     ``csls``: ``2 s(x, y) - r(x) - r(y)``; ``margin`` (ratio): ``s(x, y) / ((r(x) + r(y)) / 2)``;

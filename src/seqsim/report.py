@@ -19,6 +19,7 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ._defaults import DEFAULT_PICTURE_FORMAT
 from .checks import check_choice
 from .evaluation import RetrievalResult
 from .pair import PICTURE_FORMATS, picture_format
@@ -216,7 +217,7 @@ def plot_heatmap(
 def write_report(
     result: RetrievalResult,
     out: str | Path,
-    figure_format: FigureFormat = "png",
+    figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
     *,
     overwrite: bool = False,
 ) -> dict[str, Path]:
@@ -365,7 +366,7 @@ def result_folder_name(metric: str, layer: int) -> str:
 def write_reports(
     results: Mapping[tuple[str, int], RetrievalResult],
     out: str | Path,
-    figure_format: FigureFormat = "png",
+    figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
     *,
     overwrite: bool = False,
 ) -> GridReport:

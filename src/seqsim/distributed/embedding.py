@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from .. import audio as audio_io
-from .._defaults import RAY_SHARD_SIZE
+from .._defaults import DEFAULT_LAYER, DEFAULT_STORAGE_DTYPE, RAY_SHARD_SIZE
 from ..audio import SAMPLE_RATE, AudioError, AudioInput, short_audio_note
 from ..checks import check_choice, check_count, check_flag
 from ..embedder import LayerSelection, WhisperEmbedder, planned_settings
@@ -299,9 +299,9 @@ def embed_on_ray(
     store: str | Path | EmbeddingStore,
     *,
     model: str,
-    layers: LayerSelection = -1,
+    layers: LayerSelection = DEFAULT_LAYER,
     cluster: RayCluster | None = None,
-    dtype: str = "float16",
+    dtype: str = DEFAULT_STORAGE_DTYPE,
     encoder_dtype: str = "auto",
     batch_size: int | None = None,
     strict: bool = False,

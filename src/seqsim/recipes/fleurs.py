@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
+from .._defaults import RECORDINGS
 from ..checks import check_choice, check_count
 from ..corpus import Corpus, CorpusError, Utterance, _check_unique
 
 Recordings = Literal["one", "all"]
-RECORDINGS = ("one", "all")
 SPLITS = ("dev", "test")
 """The splits combined by default: FLEURS's dev and test sentences, as in the study."""
 _NEEDED_FIELDS = 3  # sentence id, file name, raw transcription

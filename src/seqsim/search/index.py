@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import numpy as np
 import torch
 
-from .._defaults import DEFAULT_CANDIDATES
+from .._defaults import (
+    DEFAULT_CANDIDATES,
+    DEFAULT_GENERATOR,
+    DEFAULT_HITS,
+    DEFAULT_LAYER,
+    DEFAULT_METRIC,
+)
 from .._version import __version__
 from ..checks import check_count, check_flag
 from ..metrics.base import Metric, _stacklevel_outside_package, get_metric, sum_diagnostics
@@ -140,9 +146,9 @@ class SequenceIndex:
 
     def __init__(
         self,
-        metric: str | Metric = "seqsim",
+        metric: str | Metric = DEFAULT_METRIC,
         *,
-        generator: str | CandidateGenerator = "centroids",
+        generator: str | CandidateGenerator = DEFAULT_GENERATOR,
         candidates: int = DEFAULT_CANDIDATES,
         backend: str = "auto",
         device: str | None = None,
@@ -302,7 +308,7 @@ class SequenceIndex:
     def from_store(
         cls,
         store: str | Path | EmbeddingStore,
-        layer: int = -1,
+        layer: int = DEFAULT_LAYER,
         *,
         progress: bool = True,
         **options: Any,
@@ -382,7 +388,7 @@ class SequenceIndex:
     def search(
         self,
         queries: SequencesLike,
-        k: int = 10,
+        k: int = DEFAULT_HITS,
         *,
         exhaustive: bool = False,
         progress: bool = False,

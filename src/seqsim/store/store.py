@@ -42,7 +42,12 @@ from typing import Any, BinaryIO, Protocol, TypeGuard
 import numpy as np
 import torch
 
-from .._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE
+from .._defaults import (
+    DEFAULT_FLUSH_SECONDS,
+    DEFAULT_SHARD_SIZE,
+    DEFAULT_STORAGE_DTYPE,
+    STORAGE_DTYPES,
+)
 from .._version import __version__
 from ..audio import AudioError, AudioInput, describe, short_audio_note
 from ..checks import check_choice, check_count, check_positive
@@ -73,7 +78,6 @@ from .shards import (
 FORMAT_VERSION = 3
 IDENTITY = ("model", "layers", "dtype")
 """The settings that must match for frames to share a store."""
-STORAGE_DTYPES = ("float16", "float32")
 SET_ASIDE = "set-aside"
 _REPAIR = (
     "run the embed again to set it aside and re-embed its utterances, or drop it with "
@@ -917,7 +921,7 @@ class EmbeddingStore:
         utterances: Sequence[tuple[str, AudioInput]],
         embedder: Any,
         *,
-        dtype: str = "float16",
+        dtype: str = DEFAULT_STORAGE_DTYPE,
         shard_size: int = DEFAULT_SHARD_SIZE,
         flush_seconds: float = DEFAULT_FLUSH_SECONDS,
         fail_fast: bool = False,

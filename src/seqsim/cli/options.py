@@ -1,0 +1,332 @@
+"""The options that several commands take, each declared once here. Their choices and
+defaults are read from the library (:mod:`seqsim._defaults`, which imports nothing, and the
+registries, read when a command runs); where commands use an option differently, the help
+text is a parameter."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import click
+
+from .._defaults import (
+    BACKEND_CHOICES,
+    CLI_DEFAULT_MODEL,
+    DEFAULT_BACKEND,
+    DEFAULT_CANDIDATES,
+    DEFAULT_DEVICE,
+    DEFAULT_LAYER,
+    DEFAULT_METRIC,
+    DEFAULT_PICTURE_FORMAT,
+    PICTURE_FORMATS,
+    RAY_EXTRA,
+    RECORDINGS,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+Decorator = Callable[[F], F]
+
+
+def _split(text: str | None) -> list[str] | None:
+    """The comma-separated parts of ``text``, stripped, empty ones dropped; None for none."""
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def comma_list(ctx: click.Context, param: click.Parameter, text: str | None) -> list[str] | None:
+    """Option callback: a comma-separated value as a list (None when not given)."""
+    return _split(text)
+
+
+def _metric_names(ctx: click.Context, param: click.Parameter, text: str) -> list[str]:
+    """Registered metric names, lower-cased (as registered), each once, in the order given."""
+    return list(dict.fromkeys(name.lower() for name in _split(text) or [DEFAULT_METRIC]))
+
+
+class LayerList(click.ParamType):
+    """Encoder layers (hidden-state indices) separated by commas, as a list of ints; with
+    ``allow_all``, also ``all``."""
+
+    name = "layers"
+
+    def __init__(self, *, allow_all: bool = False) -> None:
+        self.allow_all = allow_all
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> list[int] | Literal["all"]:
+        if isinstance(value, list) or (self.allow_all and value == "all"):
+            return value
+        try:
+            return [int(part) for part in _split(str(value)) or []]
+        except ValueError:
+            self.fail(f"{value!r}: give layer indices separated by commas, e.g. 4,5,6", param, ctx)
+
+
+class RegistryChoice(click.Choice[str]):
+    """A choice among the names of a registry, read when a value is checked, so that names
+    registered by ``seqsim --import plugin.py`` count and ``--help`` imports nothing (it shows
+    ``metavar``, and the help text says where the names come from)."""
+
+    def __init__(self, names: Callable[[], Iterable[str]], metavar: str) -> None:
+        self._names = names
+        self._metavar = metavar
+        self.case_sensitive = True
+
+    @property
+    def choices(self) -> tuple[str, ...]:  # type: ignore[override]  # read, never set
+        return tuple(self._names())
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:
+        return self._metavar
+
+
+def model_option(help: str | None = None) -> Decorator[Any]:
+    """``--model``: the CLI's default model (help: what a model can be), or, given ``help``,
+    no default (the store's model is meant then)."""
+    if help is None:
+        return click.option(
+            "--model",
+            default=CLI_DEFAULT_MODEL,
+            show_default=True,
+            help="HF id, transformers or CTranslate2 folder, or whisper-base-offline.",
+        )
+    return click.option("--model", help=help)
+
+
+def device_option(used_by: str) -> Decorator[Any]:
+    """``--device`` of ``used_by`` (e.g. "the encoder")."""
+    return click.option(
+        "--device",
+        default=DEFAULT_DEVICE,
+        show_default=True,
+        help=f"Device for {used_by}: auto (CUDA when there is a GPU, else the CPU), cpu, cuda "
+        "or cuda:N.",
+    )
+
+
+def backend_option(used_by: str) -> Decorator[Any]:
+    """``--backend`` of ``used_by`` (e.g. "the metrics")."""
+    return click.option(
+        "--backend",
+        type=click.Choice(BACKEND_CHOICES),
+        default=DEFAULT_BACKEND,
+        show_default=True,
+        help=f"Backend of {used_by} (auto: torch on CUDA when there is a GPU, else numba).",
+    )
+
+
+def langs_option(help: str, *, required: bool = False) -> Decorator[Any]:
+    """``--langs``, comma-separated, given to the command as a list (None when left out)."""
+    return click.option("--langs", required=required, callback=comma_list, help=help)
+
+
+def out_option(
+    kind: Literal["folder", "file"], help: str, *, dest: str = "out", default: str | None = None
+) -> Decorator[Any]:
+    """``--out``, a folder or a file; required unless it has a ``default``."""
+    return click.option(
+        "--out",
+        dest,
+        required=default is None,
+        default=default,
+        show_default=default is not None,
+        type=click.Path(file_okay=kind == "file", dir_okay=kind == "folder", path_type=Path),
+        help=help,
+    )
+
+
+def store_option(help: str, *, required: bool = False) -> Decorator[Any]:
+    """``--store``, an embedding store's folder, given to the command as ``store_path``."""
+    return click.option(
+        "--store",
+        "store_path",
+        required=required,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=help,
+    )
+
+
+def manifest_option(help: str) -> Decorator[Any]:
+    """``--manifest``, a corpus's manifest file."""
+    return click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help=help)
+
+
+def metrics_option(help: str) -> Decorator[Any]:
+    """``--metric``, registered metric names, comma-separated, given as a list ``metrics``."""
+    return click.option(
+        "--metric",
+        "metrics",
+        default=DEFAULT_METRIC,
+        show_default=True,
+        callback=_metric_names,
+        help=help,
+    )
+
+
+def metric_option(help: str) -> Decorator[Any]:
+    """``--metric``, one registered metric name."""
+    return click.option("--metric", default=DEFAULT_METRIC, show_default=True, help=help)
+
+
+def layers_option(
+    help: str, *, default: int = DEFAULT_LAYER, allow_all: bool = False
+) -> Decorator[Any]:
+    """``--layers`` (or ``--layer``), comma-separated, given as a list ``layers``."""
+    return click.option(
+        "--layers",
+        "--layer",
+        "layers",
+        type=LayerList(allow_all=allow_all),
+        default=str(default),
+        show_default=True,
+        help=f"{help} (--layer is the same option).",
+    )
+
+
+def layer_option(help: str) -> Decorator[Any]:
+    """``--layer``, one encoder layer."""
+    return click.option("--layer", type=int, default=DEFAULT_LAYER, show_default=True, help=help)
+
+
+def k_option(default: int, help: str) -> Decorator[Any]:
+    """``--k``, a count of at least 1."""
+    return click.option(
+        "--k", default=default, show_default=True, type=click.IntRange(min=1), help=help
+    )
+
+
+def candidates_option(help: str) -> Decorator[Any]:
+    """``--candidates``, the shortlist length per query of a search index."""
+    return click.option(
+        "--candidates",
+        default=DEFAULT_CANDIDATES,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help=help,
+    )
+
+
+def recordings_option(default: str, help: str) -> Decorator[Any]:
+    """``--recordings``: all recordings of a sentence per language, or one each."""
+    return click.option(
+        "--recordings",
+        type=click.Choice(RECORDINGS),
+        default=default,
+        show_default=True,
+        help=help,
+    )
+
+
+def seed_option(help: str) -> Decorator[Any]:
+    """``--seed``, a non-negative integer."""
+    return click.option(
+        "--seed", default=0, show_default=True, type=click.IntRange(min=0), help=help
+    )
+
+
+def figure_format_option() -> Decorator[Any]:
+    """``--figure-format`` of a report's pictures."""
+    return click.option(
+        "--figure-format",
+        type=click.Choice(PICTURE_FORMATS),
+        default=DEFAULT_PICTURE_FORMAT,
+        show_default=True,
+        help="Format of the heatmaps and layer plots.",
+    )
+
+
+def overwrite_option() -> Decorator[Any]:
+    """``--overwrite`` a report folder."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace the report of an earlier run in OUT (only the files it wrote; a store "
+        "kept there stays). Without it such a folder is refused.",
+    )
+
+
+def ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options that put a command on a Ray cluster; the command gets ``cluster``, a
+    :class:`~seqsim.distributed.RayCluster` (closed when it returns) or None without ``--ray``."""
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        use_ray: bool,
+        address: str | None,
+        workers: int | None,
+        cpus_per_worker: float,
+        gpus_per_worker: float,
+        **kwargs: Any,
+    ) -> Any:
+        if not use_ray:
+            given = [
+                name
+                for name, value in (
+                    ("--address", address),
+                    ("--workers", workers),
+                    ("--cpus-per-worker", cpus_per_worker != 1),
+                    ("--gpus-per-worker", gpus_per_worker),
+                )
+                if value
+            ]
+            if given:
+                raise click.UsageError(f"{', '.join(given)} need --ray")
+            return command(*args, cluster=None, **kwargs)
+        if kwargs.get("device") not in (None, DEFAULT_DEVICE):
+            raise click.UsageError(
+                "with --ray every worker picks its own device: CUDA where --gpus-per-worker "
+                "gives it a GPU (leave --device out)"
+            )
+        from ..distributed.cluster import RayCluster, require_ray
+
+        require_ray()
+        require_ray("ray.data")
+        cluster = RayCluster(
+            address=address,
+            workers=workers,
+            cpus_per_worker=cpus_per_worker,
+            gpus_per_worker=gpus_per_worker,
+        )
+        with cluster:
+            return command(*args, cluster=cluster, **kwargs)
+
+    options = [
+        click.option(
+            "--ray",
+            "use_ray",
+            is_flag=True,
+            help=f"Run on a Ray cluster ({RAY_EXTRA}); docs/distributed.md.",
+        ),
+        click.option(
+            "--address",
+            help="Ray cluster to join (host:port) with --ray [default: RAY_ADDRESS, else the "
+            "cluster `ray start` started here, else a new local one sized to this machine].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            help="Ray workers (encoder actors, scorers) [default: as many as the cluster's "
+            "CPUs, or GPUs with --gpus-per-worker, allow].",
+        ),
+        click.option(
+            "--cpus-per-worker",
+            default=1.0,
+            show_default=True,
+            type=click.FloatRange(min=0, min_open=True),
+            help="CPUs Ray reserves for each worker (its threads).",
+        ),
+        click.option(
+            "--gpus-per-worker",
+            default=0.0,
+            show_default=True,
+            type=click.FloatRange(min=0),
+            help="GPUs Ray reserves for each worker (then it encodes and scores on CUDA).",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
