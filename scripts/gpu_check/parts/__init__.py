@@ -1,0 +1,1 @@
+"""The parts of the GPU check, one module each; each has ``run(log, deadline)``."""
