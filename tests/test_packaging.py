@@ -66,6 +66,19 @@ def test_import_seqsim_is_lazy_and_sets_the_openmp_spin_count_first():
     assert printed.split("\n")[:2] == ["False 0", "True True"]
 
 
+def test_a_saved_result_is_read_without_the_evaluation_pipeline():
+    """The result type, its file checks and the report do not depend on the evaluator; the
+    evaluator re-exports the same class."""
+    printed = _python(
+        "import sys\n"
+        "import seqsim.result_file, seqsim.report\n"
+        "print('seqsim.evaluation' in sys.modules)\n"
+        "import seqsim.evaluation, seqsim.result\n"
+        "print(seqsim.evaluation.RetrievalResult is seqsim.result.RetrievalResult)\n"
+    )
+    assert printed.split("\n")[:2] == ["False", "True"]
+
+
 def test_every_public_name_resolves_and_unknown_names_raise():
     for name in seqsim.__all__:
         assert getattr(seqsim, name) is not None, name

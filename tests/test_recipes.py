@@ -263,5 +263,5 @@ def test_recipes_are_exported_lazily():
     assert output.stdout.split() == [
         "seqsim.recipes.fleurs",
         "seqsim.recipes.mass",
-        "seqsim.corpus",
+        "seqsim.corpus.manifests",
     ]

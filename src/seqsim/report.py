@@ -21,8 +21,8 @@ from matplotlib.figure import Figure
 
 from ._defaults import DEFAULT_PICTURE_FORMAT
 from .checks import check_choice
-from .evaluation import RetrievalResult
 from .pair import PICTURE_FORMATS, picture_format
+from .result import RetrievalResult
 from .run_folder import MARKDOWN_FILE, MATRIX_FILE, RANKS_FILE, RESULTS_FILE, RunFolder
 from .search.retrieval import POOLED
 
@@ -138,7 +138,7 @@ def plot_heatmap(
     ----------
     matrix : pandas.DataFrame
         The matrix in percent (as :meth:`RetrievalResult.matrix
-        <seqsim.evaluation.RetrievalResult.matrix>` gives it).
+        <seqsim.result.RetrievalResult.matrix>` gives it).
     path : str or Path, optional
         Where to write the figure (:func:`save_figure`); not written without one.
     title : str, default ""
@@ -226,9 +226,9 @@ def write_report(
     - ``r_at_1.csv``: the R@1 matrix in percent (rows: query language, columns: candidate
       language), rounded to one decimal, as the heatmap and ``report.md`` show it.
     - ``results.json``: :meth:`RetrievalResult.to_dict
-      <seqsim.evaluation.RetrievalResult.to_dict>` (schema version, units, every pair's
+      <seqsim.result.RetrievalResult.to_dict>` (schema version, units, every pair's
       measures as fractions, their means, the settings and their hash, the failures);
-      :meth:`RetrievalResult.load <seqsim.evaluation.RetrievalResult.load>` reads the folder
+      :meth:`RetrievalResult.load <seqsim.result.RetrievalResult.load>` reads the folder
       back.
     - ``ranks.csv``: every query's rank and top hit.
     - ``heatmap.png`` (or ``.svg``, ``.pdf``): :func:`result_heatmap`.

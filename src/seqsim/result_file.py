@@ -1,9 +1,9 @@
 """The check of a report's ``results.json`` and ``ranks.csv``, against what
 :func:`seqsim.report.write_report` writes, for :meth:`RetrievalResult.load
-<seqsim.evaluation.RetrievalResult.load>`.
+<seqsim.result.RetrievalResult.load>`.
 
 What a ``results.json`` must hold is asked of its writer, :meth:`RetrievalResult.to_dict
-<seqsim.evaluation.RetrievalResult.to_dict>`: its parts and their kinds, the unit of every
+<seqsim.result.RetrievalResult.to_dict>`: its parts and their kinds, the unit of every
 column of ``pairs`` (``"fraction"``: a number in [0, 1]; ``"count"``: a whole number >= 0),
 the measures averaged in ``mean`` and the hash of the settings. Besides, every pair names a
 language of ``languages`` and another one (or ``"pooled"``), once; holds r@1, r@5, r@10 and
@@ -31,14 +31,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .evaluation import LABELS, RANK_TEXT_COLUMNS, RESULTS_SCHEMA, RetrievalResult
 from .ranking import MEASURES, retrieval_measures
+from .result import LABELS, RANK_TEXT_COLUMNS, RESULTS_SCHEMA, RetrievalResult
 from .run_folder import RESULTS_FILE, RUN_RECORD, read_run_record
 from .search.retrieval import POOLED
 
 PAIR_FIELDS = (*LABELS, *MEASURES)
-"""What every pair of ``results.json`` holds (what :meth:`RetrievalResult.to_dict
-<seqsim.evaluation.RetrievalResult.to_dict>` needs of a summary)."""
+"""What every pair of ``results.json`` holds (what
+:meth:`RetrievalResult.to_dict <seqsim.result.RetrievalResult.to_dict>` needs of a summary)."""
 RANK_COLUMNS = (*LABELS, "id", "rank", "retrieved")
 """The columns of a ``ranks.csv`` with ranks; ``sentence`` and ``retrieved_sentence`` follow
 in a result with sentences."""
@@ -67,7 +67,7 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     ----------
     path : str or Path
         A ``results.json`` (:meth:`RetrievalResult.to_dict
-        <seqsim.evaluation.RetrievalResult.to_dict>` as JSON).
+        <seqsim.result.RetrievalResult.to_dict>` as JSON).
 
     Returns
     -------
@@ -78,7 +78,7 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     ------
     ResultFileError
         For a file that cannot be read, is not JSON, has a schema newer than this seqsim
-        reads (:data:`~seqsim.evaluation.RESULTS_SCHEMA`), lacks a part or field, or holds an
+        reads (:data:`~seqsim.result.RESULTS_SCHEMA`), lacks a part or field, or holds an
         impossible value; the message names the file and the field.
 
     Examples
@@ -86,7 +86,7 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     >>> import json, tempfile
     >>> from pathlib import Path
     >>> import pandas as pd
-    >>> from seqsim.evaluation import RetrievalResult
+    >>> from seqsim.result import RetrievalResult
     >>> from seqsim.result_file import ResultFileError, read_results_json
     >>> summary = pd.DataFrame({"query_lang": ["en", "fr"], "candidate_lang": ["fr", "en"],
     ...                         "n": [2, 2], "r@1": [1.0, 0.5], "r@5": [1.0, 1.0],
@@ -338,7 +338,7 @@ _UNIT_CHECKS: dict[str, Callable[[Path, str, Any], None]] = {
     "count": _check_count,
 }
 """The check of a value of each unit that :meth:`RetrievalResult.to_dict
-<seqsim.evaluation.RetrievalResult.to_dict>` writes."""
+<seqsim.result.RetrievalResult.to_dict>` writes."""
 
 
 def _check_pairs(path: Path, data: Mapping[str, Any], units: Mapping[str, str]) -> None:

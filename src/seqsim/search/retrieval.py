@@ -47,7 +47,7 @@ def search_rows(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Retrieval through a :class:`SequenceIndex`: summary rows and per-query rank rows.
 
-    The rows are those :class:`~seqsim.evaluation.RetrievalResult` holds, for every ordered
+    The rows are those :class:`~seqsim.result.RetrievalResult` holds, for every ordered
     language pair, plus, with ``pooled``, one row per query language against all other
     languages at once (candidate language ``"pooled"``; any recording of the same sentence
     counts). Each pair gets its own index of the candidate language(s). Each row also holds
