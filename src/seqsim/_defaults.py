@@ -46,6 +46,12 @@ BACKEND_CHOICES = (DEFAULT_BACKEND, *BACKENDS)
 
 SEARCH_MODES = ("exhaustive", "index")
 """How the evaluator finds each query's candidates: scoring all, or a search index."""
+DEFAULT_SEARCH = SEARCH_MODES[0]
+"""How an evaluation ranks: every candidate scored (exhaustive) unless asked otherwise."""
+DEFAULT_BOOTSTRAP = 0
+"""Bootstrap samples for R@1 intervals: none unless asked (they cost a pass per sample)."""
+DEFAULT_SEED = 0
+"""Seed of every random choice (bootstrap samples, one recording per sentence)."""
 
 RECORDINGS = ("all", "one")
 """Sentences with several recordings per language: all of them (multi-positive), or one each

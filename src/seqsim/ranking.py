@@ -20,6 +20,8 @@ from .checks import check_choice, check_count
 Normalization = Literal["none", "csls", "margin"]
 NORMALIZATIONS = ("none", "csls", "margin")
 """The hubness corrections of the scores (the first: none, the default)."""
+DEFAULT_NORMALIZATION: Normalization = NORMALIZATIONS[0]
+"""No hubness correction unless asked."""
 DEFAULT_NEIGHBOURS = 10
 """Neighbours of the hubness corrections (CSLS, ratio margin) unless told otherwise."""
 MEASURES = ("r@1", "r@5", "r@10", "mrr")

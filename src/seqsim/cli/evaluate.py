@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._defaults import OFFLINE_BASE, SEARCH_MODES
+from .._defaults import DEFAULT_BOOTSTRAP, DEFAULT_SEARCH, OFFLINE_BASE, SEARCH_MODES
 from ..corpus import Corpus, demo_corpus, read_manifest
-from ..ranking import DEFAULT_NEIGHBOURS, NORMALIZATIONS
+from ..ranking import DEFAULT_NEIGHBOURS, DEFAULT_NORMALIZATION, NORMALIZATIONS
 from .errors import friendly_errors, resumable
 from .options import (
     backend_option,
@@ -54,7 +54,7 @@ DEMO_LAYER = 6
 @click.option(
     "--normalization",
     type=click.Choice(NORMALIZATIONS),
-    default=NORMALIZATIONS[0],
+    default=DEFAULT_NORMALIZATION,
     show_default=True,
     help="Hubness correction of the scores (CSLS or ratio margin over --k neighbours); the "
     "raw measures are reported too.",
@@ -63,7 +63,7 @@ DEMO_LAYER = 6
 @click.option("--center", is_flag=True, help="Subtract each language's mean frame first.")
 @click.option(
     "--bootstrap",
-    default=0,
+    default=DEFAULT_BOOTSTRAP,
     show_default=True,
     type=click.IntRange(min=0),
     help="Bootstrap samples for R@1 confidence intervals (0: none).",
@@ -73,7 +73,7 @@ DEMO_LAYER = 6
 @click.option(
     "--search",
     type=click.Choice(SEARCH_MODES),
-    default=SEARCH_MODES[0],
+    default=DEFAULT_SEARCH,
     show_default=True,
     help="Score every candidate, or search a SequenceIndex (also among all languages pooled).",
 )

@@ -21,6 +21,7 @@ from .._defaults import (
     DEFAULT_LAYER,
     DEFAULT_METRIC,
     DEFAULT_PICTURE_FORMAT,
+    DEFAULT_SEED,
     PICTURE_FORMATS,
     RAY_EXTRA,
     RECORDINGS,
@@ -223,7 +224,7 @@ def recordings_option(default: str, help: str) -> Decorator[Any]:
 def seed_option(help: str) -> Decorator[Any]:
     """``--seed``, a non-negative integer."""
     return click.option(
-        "--seed", default=0, show_default=True, type=click.IntRange(min=0), help=help
+        "--seed", default=DEFAULT_SEED, show_default=True, type=click.IntRange(min=0), help=help
     )
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .._defaults import DEFAULT_SEED
 from ..audio import LazyAudio, dataset_audio
 from ..checks import check_choice
 from .model import DUPLICATES, Corpus, CorpusError, Utterance, _check_unique
@@ -32,7 +33,7 @@ def corpus_from_dataset(
     text_column: str | None = None,
     speaker_column: str | None = None,
     duplicates: str = "error",
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Corpus:
     """A corpus of a Hugging Face ``datasets.Dataset``: one utterance per row.
 
@@ -193,7 +194,7 @@ def corpus_from_lhotse(
     lang_field: str = "lang",
     sentence_field: str = "sentence",
     duplicates: str = "error",
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Corpus:
     """A corpus of a lhotse ``CutSet`` or ``RecordingSet``, or of their manifest file.
 

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .._defaults import DEFAULT_SEED
 from ..checks import check_choice
 from .adapters import corpus_from_lhotse
 from .model import DUPLICATES, Corpus, CorpusError, Utterance, _check_unique
@@ -201,7 +202,11 @@ def _utterance(where: str, row: dict[str, str], folder: Path, check_files: bool)
 
 
 def read_manifest(
-    path: str | Path, *, duplicates: str = "error", seed: int = 0, check_files: bool = True
+    path: str | Path,
+    *,
+    duplicates: str = DUPLICATES[0],
+    seed: int = DEFAULT_SEED,
+    check_files: bool = True,
 ) -> Corpus:
     """Read a manifest with columns ``id``, ``lang``, ``path`` (and optional ``sentence``,
     ``text``, ``speaker``).

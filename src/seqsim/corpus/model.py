@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._defaults import DEFAULT_SEED
 from ..audio import AudioInput
 from ..checks import check_count
 
@@ -352,7 +353,7 @@ class Corpus:
         missing = {lang: list(ids) for lang, ids in self.missing.items()}
         return Corpus(kept, self.dropped_recordings, missing)
 
-    def keep_one(self, seed: int = 0) -> Corpus:
+    def keep_one(self, seed: int = DEFAULT_SEED) -> Corpus:
         """One recording per (sentence, language), chosen reproducibly from ``seed``.
 
         Parameters

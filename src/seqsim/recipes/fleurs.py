@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
-from .._defaults import RECORDINGS
+from .._defaults import DEFAULT_SEED, RECORDINGS
 from ..checks import check_choice, check_count
 from ..corpus import Corpus, CorpusError, Utterance, _check_unique
 
@@ -80,7 +80,7 @@ def prepare_fleurs(
     *,
     splits: Sequence[str] = SPLITS,
     recordings: Recordings = "one",
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
 ) -> Corpus:
     """FLEURS's sentences present in every language of ``langs``, from the files on disk.
 

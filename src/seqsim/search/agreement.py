@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .._defaults import DEFAULT_SEED
 from ..checks import check_count
 from ..ranking import ranks_from_top_k, retrieval_measures
 from ..sequences import SequencesLike, as_packed
@@ -52,7 +53,7 @@ def agreement(
     *,
     cutoffs: tuple[int, ...] = (1, 10),
     sample: int | None = None,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     cluster: RayCluster | None = None,
 ) -> Agreement:
     """Measure how often ``index`` keeps the exhaustive top-1 of each query.

@@ -31,7 +31,12 @@ import numba
 import numpy as np
 from scipy import sparse
 
-from .._defaults import DEFAULT_CENTROIDS, DEFAULT_FACTORY, DEFAULT_PER_FRAME, DEFAULT_RESCORE
+from .._defaults import (
+    DEFAULT_CENTROIDS,
+    DEFAULT_FACTORY,
+    DEFAULT_PER_FRAME,
+    DEFAULT_RESCORE,
+)
 from ..checks import check_count
 from ..kernels.numba_kernels import unit_numpy_block
 from ..metrics.base import _stacklevel_outside_package

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._defaults import DEFAULT_SEED
 from ..metrics.base import Metric
 from ..progress import progress_bar
 from ..ranking import ranks_from_top_k, retrieval_measures
@@ -40,7 +41,7 @@ def search_rows(
     candidates: int = DEFAULT_CANDIDATES,
     pooled: bool = True,
     agreement_sample: int | None = None,
-    seed: int = 0,
+    seed: int = DEFAULT_SEED,
     progress: bool = False,
     cluster: RayCluster | None = None,
     **index_options: Any,
