@@ -9,11 +9,10 @@ numba and POT on the CPU), else on the CPU.
 from __future__ import annotations
 
 import numpy as np
-import ot
 import pytest
 import torch
 from fastdtw import fastdtw
-from harness import measure, measure_matrix, pairwise_flops
+from harness import measure, measure_matrix, pairwise_flops, pot_emd2_per_pair
 from numba import njit
 
 from seqsim import AvgSim, DTWSim, OTSim, SeqSim
@@ -228,18 +227,7 @@ def test_ot_pot_emd2_per_pair(benchmark, corpus):
     queries, candidates = corpus[0][:20], corpus[1][:20]
 
     def loop():
-        return [
-            [
-                ot.emd2(
-                    np.full(len(x), 1 / len(x)),
-                    np.full(len(y), 1 / len(y)),
-                    (1 - unit(x) @ unit(y).T).astype(np.float64),
-                    numItermax=10_000_000,
-                )
-                for y in candidates
-            ]
-            for x in queries
-        ]
+        return pot_emd2_per_pair(queries, candidates)
 
     measure(
         benchmark,

@@ -68,7 +68,7 @@ PARTS: tuple[Part, ...] = (
         30,
         "gpu_check.parts.sinkhorn",
         True,
-        ("seqsim:OTSim", "ot:emd2", "harness:make_sequences"),
+        ("seqsim:OTSim", "ot:emd2", "harness:make_sequences", "harness:pot_emd2_per_pair"),
     ),
     Part(
         "search",

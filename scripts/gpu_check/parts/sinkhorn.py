@@ -16,28 +16,6 @@ PEER_SIZE = 20
 REG = 0.05
 
 
-def pot_emd2_matrix(queries: list, candidates: list) -> list[list[float]]:
-    """Exact OT cost of every pair by POT's network simplex, one call per pair (the peer)."""
-    import numpy as np
-    import ot
-
-    def unit(frames: np.ndarray) -> np.ndarray:
-        return frames / np.linalg.norm(frames, axis=1, keepdims=True)
-
-    return [
-        [
-            ot.emd2(
-                np.full(len(x), 1 / len(x)),
-                np.full(len(y), 1 / len(y)),
-                (1 - unit(x) @ unit(y).T).astype(np.float64),
-                numItermax=10_000_000,
-            )
-            for y in candidates
-        ]
-        for x in queries
-    ]
-
-
 def run(log: PartLog, deadline: Deadline) -> None:
     peer = Figure(
         "sinkhorn",
@@ -52,13 +30,13 @@ def run(log: PartLog, deadline: Deadline) -> None:
         return
 
     import numpy as np
-    from harness import make_sequences
+    from harness import make_sequences, pot_emd2_per_pair
 
     from seqsim import OTSim
 
     sequences = make_sequences(np.random.default_rng(2024), max(DEVICE_SIZES))
     subset = sequences[:PEER_SIZE]
-    Series(deadline).run(log, 1.0, lambda: pot_emd2_matrix(subset, subset), peer)
+    Series(deadline).run(log, 1.0, lambda: pot_emd2_per_pair(subset, subset), peer)
     for log_domain in (False, True):
         metric = OTSim(
             "sinkhorn", reg=REG, log_domain=log_domain, backend="torch", device=target.DEVICE
