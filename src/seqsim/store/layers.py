@@ -109,10 +109,15 @@ def write_layer(
     owner: str,
     layer: int,
     contents: list[ShardContents],
-    kept_rows: list[np.ndarray],
+    pieces: list[tuple[int, int]],
     dtype: np.dtype,
 ) -> int:
     """Stream a layer's frames from the shards to ``target`` (a ``.npy`` file), atomically.
+
+    Consecutive rows of one shard are written as one block. The frames of the last
+    :data:`SHARDS_KEPT` shards read are kept in memory, so the store's own order (keys in the
+    order of their shards, a run that adds layers included) reads each shard once; a shard
+    returned to after more others is read again.
 
     Parameters
     ----------
@@ -124,8 +129,9 @@ def write_layer(
         The layer.
     contents : list of ShardContents
         The shards, in storage order.
-    kept_rows : list of numpy.ndarray
-        Per shard, the rows (utterances) to keep, in order.
+    pieces : list of (int, int)
+        Per utterance, in the order of the file, the (shard number, row) its frames of
+        ``layer`` are read from (:meth:`seqsim.store.copies.Copies.pieces`).
     dtype : numpy.dtype
         The storage dtype.
 
@@ -153,18 +159,18 @@ def write_layer(
     ...     with open(shard, "wb") as handle:
     ...         write_shard(handle, ["a", "b"], np.array([1, 2]), {6: np.ones((3, 4), np.float16)})
     ...     target = Path(folder) / "layer_6.npy"
-    ...     crc32 = write_layer(target, "me", 6, [read_contents(shard)], [np.array([1])],
+    ...     crc32 = write_layer(target, "me", 6, [read_contents(shard)], [(0, 1)],
     ...                         np.dtype("float16"))
     ...     print(np.load(target).shape, crc32 == zlib.crc32(target.read_bytes()))
     (2, 4) True
     """
-    total_frames = sum(
-        int(shard.lengths[rows].sum()) for shard, rows in zip(contents, kept_rows, strict=True)
-    )
-    dims = {shard.dims.get(layer) for shard in contents}
+    used = sorted({number for number, _ in pieces})
+    dims = {contents[number].dims.get(layer) for number in used}
     if len(dims) > 1 or None in dims:
-        shard = next(s for s in contents if s.dims.get(layer) != contents[0].dims.get(layer))
-        raise CorruptShardError(shard.path, f"layer {layer} differs from the other shards'")
+        wanted = contents[used[0]].dims.get(layer)
+        differs = next(contents[n] for n in used if contents[n].dims.get(layer) != wanted)
+        raise CorruptShardError(differs.path, f"layer {layer} differs from the other shards'")
+    total_frames = sum(int(contents[number].lengths[row]) for number, row in pieces)
     shape: tuple[int, int] = (total_frames, dims.pop() or 0 if dims else 0)
     crc32 = 0
 
@@ -173,19 +179,46 @@ def write_layer(
         writer = _Crc32Writer(handle)
         header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
         np.lib.format.write_array_header_2_0(writer, {**header, "shape": shape})
-        for shard, rows in zip(contents, kept_rows, strict=True):
-            frames = read_layer(shard.path, layer)
-            offsets = np.concatenate([[0], np.cumsum(shard.lengths)])
-            if len(rows) == len(shard.keys):
-                writer.write(np.ascontiguousarray(frames, dtype=dtype).tobytes())
-            else:
-                for row in rows:
-                    piece = frames[offsets[row] : offsets[row + 1]]
-                    writer.write(np.ascontiguousarray(piece, dtype=dtype).tobytes())
+        kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for number, first, last in _blocks(pieces):
+            frames, offsets = _shard_frames(kept, contents[number], number, layer)
+            block = frames[offsets[first] : offsets[last + 1]]
+            writer.write(np.ascontiguousarray(block, dtype=dtype).tobytes())
         crc32 = writer.crc32
 
     write_atomically(target, owner, write, needed=shape[0] * shape[1] * dtype.itemsize)
     return crc32
+
+
+SHARDS_KEPT = 4
+"""Shards whose frames :func:`write_layer` keeps in memory at once."""
+
+
+def _blocks(pieces: list[tuple[int, int]]) -> list[tuple[int, int, int]]:
+    """Runs of consecutive rows of one shard: (shard number, first row, last row)."""
+    blocks: list[tuple[int, int, int]] = []
+    for number, row in pieces:
+        if blocks and blocks[-1][0] == number and blocks[-1][2] == row - 1:
+            blocks[-1] = (number, blocks[-1][1], row)
+        else:
+            blocks.append((number, row, row))
+    return blocks
+
+
+def _shard_frames(
+    kept: dict[int, tuple[np.ndarray, np.ndarray]],
+    shard: ShardContents,
+    number: int,
+    layer: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A shard's frames of ``layer`` and its row offsets, read unless ``kept`` has them
+    (then the oldest of :data:`SHARDS_KEPT` is let go)."""
+    if number not in kept:
+        if len(kept) == SHARDS_KEPT:
+            del kept[next(iter(kept))]
+        offsets = np.concatenate([[0], np.cumsum(shard.lengths)])
+        kept[number] = (read_layer(shard.path, layer), offsets)
+    return kept[number]
 
 
 def open_layer(

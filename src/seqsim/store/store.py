@@ -4,7 +4,9 @@ Layout of a store directory::
 
     store.json              settings: format, seqsim version, model, layers, storage dtype, ...
     shards/*.npz            finished utterances (see :mod:`seqsim.store.shards`), each named
-                            <UTC time>-<owner>-<number>.npz by the writer that made it
+                            <UTC time>-<owner>-<number>.npz by the writer that made it; a
+                            shard of an embed run that adds layers holds only those
+                            (see :mod:`seqsim.store.copies`)
     shards/set-aside/       shards found corrupt, moved out of the way (their keys re-embedded)
     writers/<owner>.lock    one per living writer (see :mod:`seqsim.store.locks`)
     failures.jsonl          utterances that failed in the last embed run: key, source, reason
@@ -16,7 +18,8 @@ Layout of a store directory::
 Writers never share a file: every shard has a name of its own and appears by an atomic rename,
 so any number of processes (on any hosts that see the same filesystem) can add shards at once.
 A key written twice (two writers given the same utterance) is read once: the first shard in
-name order wins, in :meth:`EmbeddingStore.keys` and in consolidation alike. A killed writer
+name order that holds a layer wins for that layer, in :meth:`EmbeddingStore.keys` and in
+consolidation alike; a key is stored once it holds every layer of ``store.json``. A killed writer
 loses only the utterances it had not flushed yet (``shard_size`` / ``flush_seconds``).
 
 Nothing in a store is written or read through a symbolic link (:mod:`seqsim.store.files`):
@@ -49,11 +52,19 @@ from .._defaults import (
     STORAGE_DTYPES,
 )
 from .._version import __version__
-from ..audio import AudioError, AudioInput, describe, short_audio_note
+from ..audio import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    AudioError,
+    AudioInput,
+    describe,
+    short_audio_note,
+)
 from ..checks import check_choice, check_count, check_positive
 from ..provenance import describe_record, identify, same_audio
 from ..sequences import PackedSequences
 from . import locks
+from .copies import Copies
 from .files import (
     StoreError,
     StoreWriteError,
@@ -76,8 +87,24 @@ from .shards import (
 )
 
 FORMAT_VERSION = 3
-IDENTITY = ("model", "layers", "dtype")
-"""The settings that must match for frames to share a store."""
+IDENTITY = ("family", "model", "options", "dtype")
+"""The settings that must match for frames to share a store: the encoder family, the model,
+the family's options that change the frames, and the storage dtype (its layers can grow:
+:meth:`EmbeddingStore.embed_with`)."""
+ENCODER_DEFAULTS: dict[str, Any] = {
+    "family": "whisper",
+    "options": {},
+    "frame_seconds": SAMPLES_PER_FRAME / SAMPLE_RATE,
+}
+"""The encoder settings of a store that does not record them (made before seqsim took other
+encoders than Whisper, or written by hand): Whisper's, with no options."""
+
+
+def _identity(settings: Mapping[str, Any], name: str) -> Any:
+    """The identity setting ``name`` of ``settings``, its default where it is not recorded."""
+    return settings.get(name, ENCODER_DEFAULTS.get(name))
+
+
 SET_ASIDE = "set-aside"
 _REPAIR = (
     "run the embed again to set it aside and re-embed its utterances, or drop it with "
@@ -91,8 +118,9 @@ logger = logging.getLogger(__name__)
 class StoreMismatchError(StoreError, ValueError):
     """The store holds embeddings made with other settings than those asked for.
 
-    Also a ``ValueError``. Raised for another model, layers or storage dtype than the store's,
-    frames of other layers than it holds, and a store of another format version.
+    Also a ``ValueError``. Raised for another model or storage dtype than the store's, an
+    embed run whose layers lack some of the store's (unless it has nothing to embed), frames
+    of other layers than it holds, and a store of another format version.
 
     Examples
     --------
@@ -163,9 +191,10 @@ class EmbedReport:
     Parameters
     ----------
     embedded : int, default 0
-        Utterances embedded and written in this run.
+        Utterances embedded and written in this run (those given layers the run adds
+        included).
     skipped : int, default 0
-        Utterances already stored when the run began.
+        Utterances stored with every layer of the run when it began.
     failures : list of dict, default []
         One :func:`failure_record` per utterance that failed (``key``, ``source``,
         ``reason``), as written to ``failures.jsonl``.
@@ -181,13 +210,15 @@ class EmbedReport:
     short : list of dict, default []
         Utterances embedded whose audio is implausibly short (``key``, ``source``,
         ``reason``; see :data:`~seqsim.audio.SHORT_AUDIO_SECONDS`).
+    layers_added : list of int, default []
+        Layers the run added to the store (every stored utterance now holds them).
 
     Examples
     --------
     >>> from seqsim.store import EmbedReport
     >>> EmbedReport()
     EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[], changed=[], unchecked=[], \
-short=[])
+short=[], layers_added=[])
     """
 
     embedded: int = 0
@@ -197,6 +228,7 @@ short=[])
     changed: list[dict[str, str]] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
     short: list[dict[str, str]] = field(default_factory=list)
+    layers_added: list[int] = field(default_factory=list)
 
 
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
@@ -232,25 +264,37 @@ class Producer(Protocol):
 
     Any callable with :meth:`__call__`'s signature: :class:`EmbedderProducer` (this
     process's embedder), a Ray pipeline (:func:`seqsim.distributed.embed_on_ray`), or one of
-    your own.
+    your own. An embed run calls it at most twice (and again for the utterances of a shard
+    found corrupt): once with the utterances new to the store, whose ``settings["layers"]``
+    are every layer of the run, and, where the run adds layers to the store, once with the
+    stored utterances, whose ``settings["layers"]`` are only the layers added. It must make
+    exactly the layers that ``settings`` name, or more: the writer keeps those it writes.
 
     Examples
     --------
-    A producer that writes two zero frames for every utterance:
+    A producer that writes two zero frames for every layer asked of it; the second run adds
+    layer 1 to the store:
 
     >>> import tempfile
     >>> import numpy as np
     >>> from seqsim.store import EmbeddingStore
-    >>> settings = {"model": "zeros", "layers": [0], "dtype": "float16", "hidden_states": 1}
+    >>> settings = {"model": "zeros", "layers": [0], "dtype": "float16", "hidden_states": 2}
     >>> def zeros(store, settings, todo, report):
+    ...     print("layers", settings["layers"], "of", [key for key, _ in todo])
     ...     with store.writer(settings) as writer:
     ...         for key, _ in todo:
-    ...             writer.add(key, {0: np.zeros((2, 4))})
+    ...             writer.add(key, {layer: np.zeros((2, 4)) for layer in settings["layers"]})
     ...             report.embedded += 1
     >>> with tempfile.TemporaryDirectory() as folder:
-    ...     report = EmbeddingStore(folder).embed_with(zeros, [("a", "a.wav")], settings)
-    >>> report.embedded
-    1
+    ...     store = EmbeddingStore(folder)
+    ...     first = store.embed_with(zeros, [("a", "a.wav")], settings)
+    ...     both = [("a", "a.wav"), ("b", "b.wav")]
+    ...     second = store.embed_with(zeros, both, {**settings, "layers": [0, 1]})
+    ...     print(store.settings["layers"], second.layers_added, store.load(1)[0])
+    layers [0] of ['a']
+    layers [0, 1] of ['b']
+    layers [1] of ['a']
+    [0, 1] [1] ['a', 'b']
     """
 
     def __call__(
@@ -260,7 +304,7 @@ class Producer(Protocol):
         todo: list[tuple[str, AudioInput]],
         report: EmbedReport,
     ) -> None:
-        """Write every ``(key, audio)`` of ``todo`` into ``store``.
+        """Write the frames of ``settings["layers"]`` of every ``(key, audio)`` of ``todo``.
 
         Write through ``store.writer(settings)``; count each written one in
         ``report.embedded`` and record each that fails in ``report.failures`` (``key``,
@@ -271,9 +315,10 @@ class Producer(Protocol):
         store : EmbeddingStore
             The store to write.
         settings : mapping
-            The run's settings, to pass to :meth:`EmbeddingStore.writer`.
+            The run's settings, with the layers to make for ``todo``: to pass to
+            :meth:`EmbeddingStore.writer`.
         todo : list of (str, AudioInput)
-            The utterances not stored yet.
+            The utterances that lack those layers.
         report : EmbedReport
             The run's report, to update.
         """
@@ -319,11 +364,13 @@ class EmbedderProducer:
     Parameters
     ----------
     embedder : WhisperEmbedder or callable
-        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``. Or a
-        function without arguments that makes one: it is called only when there is something
-        to embed, so that a run that finds every utterance stored loads no model. The
-        embedder it makes must have the run's settings (``settings()``, as the store records
-        them).
+        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``, that makes
+        every layer of the run. Or a function without arguments that makes one: it is called
+        only when there is something to embed (once, however often the producer is called),
+        so that a run that finds every utterance stored loads no model. The embedder it makes
+        must have the run's model and make its layers (``settings()``, as the store records
+        them). Where a call asks for fewer layers (those a run adds to stored utterances),
+        the writer keeps only those.
     shard_size, flush_seconds : int, float
         When the writer flushes a shard (see :class:`ShardWriter`).
     fail_fast : bool, default False
@@ -334,7 +381,7 @@ class EmbedderProducer:
     With a stand-in embedder that gives two frames of ones for every utterance:
 
     >>> import torch
-    >>> from seqsim.embedder import Embedding
+    >>> from seqsim.encoders import Embedding
     >>> from seqsim.store import EmbedderProducer, EmbeddingStore
     >>> class Ones:
     ...     def embed_iter(self, sources):
@@ -355,6 +402,7 @@ class EmbedderProducer:
     shard_size: int = DEFAULT_SHARD_SIZE
     flush_seconds: float = DEFAULT_FLUSH_SECONDS
     fail_fast: bool = False
+    _made: Any = field(default=None, init=False, repr=False)
 
     def __call__(
         self,
@@ -370,20 +418,10 @@ class EmbedderProducer:
         AudioError
             With ``fail_fast``, at the first bad audio.
         StoreMismatchError
-            When the embedder made by a function has other settings than the run's.
+            When the embedder made by a function has another model than the run's, or lacks
+            some of its layers.
         """
-        embedder = self.embedder
-        if not hasattr(embedder, "embed_iter"):
-            embedder = embedder()
-            made = {**embedder.settings(), "dtype": settings["dtype"]}
-            differ = [name for name in IDENTITY if made.get(name) != settings.get(name)]
-            if differ:
-                raise StoreMismatchError(
-                    f"the embedder made for {store.path} has "
-                    + ", ".join(f"{n}={made.get(n)!r}" for n in differ)
-                    + ", not the planned "
-                    + ", ".join(f"{n}={settings.get(n)!r}" for n in differ)
-                )
+        embedder = self._embedder(store, settings)
         with store.writer(
             settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
         ) as writer:
@@ -403,6 +441,28 @@ class EmbedderProducer:
                 note = short_audio_note(describe(source), result.num_samples)
                 if note is not None:
                     report.short.append({"key": key, "source": describe(source), "reason": note})
+
+    def _embedder(self, store: EmbeddingStore, settings: Mapping[str, Any]) -> Any:
+        """The embedder; where a function was given, the one it made (on the first call), checked
+        against the run's settings."""
+        if hasattr(self.embedder, "embed_iter"):
+            return self.embedder
+        if self._made is None:
+            self._made = self.embedder()
+        made = {**self._made.settings(), "dtype": settings["dtype"]}
+        problems = [
+            f"{name}={_identity(made, name)!r}, not the planned {_identity(settings, name)!r}"
+            for name in IDENTITY
+            if _identity(made, name) != _identity(settings, name)
+        ]
+        lacking = sorted(set(settings["layers"]) - set(made.get("layers", ())))
+        if lacking:
+            problems.append(f"layers={made.get('layers')!r}, without the planned {lacking}")
+        if problems:
+            raise StoreMismatchError(
+                f"the embedder made for {store.path} has " + "; ".join(problems)
+            )
+        return self._made
 
 
 def _write_new_shard(
@@ -426,6 +486,63 @@ def _write_new_shard(
     return path
 
 
+@dataclass
+class _Plan:
+    """What an embed run gives its producer.
+
+    Attributes
+    ----------
+    layers : list of int
+        Every layer of the run and the store: what new utterances are given.
+    added : list of int
+        The layers the run adds to the store: what stored utterances are given.
+    new : list of (str, AudioInput)
+        The utterances to embed with every layer (not stored, or stored from other audio).
+    lacking : list of (str, AudioInput)
+        The stored utterances that lack some of the layers added, in storage order.
+    not_given : list of str
+        Stored keys that lack some of the layers added but are not among the utterances.
+    """
+
+    layers: list[int]
+    added: list[int]
+    new: list[tuple[str, AudioInput]]
+    lacking: list[tuple[str, AudioInput]]
+    not_given: list[str]
+
+
+def _plan(
+    copies: Copies,
+    utterances: Sequence[tuple[str, AudioInput]],
+    stored: list[int],
+    asked: list[int],
+    redo: set[str],
+    failed: set[str],
+) -> _Plan:
+    """What an embed run of ``utterances`` asking for ``asked`` layers gives its producer, in a
+    store of ``stored`` layers whose shards ``copies`` describes; keys in ``redo`` are embedded
+    again, keys in ``failed`` left out."""
+    added = sorted(set(asked) - set(stored))
+    new, lacking = [], []
+    for key, source in utterances:
+        if key in failed:
+            continue
+        held = copies.layers(key)
+        if key in redo or not held.issuperset(stored):
+            new.append((key, source))
+        elif not held.issuperset(added):
+            lacking.append((key, source))
+    order = {key: number for number, key in enumerate(copies.rows)}
+    lacking.sort(key=lambda item: order[item[0]])
+    given = {key for key, _ in utterances}
+    not_given = [
+        key
+        for key in (copies.holding(stored) if added else [])
+        if key not in given and not copies.layers(key).issuperset(added)
+    ]
+    return _Plan(sorted(set(stored) | set(asked)), added, new, lacking, not_given)
+
+
 class ShardWriter:
     """Adds utterances to a store: buffered, and flushed as shards.
 
@@ -445,11 +562,14 @@ class ShardWriter:
         Utterances per shard (at least 1). A killed writer loses at most this many.
     flush_seconds : float
         Seconds after which buffered utterances are flushed (0 or more).
+    layers : sequence of int, optional
+        The layers it writes: the store's by default. Fewer are what an embed run that adds
+        layers writes for the utterances stored already; more, what it writes for new ones.
 
     Attributes
     ----------
     layers : list of int
-        The layers the store holds.
+        The layers it writes.
     dtype : numpy.dtype
         The storage dtype.
     shards_written : int
@@ -471,11 +591,16 @@ class ShardWriter:
     """
 
     def __init__(
-        self, store: EmbeddingStore, owner: str, shard_size: int, flush_seconds: float
+        self,
+        store: EmbeddingStore,
+        owner: str,
+        shard_size: int,
+        flush_seconds: float,
+        layers: Sequence[int] | None = None,
     ) -> None:
         settings = store._require_settings()
         self.store, self.owner = store, owner
-        self.layers: list[int] = settings["layers"]
+        self.layers: list[int] = list(settings["layers"] if layers is None else layers)
         self.dtype = np.dtype(settings["dtype"])
         self.shard_size, self.flush_seconds = shard_size, flush_seconds
         self.shards_written = 0
@@ -496,8 +621,8 @@ class ShardWriter:
         key : str
             The utterance's key.
         layers : mapping of int to numpy.ndarray or torch.Tensor
-            ``layers[K]`` is a (frames, d) array or tensor for every stored layer; it is
-            converted to the storage dtype.
+            ``layers[K]`` is a (frames, d) array or tensor for every layer the writer writes
+            (others are left out); it is converted to the storage dtype.
         source : mapping, optional
             The identity of the audio the frames were made from
             (:func:`seqsim.provenance.identify`), which an embed run checks the next time it
@@ -507,7 +632,7 @@ class ShardWriter:
         Raises
         ------
         StoreMismatchError
-            When the layers given are not exactly the store's.
+            When the layers given lack some of those the writer writes.
         StoreWriteError
             When a due flush cannot be written.
 
@@ -522,11 +647,13 @@ class ShardWriter:
         ...         writer.add("en/s01", {4: np.ones((3, 4))})  # doctest: +ELLIPSIS
         Traceback (most recent call last):
             ...
-        seqsim.store.store.StoreMismatchError: en/s01: frames for layers [4], but the store ...
+        seqsim.store.store.StoreMismatchError: en/s01: frames for layers [4], but the writer ...
         """
-        if set(layers) != set(self.layers):
+        missing = sorted(set(self.layers) - set(layers))
+        if missing:
             raise StoreMismatchError(
-                f"{key}: frames for layers {sorted(layers)}, but the store holds {self.layers}"
+                f"{key}: frames for layers {sorted(layers)}, but the writer writes "
+                f"{self.layers}: {missing} missing"
             )
         arrays = {
             layer: np.asarray(
@@ -534,6 +661,7 @@ class ShardWriter:
                 dtype=self.dtype,
             )
             for layer, frames in layers.items()
+            if layer in self.layers
         }
         if not self._buffer:
             self._oldest = time.monotonic()
@@ -672,7 +800,8 @@ class EmbeddingStore:
 
         Besides what the writer was given (``model``, ``layers``, ``dtype``,
         ``hidden_states``, ...) they hold the store's ``format`` and the ``seqsim_version``
-        that made it.
+        that made it, and the encoder's ``family`` and ``frame_seconds``, Whisper's
+        (:data:`ENCODER_DEFAULTS`) where the store does not record them.
 
         Raises
         ------
@@ -694,8 +823,10 @@ class EmbeddingStore:
         ...     with store.writer(settings):
         ...         pass
         ...     print(store.settings["format"], store.settings["layers"])
+        ...     print(store.settings["family"], store.settings["frame_seconds"])
         None
         3 [6]
+        whisper 0.02
         """
         file = self.path / "store.json"
         try:
@@ -713,14 +844,23 @@ class EmbeddingStore:
                 f"{self.path} is a store of format {found!r}, this seqsim reads format "
                 f"{FORMAT_VERSION}; embed into a new directory"
             )
-        return settings
+        unrecorded = {name: ENCODER_DEFAULTS[name] for name in ("family", "frame_seconds")}
+        return {**unrecorded, **settings}
 
     def _claim(self, settings: Mapping[str, Any], owner: str) -> None:
-        """Create the store with ``settings``, or check that it holds the same identity."""
-        missing = [name for name in (*IDENTITY, "hidden_states") if name not in settings]
+        """Create the store with ``settings``, or check that it holds the same identity (its
+        layers may differ: see :meth:`embed_with`)."""
+        needed = ("model", "dtype", "layers", "hidden_states")
+        missing = [name for name in needed if name not in settings]
         if missing:
             raise ValueError(f"store settings lack {', '.join(missing)}")
         check_choice("dtype", settings["dtype"], STORAGE_DTYPES)
+        layers = settings["layers"]
+        if not isinstance(layers, list) or not layers or not all(_is_count(n, 0) for n in layers):
+            raise ValueError(
+                f"store settings' layers must be a non-empty list of hidden-state indices "
+                f"(integers >= 0), got {layers!r}"
+            )
         if self.settings is None:
             make_own_folder(self.shard_dir)
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **settings}
@@ -728,10 +868,11 @@ class EmbeddingStore:
             write_text_atomically(self.path / "store.json", owner, text, replace=False)
         existing = self._require_settings()
         for name in IDENTITY:
-            if existing.get(name) != settings[name]:
+            if _identity(existing, name) != _identity(settings, name):
                 raise StoreMismatchError(
-                    f"{self.path} holds embeddings with {name}={existing.get(name)!r}, "
-                    f"but {name}={settings[name]!r} was asked for; use another store directory"
+                    f"{self.path} holds embeddings with {name}={_identity(existing, name)!r}, "
+                    f"but {name}={_identity(settings, name)!r} was asked for; use another "
+                    "store directory"
                 )
 
     @contextmanager
@@ -745,14 +886,17 @@ class EmbeddingStore:
         """A :class:`ShardWriter` for frames made with ``settings``, as a context manager.
 
         The first writer creates the store with ``settings``; later ones must ask for the same
-        model, layers and storage dtype. Many writers, in one process or many, may write one
+        model and storage dtype. They write the layers ``settings`` name: the store's, or
+        others that an embed run adds (:meth:`embed_with`; an utterance is stored once it
+        holds every layer of the store). Many writers, in one process or many, may write one
         store at once. Temporary files of dead writers are removed first.
 
         Parameters
         ----------
         settings : mapping
-            ``model``, ``layers``, ``dtype`` (the storage dtype, ``"float16"`` or
-            ``"float32"``), ``hidden_states`` and anything else worth recording.
+            ``model``, ``layers`` (the layers written), ``dtype`` (the storage dtype,
+            ``"float16"`` or ``"float32"``), ``hidden_states`` and anything else worth
+            recording.
         shard_size, flush_seconds : int, float
             When a shard is flushed (see :class:`ShardWriter`).
 
@@ -765,9 +909,9 @@ class EmbeddingStore:
         ------
         ValueError
             When ``settings`` lack one of ``model``, ``layers``, ``dtype`` and
-            ``hidden_states``, or the dtype or flush options are bad.
+            ``hidden_states``, or the layers, dtype or flush options are bad.
         StoreMismatchError
-            When the store holds embeddings made with another model, layers or dtype.
+            When the store holds embeddings made with another model or dtype.
         StoreWriteError
             When the store cannot be written.
 
@@ -791,7 +935,8 @@ class EmbeddingStore:
         with locks.owner(self.path) as owner:
             self._claim(settings, owner)
             self.remove_dead_writers_files()
-            with ShardWriter(self, owner, shard_size, flush_seconds) as shard_writer:
+            layers = settings["layers"]
+            with ShardWriter(self, owner, shard_size, flush_seconds, layers) as shard_writer:
                 yield shard_writer
 
     def remove_dead_writers_files(self) -> list[Path]:
@@ -832,6 +977,9 @@ class EmbeddingStore:
     def keys(self) -> list[str]:
         """Keys of every stored utterance, each once, in storage order.
 
+        An utterance is stored once it holds every layer of the store (one that an
+        interrupted embed run was giving layers it adds is stored with its old ones).
+
         Returns
         -------
         list of str
@@ -856,7 +1004,8 @@ class EmbeddingStore:
         ...     print(store.keys())
         ['en/s01', 'fr/s01']
         """
-        return list(_first_copies(self._contents()))
+        settings = self.settings
+        return Copies(self._contents()).holding(settings["layers"] if settings else [])
 
     def set_aside_corrupt_shards(self, check_frames: bool = True) -> list[Path]:
         """Move every shard that cannot be read back to ``shards/set-aside/``.
@@ -932,7 +1081,8 @@ class EmbeddingStore:
         whichever comes first: a killed run loses at most that much work, and the next run
         resumes where it stopped. Bad audio is recorded in ``failures.jsonl`` and skipped
         (raised at once with ``fail_fast``). The rest is :meth:`embed_with`'s (one run at a
-        time, corrupt shards set aside and redone).
+        time, corrupt shards set aside and redone, layers that ``embedder`` makes beyond the
+        store's added to it).
 
         Parameters
         ----------
@@ -940,7 +1090,7 @@ class EmbeddingStore:
             Keys (unique) and their audio.
         embedder : WhisperEmbedder
             A :class:`~seqsim.WhisperEmbedder`; its :meth:`~seqsim.WhisperEmbedder.settings`
-            identify the frames.
+            identify the frames. To add layers to a store, it makes the stored ones too.
         dtype : {"float16", "float32"}, default "float16"
             How frames are stored.
         shard_size, flush_seconds, fail_fast
@@ -956,7 +1106,8 @@ class EmbeddingStore:
         ValueError
             For a bad ``dtype`` or flush option (before anything runs) and duplicate keys.
         StoreMismatchError
-            When the store holds embeddings of another model, layers or dtype.
+            When the store holds embeddings of another model or dtype, or layers that
+            ``embedder`` does not make (see :meth:`embed_with`).
         StoreBusyError
             When another embed run holds the store.
         StoreWriteError
@@ -1001,7 +1152,7 @@ class EmbeddingStore:
         utterances: Sequence[tuple[str, AudioInput]],
         settings: Mapping[str, Any],
     ) -> EmbedReport:
-        """One embed run: ``producer`` writes every ``(key, audio)`` not stored yet.
+        """One embed run: ``producer`` writes what the store lacks of ``utterances``.
 
         The producer writes through :meth:`writer`; then the store is consolidated and
         ``failures.jsonl`` written. The producer may be this process's embedder
@@ -1009,6 +1160,17 @@ class EmbeddingStore:
         (:func:`seqsim.distributed.embed_on_ray`), or any other. Keys already stored, or failed
         earlier in this run, are never given to it. A corrupt shard is set aside and its
         utterances produced again. One run at a time per store.
+
+        **Adding layers.** Where ``settings["layers"]`` are the store's and more, the run
+        adds those layers: the producer is given the new utterances with every layer, and the
+        stored ones with only the layers added (see :class:`Producer`). The frames stored
+        are kept as they are. Once every stored utterance holds the new layers, ``store.json``
+        names them too (an atomic rewrite, after the consolidation that writes their layer
+        files). Until then the store reads as before: an interrupted run leaves its old layers
+        and keys, and the same run again resumes. Layers can be added only with the audio of
+        every stored utterance, and a stored utterance whose audio fails now keeps the new
+        layers from being added (it is in ``failures``). A run asking for fewer layers than
+        the store holds is one with nothing to embed, or is refused.
 
         A key stored from other audio than it is given now (another file, or the same file
         with other bytes: :mod:`seqsim.provenance`) is embedded again, its old frames dropped
@@ -1036,7 +1198,9 @@ class EmbeddingStore:
         ValueError
             For duplicate keys, and settings :meth:`writer` refuses.
         StoreMismatchError
-            When the store holds embeddings made with other settings.
+            When the store holds embeddings of another model or dtype; when ``settings``
+            lack some of the store's layers and there is something to embed, or add layers
+            while stored utterances are not given.
         StoreBusyError
             When another embed run holds the store.
         StoreWriteError
@@ -1044,7 +1208,7 @@ class EmbeddingStore:
 
         Examples
         --------
-        See :class:`Producer` for a producer of one's own.
+        See :class:`Producer` for a producer of one's own, and one that adds a layer.
 
         >>> import tempfile
         >>> import numpy as np
@@ -1073,27 +1237,87 @@ class EmbeddingStore:
             for attempt in range(3):  # a shard found corrupt while consolidating: another round
                 with locks.owner(self.path) as owner:
                     self._claim(settings, owner)
+                stored = self._require_settings()["layers"]
                 self.remove_dead_writers_files()
                 report.set_aside += [
                     str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
                 ]
                 if attempt == 0:
                     report.changed, report.unchecked = self._audio_changes(utterances)
-                    self.discard(change["key"] for change in report.changed)
-                done = set(self.keys()) | {f["key"] for f in report.failures}
-                todo = [(key, source) for key, source in utterances if key not in done]
+                plan = _plan(
+                    self._copies(),
+                    utterances,
+                    stored,
+                    settings["layers"],
+                    redo={change["key"] for change in report.changed} if attempt == 0 else set(),
+                    failed={failure["key"] for failure in report.failures},
+                )
+                self._check_plan(plan, stored, settings["layers"])
                 if attempt == 0:
-                    report.skipped = len(utterances) - len(todo)
-                if todo:
-                    producer(self, settings, todo, report)
-                set_aside = self._consolidate(repair=True)
+                    self.discard(change["key"] for change in report.changed)
+                    report.skipped = len(utterances) - len(plan.new) - len(plan.lacking)
+                if plan.new:
+                    producer(self, {**settings, "layers": plan.layers}, plan.new, report)
+                if plan.lacking:
+                    producer(self, {**settings, "layers": plan.added}, plan.lacking, report)
+                layers = self._held_by_all(plan)
+                set_aside = self._consolidate(repair=True, layers=layers)
                 report.set_aside += [str(p) for p in set_aside]
                 if not set_aside:
+                    report.layers_added = plan.added if layers == plan.layers else []
                     break
             lines = "".join(json.dumps(failure) + "\n" for failure in report.failures)
             with locks.owner(self.path) as owner:
                 write_text_atomically(self.path / "failures.jsonl", owner, lines)
         return report
+
+    def _copies(self) -> Copies:
+        """Every copy of every key in the shards (:class:`~seqsim.store.copies.Copies`)."""
+        return Copies(self._contents())
+
+    def _check_plan(self, plan: _Plan, stored: list[int], asked: list[int]) -> None:
+        """Refuse a run whose layers lack some of the store's while it has something to embed,
+        and a run that adds layers without the audio of every stored utterance."""
+        if not set(stored) <= set(asked):
+            if set(asked) - set(stored):
+                raise StoreMismatchError(
+                    f"{self.path} holds embeddings with layers={stored!r}, but "
+                    f"layers={asked!r} was asked for; to add layers, ask for the stored ones "
+                    f"too: layers={plan.layers!r}"
+                )
+            if plan.new:
+                raise StoreMismatchError(
+                    f"{self.path} holds embeddings with layers={stored!r}, but "
+                    f"layers={asked!r} was asked for: the {len(plan.new)} utterance(s) to "
+                    f"embed (e.g. {[key for key, _ in plan.new[:3]]}) need every stored "
+                    f"layer; ask for layers={stored!r}, or more to add layers"
+                )
+        if plan.not_given:
+            raise StoreMismatchError(
+                f"{self.path}: adding layers {plan.added} needs the audio of every stored "
+                f"utterance, but {len(plan.not_given)} are not given (e.g. "
+                f"{plan.not_given[:3]}); give them too, or drop them first with "
+                "EmbeddingStore.discard(keys)"
+            )
+
+    def _held_by_all(self, plan: _Plan) -> list[int]:
+        """The layers of ``plan`` where every stored utterance holds them all now, else the
+        store's (with a warning that says how many utterances lack the layers added)."""
+        stored = self._require_settings()["layers"]
+        if not plan.added:
+            return stored
+        copies = self._copies()
+        lacking = len(copies.holding(stored)) - len(copies.holding(plan.layers))
+        if not lacking:
+            return plan.layers
+        logger.warning(
+            "%s: layers %s not added yet: %d stored utterance(s) lack them (see "
+            "failures.jsonl); the store reads as before, and the same run again adds them",
+            self.path,
+            plan.added,
+            lacking,
+        )
+        return stored
 
     # ------------------------------------------------------------------ provenance
 
@@ -1325,20 +1549,29 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         """
         self._consolidate(repair=False)
 
-    def _consolidate(self, repair: bool) -> list[Path]:
+    def _consolidate(self, repair: bool, layers: list[int] | None = None) -> list[Path]:
+        """Consolidate the store's layers, or ``layers`` (the store's and those every stored
+        utterance holds now: ``store.json`` then names them). With ``repair``, a corrupt shard
+        found is set aside instead of raised: returns where it went."""
         settings = self._require_settings()
-        if self._index_is_current(settings):
+        target = settings if layers is None else {**settings, "layers": layers}
+        if target == settings and self._index_is_current(settings):
             return []  # also what lets a read-only store be read
         with locks.shared_or_exclusive(self.path / "consolidate.lock", exclusive_lock=True):
-            if self._index_is_current(settings):
+            if target == settings and self._index_is_current(settings):
                 return []
             with locks.owner(self.path) as owner:
                 try:
-                    _consolidate(self.path, owner, self._contents(), settings)
+                    if not self._index_is_current(target):
+                        contents, previous = self._contents(), self._read_index()
+                        _consolidate(self.path, owner, contents, target, previous)
                 except CorruptShardError as error:
                     if repair:
                         return [self._set_aside(error.path, error)]
                     raise CorruptShardError(error.path, error.problem, _REPAIR) from None
+                if target != settings:
+                    text = json.dumps(target, indent=2)
+                    write_text_atomically(self.path / "store.json", owner, text)
         return []
 
     def _index_is_current(self, settings: Mapping[str, Any]) -> bool:
@@ -1476,15 +1709,6 @@ def _rows_of(
     )
 
 
-def _first_copies(contents: Iterable[ShardContents]) -> dict[str, tuple[int, int]]:
-    """For every key, the (shard number, row) of its first copy, in storage order."""
-    first: dict[str, tuple[int, int]] = {}
-    for number, shard in enumerate(contents):
-        for row, key in enumerate(shard.keys):
-            first.setdefault(key, (number, row))
-    return first
-
-
 def _layer_file(store: Path, layer: int) -> Path:
     """Where the consolidated frames of ``layer`` are in the store at ``store``."""
     return store / f"layer_{layer}.npy"
@@ -1546,31 +1770,60 @@ def _is_count(value: Any, low: int, high: float = float("inf")) -> bool:
 
 
 def _consolidate(
-    path: Path, owner: str, contents: list[ShardContents], settings: Mapping[str, Any]
+    path: Path,
+    owner: str,
+    contents: list[ShardContents],
+    settings: Mapping[str, Any],
+    previous: Mapping[str, Any] | None,
 ) -> None:
-    """Write every layer's frames (the first copy of each key), then the index naming them."""
-    first = _first_copies(contents)
-    kept_rows = [
-        np.array(
-            [row for row, key in enumerate(shard.keys) if first[key] == (number, row)],
-            dtype=np.int64,
-        )
-        for number, shard in enumerate(contents)
-    ]
-    lengths = [
-        int(shard.lengths[row])
-        for shard, rows in zip(contents, kept_rows, strict=True)
-        for row in rows
-    ]
+    """Write every layer's frames (each key's first copy of it), then the index naming them.
+
+    Only keys that hold every layer are written. A layer file that the ``previous`` index
+    describes and that would come out the same is kept as it is."""
+    copies = Copies(contents)
+    layers = settings["layers"]
+    keys = copies.holding(layers)
+    lengths = copies.lengths(keys, layers)
+    kept = _unchanged_layers(path, previous, contents, keys, lengths, layers)
     dtype = np.dtype(settings["dtype"])
-    checksums = {
-        str(layer): write_layer(_layer_file(path, layer), owner, layer, contents, kept_rows, dtype)
-        for layer in settings["layers"]
-    }
+    checksums = {}
+    for layer in layers:
+        if layer in kept:
+            checksums[str(layer)] = kept[layer]
+        else:
+            pieces = copies.pieces(keys, layer)
+            target = _layer_file(path, layer)
+            checksums[str(layer)] = write_layer(target, owner, layer, contents, pieces, dtype)
     index = {
-        "keys": list(first),
+        "keys": keys,
         "lengths": lengths,
         "shards": [shard.path.name for shard in contents],
         "crc32": checksums,
     }
     write_text_atomically(path / "index.json", owner, json.dumps(index))
+
+
+def _unchanged_layers(
+    path: Path,
+    previous: Mapping[str, Any] | None,
+    contents: list[ShardContents],
+    keys: list[str],
+    lengths: list[int],
+    layers: list[int],
+) -> dict[int, int]:
+    """The CRC-32 of each layer file that the ``previous`` consolidation wrote as this one
+    would: the same keys and lengths, no shard gone since, and none added since that holds
+    the layer."""
+    if previous is None or previous["keys"] != keys or previous["lengths"] != lengths:
+        return {}
+    before = set(previous["shards"])
+    if not before <= {shard.path.name for shard in contents}:
+        return {}
+    added = [shard for shard in contents if shard.path.name not in before]
+    return {
+        layer: previous["crc32"][str(layer)]
+        for layer in layers
+        if str(layer) in previous.get("crc32", {})
+        and os.path.lexists(_layer_file(path, layer))
+        and not any(layer in shard.dims for shard in added)
+    }
