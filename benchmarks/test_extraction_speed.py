@@ -14,7 +14,7 @@ from harness import fastest_seconds, measure
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, load
-from seqsim.embedder import encoder_hidden_states
+from seqsim.encoders.whisper import encoder_hidden_states
 from seqsim.whisper.loading import OFFLINE_BASE
 
 BATCH = 8

@@ -17,7 +17,8 @@ import pytest
 import torch
 from helpers import tone
 
-import seqsim.embedder
+import seqsim.encoders.base
+import seqsim.encoders.whisper
 from seqsim import AvgSim, DTWSim, OTSim, SeqSim, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE
 from seqsim.backends import resolve_backend, resolve_device
@@ -55,7 +56,7 @@ def no_loading(monkeypatch):
     def refuse(model):
         raise AssertionError(f"{model} was loaded before the options were checked")
 
-    monkeypatch.setattr(seqsim.embedder, "load_whisper", refuse)
+    monkeypatch.setattr(seqsim.encoders.whisper, "load_whisper", refuse)
 
 
 # devices
@@ -271,7 +272,7 @@ def test_options_that_apply_only_to_another_solver_are_not_refused():
 
 
 def test_loading_is_logged(tiny_whisper_dir, caplog):
-    with caplog.at_level(logging.INFO, logger="seqsim.embedder"):
+    with caplog.at_level(logging.INFO, logger="seqsim.encoders.whisper"):
         WhisperEmbedder(str(tiny_whisper_dir), progress=False)
     messages = [record.getMessage() for record in caplog.records]
     assert messages[0] == f"loading model {tiny_whisper_dir}"
@@ -293,7 +294,7 @@ def test_the_cpu_embeds_one_utterance_per_pass_and_the_bar_moves_each_time(
     embedder = WhisperEmbedder(str(tiny_whisper_dir), device="cpu", progress=True)
     assert embedder.batch_size == 1
     bars, counts_at_each_pass = [], []
-    encode = seqsim.embedder.encoder_hidden_states
+    encode = seqsim.encoders.whisper.encoder_hidden_states
 
     def recording_bar(**options):
         bars.append(progress_bar(**options))
@@ -303,8 +304,8 @@ def test_the_cpu_embeds_one_utterance_per_pass_and_the_bar_moves_each_time(
         counts_at_each_pass.append(bars[0].n)
         return encode(*args)
 
-    monkeypatch.setattr(seqsim.embedder, "progress_bar", recording_bar)
-    monkeypatch.setattr(seqsim.embedder, "encoder_hidden_states", recording_encode)
+    monkeypatch.setattr(seqsim.encoders.base, "progress_bar", recording_bar)
+    monkeypatch.setattr(seqsim.encoders.whisper, "encoder_hidden_states", recording_encode)
     embedder.embed([(tone(seconds), SAMPLE_RATE) for seconds in (0.5, 1.0, 1.5)])
     assert counts_at_each_pass == [0, 1, 2]
     assert bars[0].n == 3 and bars[0].total == 3

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from helpers import write_manifest
 
 import seqsim.cli
-from seqsim import backends, corpus, evaluation, pair, ranking, report
+from seqsim import backends, corpus, encoders, evaluation, pair, ranking, report, shared_space
 from seqsim.backends import resolve_device
 from seqsim.cli import main
-from seqsim.embedder import WhisperEmbedder
+from seqsim.encoders.whisper import WhisperEmbedder
 from seqsim.recipes import fleurs
 from seqsim.search import SequenceIndex
 from seqsim.search.candidates import GENERATORS
@@ -65,6 +65,8 @@ LIBRARY_CHOICES = {
     "duplicates": lambda: corpus.DUPLICATES,
     "figure_format": lambda: pair.PICTURE_FORMATS,
     "generator": lambda: tuple(GENERATORS),
+    "family": lambda: tuple(encoders.available_encoders()),
+    "method": lambda: shared_space.MAP_METHODS,
 }
 
 

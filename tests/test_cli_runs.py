@@ -1,6 +1,9 @@
 """How a command line run fails or stops: before any work, naming options as the command line
 writes them, leaving no empty folder, and saying what an interruption kept (exit 130)."""
 
+import shutil
+
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from helpers import write_manifest
@@ -23,7 +26,7 @@ def manifest(tmp_path):
 def test_ctrl_c_says_what_was_kept_exits_130_and_a_rerun_resumes(
     tmp_path, manifest, tiny_whisper_dir, monkeypatch
 ):
-    from seqsim.embedder import WhisperEmbedder
+    from seqsim.encoders.whisper import WhisperEmbedder
 
     embed_iter = WhisperEmbedder.embed_iter
 
@@ -52,7 +55,7 @@ def test_a_run_that_fails_leaves_no_folder_behind(tmp_path, manifest, tiny_whisp
     bad_model = run(
         "evaluate", "--manifest", manifest, "--model", tmp_path / "no-model", "--out", out
     )
-    assert bad_model.exit_code == 1 and "cannot load Whisper model" in bad_model.output
+    assert bad_model.exit_code == 1 and "cannot load model" in bad_model.output
     bad_layer = run(
         "evaluate",
         "--manifest",
@@ -73,7 +76,7 @@ def test_a_run_that_fails_leaves_no_folder_behind(tmp_path, manifest, tiny_whisp
     assert not (tmp_path / "nothing").exists()
 
 
-def test_a_store_without_the_layer_is_refused_before_the_model_loads(
+def test_a_store_of_another_model_is_refused_before_loading_one_of_this_model_gains_a_layer(
     tmp_path, manifest, tiny_whisper_dir, monkeypatch
 ):
     store = tmp_path / "store"
@@ -83,29 +86,33 @@ def test_a_store_without_the_layer_is_refused_before_the_model_loads(
         ).exit_code
         == 0
     )
+    alone = run("evaluate", "--store", store, "--layers", "0,1", "--out", tmp_path / "r")
+    assert alone.exit_code == 1 and "holds layers [0, 2] of" in alone.output
+    assert "not layer 1" in alone.output and not (tmp_path / "r").exists()
 
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("seqsim.embedder.load_whisper", refuse)
-    result = run(
-        "evaluate",
-        "--manifest",
-        manifest,
-        "--model",
-        tiny_whisper_dir,
-        "--store",
-        store,
-        "--layer",
-        "1",
-        "--out",
-        tmp_path / "r",
-    )
+    other = shutil.copytree(tiny_whisper_dir, tmp_path / "other-whisper")
+    with monkeypatch.context() as patched:
+        patched.setattr("seqsim.encoders.whisper.load_whisper", refuse)
+        result = run(
+            "evaluate", "--manifest", manifest, "--model", other, "--store", store,
+            "--layer", "1", "--out", tmp_path / "r",
+        )  # fmt: skip
     assert result.exit_code == 1
-    assert "layers=[0, 2], but layers=[1] was asked for" in result.output
-    alone = run("evaluate", "--store", store, "--layers", "0,1", "--out", tmp_path / "r")
-    assert alone.exit_code == 1 and "holds layers [0, 2] of" in alone.output
-    assert "not layer 1" in alone.output and not (tmp_path / "r").exists()
+    assert "other-whisper' was asked for" in result.output and not (tmp_path / "r").exists()
+    # the store's own model: layer 1 is added to every stored utterance, 0 and 2 are kept
+    layer_2 = EmbeddingStore(store).load(2)
+    gained = run(
+        "evaluate", "--manifest", manifest, "--model", tiny_whisper_dir, "--store", store,
+        "--layer", "1", "--out", tmp_path / "r",
+    )  # fmt: skip
+    assert gained.exit_code == 0, gained.output
+    assert EmbeddingStore(store).settings["layers"] == [0, 1, 2]
+    kept = EmbeddingStore(store).load(2)
+    assert kept[0] == layer_2[0]
+    assert all(np.array_equal(a, b) for a, b in zip(kept[1], layer_2[1], strict=True))
 
 
 def test_the_command_line_names_its_own_options(tmp_path, manifest, tiny_whisper_dir):

@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import warnings
@@ -182,6 +183,42 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
         for key, path in items[:15]
         for source in [distributed.sources()[key]]
     )
+
+
+def test_an_encoder_of_a_plugin_file_embeds_on_the_cluster_and_its_store_gains_a_layer(
+    address, tmp_path
+):
+    """A family registered by ``--import file.py`` (a module no worker can import by name)
+    travels to the actors by value; a second run adds a layer on the cluster. The store ends
+    as a local run of every layer makes it."""
+    from test_encoder_plugin import PLUGIN
+
+    from seqsim.cli import import_plugin
+    from seqsim.corpus import read_manifest
+    from seqsim.encoders import load_encoder
+    from seqsim.encoders.registry import unregister_encoder
+
+    plugin = tmp_path / "bands_on_ray.py"
+    plugin.write_text(textwrap.dedent(PLUGIN))
+    import_plugin(str(plugin))
+    try:
+        items = read_manifest(write_manifest(tmp_path), check_files=False).audio_items()
+        local = EmbeddingStore(tmp_path / "local")
+        local.embed(items, load_encoder("bands", layers="all", progress=False))
+        distributed = EmbeddingStore(tmp_path / "distributed")
+        with RayCluster(address=address, workers=2) as cluster:
+            first = embed_on_ray(
+                items, distributed, model="bands", layers=0, cluster=cluster, progress=False
+            )
+            assert distributed.settings["layers"] == [0]
+            gained = embed_on_ray(
+                items, distributed, model="bands", layers=[0, 1], cluster=cluster, progress=False
+            )
+    finally:
+        unregister_encoder("bands")
+    assert first.embedded == len(items) and gained.embedded == len(items)
+    assert distributed.settings["family"] == "bands" and distributed.settings["layers"] == [0, 1]
+    assert_same_stores(distributed, local)
 
 
 @pytest.fixture(scope="module")

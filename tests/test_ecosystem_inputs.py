@@ -20,7 +20,7 @@ from seqsim.corpus import (
     corpus_from_lhotse,
     read_manifest,
 )
-from seqsim.embedder import WhisperEmbedder
+from seqsim.encoders.whisper import WhisperEmbedder
 from seqsim.evaluation import evaluate
 from seqsim.store import StoreMismatchError
 from seqsim.whisper.loading import in_memory_name
@@ -137,16 +137,16 @@ def test_a_dataset_without_one_audio_column_needs_audio_column(embedder, table, 
 
 
 def test_batch_size_and_numpy_output_per_call(embedder, wavs, monkeypatch):
-    import seqsim.embedder
+    import seqsim.encoders.whisper
 
     batches = []
-    encode = seqsim.embedder.encoder_hidden_states
+    encode = seqsim.encoders.whisper.encoder_hidden_states
 
     def counting(encoder, features, layers):
         batches.append(len(features))
         return encode(encoder, features, layers)
 
-    monkeypatch.setattr(seqsim.embedder, "encoder_hidden_states", counting)
+    monkeypatch.setattr(seqsim.encoders.whisper, "encoder_hidden_states", counting)
     paths = list(wavs.values())[:3]
     one_by_one = embedder.embed(paths)
     together = embedder.embed(paths, batch_size=3, output="numpy")
@@ -227,7 +227,7 @@ def test_a_model_of_another_kind_is_refused():
 def test_loading_an_in_memory_model_is_logged(tiny_whisper_dir, caplog):
     from transformers import WhisperModel
 
-    with caplog.at_level(logging.INFO, logger="seqsim.embedder"):
+    with caplog.at_level(logging.INFO, logger="seqsim.encoders.whisper"):
         WhisperEmbedder(WhisperModel.from_pretrained(tiny_whisper_dir), progress=False)
     assert caplog.records[0].getMessage() == "loading model an in-memory WhisperModel"
 

@@ -9,7 +9,7 @@ from transformers import WhisperFeatureExtractor, WhisperModel
 
 from seqsim import WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, AudioError
-from seqsim.embedder import encoder_hidden_states, kept_frames
+from seqsim.encoders.whisper import encoder_hidden_states, kept_frames
 
 
 @pytest.fixture(scope="module")

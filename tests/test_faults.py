@@ -156,7 +156,7 @@ def test_sigterm_flushes_finished_work_before_exiting(
 ):
     """``kill`` (SIGTERM, as batch schedulers send) after 6 utterances, none flushed yet: the
     CLI writes them on the way out, so a rerun redoes none of them."""
-    from seqsim.embedder import WhisperEmbedder
+    from seqsim.encoders.whisper import WhisperEmbedder
 
     embed_iter = WhisperEmbedder.embed_iter
 

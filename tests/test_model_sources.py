@@ -6,7 +6,8 @@ import socket
 import pytest
 from transformers import WhisperConfig, WhisperModel
 
-from seqsim.whisper.loading import hub_unreachable, load_whisper, whisper_info
+from seqsim.hub import hub_unreachable
+from seqsim.whisper.loading import load_whisper, whisper_info
 
 
 @pytest.fixture

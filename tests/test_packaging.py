@@ -38,7 +38,9 @@ def _python(code: str, **env: str) -> str:
     return done.stdout
 
 
-@pytest.mark.parametrize("arguments", [["--help"], ["evaluate", "--help"], ["embed", "--help"]])
+@pytest.mark.parametrize(
+    "arguments", [["--help"], ["evaluate", "--help"], ["embed", "--help"], ["map", "--help"]]
+)
 def test_the_cli_help_loads_no_heavy_module(arguments):
     printed = _python(
         "import json, sys\n"

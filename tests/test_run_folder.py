@@ -49,7 +49,7 @@ def test_a_second_cli_run_into_a_report_folder_is_refused_then_replaced(
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("seqsim.embedder.load_whisper", no_loading)
+    monkeypatch.setattr("seqsim.encoders.whisper.load_whisper", no_loading)
     again = [
         "evaluate",
         "--manifest",

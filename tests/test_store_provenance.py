@@ -164,7 +164,7 @@ def test_discard_never_loses_a_kept_utterance_when_interrupted(tmp_path, monkeyp
             np.testing.assert_array_equal(np.asarray(frames[row]), frames_for(key, layer))
 
 
-def test_a_store_whose_layers_differ_is_refused_before_the_model_loads(
+def test_a_store_of_another_model_is_refused_before_the_model_loads(
     tmp_path, corpus_files, tiny_whisper_dir, monkeypatch
 ):
     manifest, _ = corpus_files
@@ -172,19 +172,14 @@ def test_a_store_whose_layers_differ_is_refused_before_the_model_loads(
     evaluate(
         read_manifest(manifest), model=str(tiny_whisper_dir), store=store, layer=1, progress=False
     )
+    other = shutil.copytree(tiny_whisper_dir, tmp_path / "other-whisper")
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded")
 
-    monkeypatch.setattr("seqsim.embedder.load_whisper", no_loading)
-    with pytest.raises(StoreMismatchError, match=r"layers=\[1\], but layers=\[2\]"):
-        evaluate(
-            read_manifest(manifest),
-            model=str(tiny_whisper_dir),
-            store=store,
-            layer=2,
-            progress=False,
-        )
+    monkeypatch.setattr("seqsim.encoders.whisper.load_whisper", no_loading)
+    with pytest.raises(StoreMismatchError, match="other-whisper' was asked for"):
+        evaluate(read_manifest(manifest), model=str(other), store=store, layer=1, progress=False)
     # everything stored: evaluated without loading the model at all
     result = evaluate(
         read_manifest(manifest), model=str(tiny_whisper_dir), store=store, layer=1, progress=False

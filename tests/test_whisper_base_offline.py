@@ -18,9 +18,9 @@ import torch
 
 from seqsim import OTSim, SeqSim, SinkhornConvergenceWarning, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, load
-from seqsim.embedder import kept_frames
+from seqsim.encoders.whisper import kept_frames
 from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files
-from seqsim.whisper.loading import OFFLINE_BASE, offline_base_files, whisper_info
+from seqsim.whisper.loading import OFFLINE_BASE, offline_model_folders, whisper_info
 
 pytestmark = pytest.mark.slow
 DEMO = resources.files("seqsim") / "data" / "demo" / "audio"
@@ -37,7 +37,7 @@ def embedder():
 
 
 def test_converted_encoder_equals_ctranslate2(tmp_path, embedder):
-    folders = offline_base_files()
+    folders = offline_model_folders(OFFLINE_BASE)
     joined = tmp_path / "whisper-base"
     joined.mkdir()
     with open(joined / "model.bin", "wb") as out:

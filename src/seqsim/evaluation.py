@@ -42,7 +42,7 @@ from .checks import check_choice, check_count, option, refuse_unknown
 from .corpus import Corpus, CorpusError, Utterance
 from .distributed.cluster import RayCluster
 from .distributed.scoring import cluster_matrix
-from .embedder import LayerSelection, WhisperEmbedder, planned_settings, resolve_layers
+from .encoders import EncoderSpec, LayerSelection, SpeechEncoder, encoder_spec, resolve_layers
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
 from .provenance import audio_fingerprint
@@ -68,7 +68,6 @@ from .search.retrieval import search_rows
 from .sequences import PackedSequences
 from .store import EmbedderProducer, EmbeddingStore, EmbedReport, StoreMismatchError
 from .store.store import STORAGE_DTYPES, check_flush_policy
-from .whisper.loading import WhisperObject, in_memory_name, whisper_info
 
 Search = Literal["exhaustive", "index"]
 Recordings = Literal["all", "one"]
@@ -892,14 +891,15 @@ def _sentences_of(corpus: Corpus) -> dict[str, list[str]] | None:
     return {lang: [u.sentence for u in corpus.by_language(lang)] for lang in corpus.languages}
 
 
-def model_name(model: str | WhisperObject) -> str:
-    """The name under which a store records ``model``: a name or folder as given, a model in
-    memory as :func:`~seqsim.whisper.loading.in_memory_name` names it.
+def model_name(model: Any) -> str:
+    """The name under which a store records ``model``: a name or folder as given (known
+    without reading its configuration), a model in memory by a digest of its weights (its
+    family's :class:`~seqsim.encoders.EncoderInfo`).
 
     Parameters
     ----------
-    model : str or WhisperModel, WhisperForConditionalGeneration or WhisperEncoder
-        What :class:`~seqsim.WhisperEmbedder` takes.
+    model : str, EncoderSpec or a model in memory
+        What :func:`~seqsim.load_encoder` takes.
 
     Returns
     -------
@@ -912,12 +912,13 @@ def model_name(model: str | WhisperObject) -> str:
     >>> model_name("whisper-base-offline")
     'whisper-base-offline'
     """
-    return model if isinstance(model, str) else in_memory_name(model)
+    spec = encoder_spec(model)
+    return spec.model if isinstance(spec.model, str) else spec.info().model
 
 
 def embed_corpus(
     corpus: Corpus,
-    model: str | WhisperObject,
+    model: str | EncoderSpec | Any,
     store: str | Path | EmbeddingStore,
     layers: LayerSelection = DEFAULT_LAYER,
     device: str | None = None,
@@ -933,11 +934,13 @@ def embed_corpus(
     """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass,
     here or (with ``cluster``) on a Ray cluster.
 
-    A store that already holds all requested layers of this model keeps its own layer set, so
-    that it can be extended (a store never mixes layer sets). Utterances whose audio fails are
+    A store of this model keeps the layers it holds and gains those asked for that it lacks:
+    every stored utterance gets them too (:meth:`EmbeddingStore.embed_with
+    <seqsim.store.EmbeddingStore.embed_with>`). Utterances whose audio fails are
     recorded in the report (and the store's ``failures.jsonl``), not raised. A model given by
     name is checked against the store from its configuration, and loaded only when there is
-    something to embed: a store of another model or layer set is refused at once, and a
+    something to embed: a store of another encoder (family, model, options) or storage dtype
+    is refused at once, and a
     store that holds every utterance is read without loading the model. An utterance stored
     from other audio than the corpus gives is embedded again (see
     :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`).
@@ -946,9 +949,10 @@ def embed_corpus(
     ----------
     corpus : Corpus
         The utterances; every one needs an audio path.
-    model : str or a transformers Whisper model
-        The Whisper model (see :class:`~seqsim.WhisperEmbedder`), e.g.
-        ``"whisper-base-offline"``.
+    model : str, EncoderSpec or a model in memory
+        The encoder: anything :func:`~seqsim.load_encoder` takes (a folder, a hub id, a
+        registered name such as ``"whisper-base-offline"``, a transformers model), or an
+        :class:`~seqsim.encoders.EncoderSpec` naming its family and options.
     store : str, pathlib.Path or EmbeddingStore
         The store to fill (resumable).
     layers : int, sequence of int or "all", default -1
@@ -983,7 +987,7 @@ def embed_corpus(
     CorpusError
         For an utterance without an audio path.
     StoreMismatchError
-        When the store holds embeddings of another model, layer set or dtype.
+        When the store holds embeddings of another encoder or storage dtype.
     StoreBusyError
         When another embed run holds the store.
 
@@ -1004,16 +1008,17 @@ def embed_corpus(
     (2, 0, 2, ['en/s01', 'fr/s01'])
     """
     store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
+    spec = encoder_spec(model)
     selection: LayerSelection = layers
     stored = store.settings
-    if stored is not None and layers != "all" and stored["model"] == model_name(model):
+    if stored is not None and layers != "all" and stored["model"] == model_name(spec):
         asked = [layers] if isinstance(layers, int) else list(layers)
-        if {layer % stored["hidden_states"] for layer in asked} <= set(stored["layers"]):
-            selection = stored["layers"]
+        states = {layer % stored["hidden_states"] for layer in asked}
+        selection = sorted(states | set(stored["layers"]))  # a store gains layers, keeps its own
     if cluster is not None:
         from .distributed.embedding import embed_on_ray
 
-        if not isinstance(model, str):
+        if not isinstance(spec.model, str):
             raise ValueError(
                 "a model in memory cannot be sent to a Ray cluster: save it "
                 "(model.save_pretrained(folder)) and give the folder"
@@ -1021,7 +1026,7 @@ def embed_corpus(
         return embed_on_ray(
             corpus.audio_items(),
             store,
-            model=model,
+            model=spec,
             layers=selection,
             cluster=cluster,
             dtype=dtype,
@@ -1035,20 +1040,18 @@ def embed_corpus(
     check_flush_policy(shard_size or DEFAULT_SHARD_SIZE, flush_seconds)
     on = resolve_device(device or "auto")
 
-    def make_embedder() -> WhisperEmbedder:
-        return WhisperEmbedder(
-            model, layers=selection, batch_size=batch_size, device=on, progress=progress
-        )
+    def make_encoder() -> SpeechEncoder:
+        return spec.load(layers=selection, batch_size=batch_size, device=on, progress=progress)
 
-    if isinstance(model, str):  # checked against the store now, loaded when there is work
-        settings = planned_settings(model, selection, dtype, "auto", on)
+    if isinstance(spec.model, str):  # checked against the store now, loaded when there is work
+        settings = spec.planned_settings(selection, dtype, "auto", on)
         producer = EmbedderProducer(
-            make_embedder, shard_size or DEFAULT_SHARD_SIZE, flush_seconds, fail_fast
+            make_encoder, shard_size or DEFAULT_SHARD_SIZE, flush_seconds, fail_fast
         )
         return store.embed_with(producer, corpus.audio_items(), settings)
     return store.embed(
         corpus.audio_items(),
-        make_embedder(),
+        make_encoder(),
         dtype=dtype,
         shard_size=shard_size or DEFAULT_SHARD_SIZE,
         flush_seconds=flush_seconds,
@@ -1069,9 +1072,7 @@ def _without_failures(corpus: Corpus, report: EmbedReport, langs: Sequence[str] 
     return parallel_corpus(corpus.without(failed), langs)
 
 
-def _check_layers(
-    layers: Sequence[int], store: EmbeddingStore, model: str | WhisperObject | None, embeds: bool
-) -> None:
+def _check_layers(layers: Sequence[int], store: EmbeddingStore, model: Any, embeds: bool) -> None:
     """Refuse, before anything is embedded, layers the model lacks or two that name the same
     hidden state (:func:`layer_states`): of the store's model or, for a store still empty that
     the run fills (``embeds``), of ``model``; where neither is known, the store's absence is
@@ -1080,19 +1081,15 @@ def _check_layers(
     if stored is not None:
         layer_states(layers, stored["hidden_states"], stored["model"])
     elif model is not None and embeds:
-        blocks = (
-            whisper_info(model).encoder_layers
-            if isinstance(model, str)
-            else model.config.encoder_layers
-        )
-        layer_states(layers, int(blocks) + 1, model_name(model))
+        info = encoder_spec(model).info()
+        layer_states(layers, info.num_layers + 1, info.model)
 
 
 def evaluate_grid(
     corpus: Corpus | None = None,
     *,
     store: str | Path | EmbeddingStore | None = None,
-    model: str | WhisperObject | None = None,
+    model: str | EncoderSpec | Any | None = None,
     layers: Sequence[int] = (-1,),
     metrics: Sequence[str | Metric] = (DEFAULT_METRIC,),
     langs: Sequence[str] | None = None,
@@ -1129,10 +1126,10 @@ def evaluate_grid(
         The utterances (made parallel over ``langs`` here).
     store : str, pathlib.Path or EmbeddingStore, optional
         Stored embeddings: alone, or as the cache of the ``corpus``'s.
-    model : str or a transformers Whisper model, optional
-        The Whisper model that embeds ``corpus`` (a name or folder, or a model already in
-        memory, as :class:`~seqsim.WhisperEmbedder` takes it); with a store alone, checked
-        against the store's.
+    model : str, EncoderSpec or a model in memory, optional
+        The encoder that embeds ``corpus``: anything :func:`~seqsim.load_encoder` takes (a
+        folder, a hub id, a registered name, a model already in memory), or an
+        :class:`~seqsim.encoders.EncoderSpec`; with a store alone, checked against the store's.
     layers : sequence of int, default (-1,)
         Encoder layers (hidden-state indices; negative counts from the last).
     metrics : sequence of str or Metric, default ("seqsim",)
@@ -1277,8 +1274,11 @@ def evaluate_grid(
             keys, frames = store.load(layer)
             layer_corpus = corpus or parallel_corpus(corpus_from_keys(keys), langs)
             settings: dict[str, Any] = {
+                "family": stored["family"],
                 "model": stored["model"],
+                **({"encoder_options": stored["options"]} if stored.get("options") else {}),
                 "layer": layer % stored["hidden_states"],
+                "frame_seconds": stored["frame_seconds"],
                 "store_dtype": stored["dtype"],
                 "encoder_dtype": stored.get("encoder_dtype"),
                 "audio_fingerprint": audio_fingerprint(

@@ -21,14 +21,15 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._defaults import PICTURE_FORMATS
-from .audio import SAMPLE_RATE
-from .embedder import SAMPLES_PER_FRAME
+from .audio import SAMPLE_RATE, SAMPLES_PER_FRAME
 from .kernels.numba_kernels import cosine_block, unit_numpy_block
 from .metrics import SeqSim
 from .sequences import Frames, as_packed
 
-FRAME_SECONDS = SAMPLES_PER_FRAME / SAMPLE_RATE
-"""Time between Whisper encoder frames, 0.02 s; frame ``i`` covers ``[0.02 i, 0.02 (i + 1))``."""
+WHISPER_FRAME_SECONDS = SAMPLES_PER_FRAME / SAMPLE_RATE
+"""Time between Whisper (and wav2vec2) encoder frames, 0.02 s: a picture's time axis unless
+told the encoder's own (:attr:`SpeechEncoder.frame_seconds
+<seqsim.encoders.SpeechEncoder.frame_seconds>`)."""
 WORDS_HEADER = ("word", "start", "end")
 """The optional header line of a words file, and its columns."""
 DURATION_TOLERANCE = 1e-3
@@ -308,12 +309,14 @@ def plot_pair(
     words_a: Sequence[Word] = (),
     words_b: Sequence[Word] = (),
     title: str | None = None,
+    frame_seconds: float = WHISPER_FRAME_SECONDS,
 ) -> Figure:
     """Draw a pair's cosine matrix with its best matches, SeqSim scores and words.
 
     ``a``'s time runs up the vertical axis, ``b``'s along the horizontal one, both in seconds
-    (frame ``i`` fills ``[0.02 i, 0.02 (i + 1))``). Each frame of ``a``'s best match in ``b``
-    is a white circle, each frame of ``b``'s best match in ``a`` a red cross. Words are drawn
+    (frame ``i`` fills ``[s i, s (i + 1))`` for ``s = frame_seconds``). Each frame of ``a``'s
+    best match in ``b`` is a white circle, each frame of ``b``'s best match in ``a`` a red
+    cross. Words are drawn
     as grid lines at their boundaries, labelled on the top (``b``) and right (``a``) axes.
 
     Parameters
@@ -326,6 +329,8 @@ def plot_pair(
         Word boundaries (:func:`read_words`), each within its utterance's frames.
     title : str, optional
         A first title line (e.g. the model and layer) above the SeqSim scores.
+    frame_seconds : float, default 0.02
+        Seconds per frame of the encoder that made the frames (its ``frame_seconds``).
 
     Returns
     -------
@@ -349,7 +354,7 @@ def plot_pair(
     'frame cosine'
     """
     rows, columns = pair.cosines.shape
-    height, width = rows * FRAME_SECONDS, columns * FRAME_SECONDS
+    height, width = rows * frame_seconds, columns * frame_seconds
     for words, duration, name in ((words_a, height, label_a), (words_b, width, label_b)):
         for index, word in enumerate(words):
             _check_word(word, f"{name} word {index}", duration, "its frames")
@@ -364,8 +369,8 @@ def plot_pair(
         cmap="viridis",
     )
     figure.colorbar(image, ax=axes, label="frame cosine", pad=0.02)
-    centre_a = (np.arange(rows) + 0.5) * FRAME_SECONDS
-    centre_b = (np.arange(columns) + 0.5) * FRAME_SECONDS
+    centre_a = (np.arange(rows) + 0.5) * frame_seconds
+    centre_b = (np.arange(columns) + 0.5) * frame_seconds
     axes.plot(
         centre_b[pair.best_b_for_a],
         centre_a,

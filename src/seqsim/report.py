@@ -426,39 +426,87 @@ def write_reports(
     check_choice("figure format", figure_format, PICTURE_FORMATS)
     if not results:
         raise ValueError("no results to report")
+    with RunFolder(out, overwrite=overwrite).writing() as run:
+        return write_grid(results, run, figure_format=figure_format)
+
+
+def write_grid(
+    results: Mapping[tuple[str, int], RetrievalResult],
+    run: RunFolder,
+    folder: str = "",
+    figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
+) -> GridReport:
+    """The files of :func:`write_reports`, written into a run's folder or a subfolder of it:
+    where one run reports on several grids (one per model, say).
+
+    Parameters
+    ----------
+    results : mapping of (str, int) to RetrievalResult
+        Results keyed by (metric name, layer), as :func:`~seqsim.evaluation.evaluate_grid`
+        returns them (at least one).
+    run : RunFolder
+        The run being written (:meth:`RunFolder.writing <seqsim.run_folder.RunFolder.writing>`),
+        which lists every file.
+    folder : str, default ""
+        The subfolder of the run's folder to write into (``/`` between folders); the run's
+        folder itself by default.
+    figure_format : {"png", "svg", "pdf"}, default "png"
+        The format of the heatmaps and layer plots.
+
+    Returns
+    -------
+    GridReport
+        As :func:`write_reports` returns it, ``folder`` the subfolder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.report import write_grid
+    >>> from seqsim.run_folder import RunFolder, read_run_record
+    >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    >>> result = evaluate_embeddings({"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)})
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     with RunFolder(out).writing() as run:
+    ...         report = write_grid({("seqsim", 0): result}, run, "model-a", "svg")
+    ...     listed = read_run_record(out)["files"]
+    >>> report.folder.name, listed[0]
+    ('model-a', 'model-a/r_at_1.csv')
+    """
+    prefix = f"{folder}/" if folder else ""
     metrics = list(dict.fromkeys(metric for metric, _ in results))
     layers = list(dict.fromkeys(layer for _, layer in results))
-    with RunFolder(out, overwrite=overwrite).writing() as run:
-        report = GridReport(run.folder, {})
-        for (metric, layer), result in results.items():
-            folder = "" if len(results) == 1 else result_folder_name(metric, _layer_of(result))
-            files = _write_result(result, run, f"{folder}/" if folder else "", figure_format)
-            report.folders[(metric, layer)] = run.folder / folder
-            report.files += files.values()
-        if len(metrics) > 1:
-            for layer in layers:
-                hidden_state = _layer_of(results[(metrics[0], layer)])
-                table = metric_comparison({m: results[(m, layer)] for m in metrics})
-                name = f"metric_comparison_layer{hidden_state}"
-                table.round(2).to_csv(csv := run.file(f"{name}.csv"))
-                (markdown := run.file(f"{name}.md")).write_text(markdown_table(table) + "\n")
-                report.comparisons[hidden_state] = table
-                report.files += [csv, markdown]
-        if len(layers) > 1:
-            for metric in metrics:
-                by_layer = {
-                    _layer_of(results[(metric, layer)]): results[(metric, layer)]
-                    for layer in layers
-                }
-                table = layer_ablation(by_layer)
-                table.round(2).to_csv(csv := run.file(f"layer_ablation_{metric}.csv"))
-                plot = run.file(f"layer_ablation_{metric}.{figure_format}")
-                chance = 100 * next(iter(by_layer.values())).mean("chance")
-                plot_layer_ablation(
-                    table, plot, f"{metric}: mean R@1 by layer", chance=chance, format=figure_format
-                )
-                report.ablations[metric] = table
-                report.files += [csv, plot]
+    report = GridReport(run.folder / folder, {})
+    for (metric, layer), result in results.items():
+        inner = "" if len(results) == 1 else result_folder_name(metric, _layer_of(result))
+        files = _write_result(result, run, f"{prefix}{inner}/" if inner else prefix, figure_format)
+        report.folders[(metric, layer)] = report.folder / inner
+        report.files += files.values()
+    if len(metrics) > 1:
+        for layer in layers:
+            hidden_state = _layer_of(results[(metrics[0], layer)])
+            table = metric_comparison({m: results[(m, layer)] for m in metrics})
+            name = f"{prefix}metric_comparison_layer{hidden_state}"
+            table.round(2).to_csv(csv := run.file(f"{name}.csv"))
+            (markdown := run.file(f"{name}.md")).write_text(markdown_table(table) + "\n")
+            report.comparisons[hidden_state] = table
+            report.files += [csv, markdown]
+    if len(layers) > 1:
+        for metric in metrics:
+            by_layer = {
+                _layer_of(results[(metric, layer)]): results[(metric, layer)] for layer in layers
+            }
+            table = layer_ablation(by_layer)
+            table.round(2).to_csv(csv := run.file(f"{prefix}layer_ablation_{metric}.csv"))
+            plot = run.file(f"{prefix}layer_ablation_{metric}.{figure_format}")
+            chance = 100 * next(iter(by_layer.values())).mean("chance")
+            plot_layer_ablation(
+                table, plot, f"{metric}: mean R@1 by layer", chance=chance, format=figure_format
+            )
+            report.ablations[metric] = table
+            report.files += [csv, plot]
     return report
 
 

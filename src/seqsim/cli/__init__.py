@@ -26,11 +26,13 @@ import click
 # Only light modules here and in the command modules: torch, transformers, numba, POT and Ray
 # load inside the commands that use them, so that `seqsim --help` and every command's help
 # print at once.
+from .._defaults import PLUGIN_MODULE_PREFIX
 from .._version import DISTRIBUTION, __version__
 from .embed import embed_command
 from .errors import terminate
 from .evaluate import demo_command, evaluate_command
 from .index import index_group, search_command
+from .map import map_command
 from .metrics import list_metrics
 from .pair import pair_command
 from .prepare import prepare_group
@@ -68,7 +70,7 @@ def import_plugin(name: str) -> None:
             path = Path(name)
             if not path.is_file():
                 raise click.ClickException(f"--import {name}: file not found")
-            spec = importlib.util.spec_from_file_location(f"seqsim_import_{path.stem}", path)
+            spec = importlib.util.spec_from_file_location(PLUGIN_MODULE_PREFIX + path.stem, path)
             if spec is None or spec.loader is None:
                 raise click.ClickException(f"--import {name}: not importable as a module")
             module = importlib.util.module_from_spec(spec)
@@ -114,6 +116,7 @@ for _command in (
     index_group,
     search_command,
     pair_command,
+    map_command,
     list_metrics,
 ):
     main.add_command(_command)

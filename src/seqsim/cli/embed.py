@@ -21,6 +21,7 @@ from .output import echo_embed_notes, echo_failures, removed_if_left_empty, writ
 
 if TYPE_CHECKING:
     from ..distributed.cluster import RayCluster
+    from ..encoders import EncoderSpec
 
 
 @click.command(name="embed")
@@ -68,7 +69,7 @@ if TYPE_CHECKING:
 @ray_options
 def embed_command(
     manifest: Path,
-    model: str,
+    model: EncoderSpec,
     layers: list[int] | Literal["all"],
     store_path: Path,
     batch_size: int | None,
@@ -108,6 +109,8 @@ def embed_command(
         f"embedded {report.embedded}, already stored {report.skipped}, "
         f"failed {len(report.failures)} -> {store_path}"
     )
+    if report.layers_added:
+        click.echo(f"added layer(s) {report.layers_added} to every stored utterance")
     echo_embed_notes(report.changed, report.unchecked, report.short)
     echo_failures(report.failures)
     for shard in report.set_aside:

@@ -1,9 +1,10 @@
-"""``seqsim evaluate`` (R@1 matrices over language pairs, and a report) and ``seqsim demo``
-(the bundled corpus with the offline whisper-base)."""
+"""``seqsim evaluate`` (R@1 matrices over language pairs, and a report; several models
+compared in one) and ``seqsim demo`` (the bundled corpus with the offline whisper-base)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,7 @@ from .output import echo_embed_notes, echo_failures, removed_if_left_empty, writ
 
 if TYPE_CHECKING:
     from ..distributed.cluster import RayCluster
+    from ..encoders import EncoderSpec
 
 DEMO_LAYER = 6
 """The demo's encoder layer: whisper-base's final output (see docs/cli.md for the ablation)."""
@@ -45,12 +47,23 @@ DEMO_LAYER = 6
     "Corpus to embed and evaluate (needs --model): a TSV, CSV or JSONL manifest, or a "
     "lhotse cuts/recordings .jsonl.gz."
 )
-@model_option("Model for --manifest; with --store, checked against the store's.")
-@store_option("Stored embeddings (alone, or as the cache for --manifest).")
+@model_option(
+    "Model for --manifest; with --store, checked against the store's. Several, "
+    "comma-separated, are compared in one report (docs/evaluation.md, Table 6).",
+    several=True,
+)
+@store_option(
+    "Stored embeddings (alone, or as the cache for --manifest); with several models, the "
+    "folder of their stores (STORE/<model-slug>)."
+)
 @metrics_option("Registered metric name(s), comma-separated: a comparison table for several.")
 @langs_option("Languages, comma-separated (default: all in the corpus).")
 @layers_option("Encoder layer(s), comma-separated: an ablation plot for several")
-@out_option("folder", "Report directory; without --store, embeddings are kept in OUT/store.")
+@out_option(
+    "folder",
+    "Report directory; without --store, embeddings are kept in OUT/store (with several "
+    "models, OUT/<model-slug>/store).",
+)
 @click.option(
     "--normalization",
     type=click.Choice(NORMALIZATIONS),
@@ -95,7 +108,7 @@ DEMO_LAYER = 6
 @ray_options
 def evaluate_command(
     manifest: Path | None,
-    model: str | None,
+    model: list[EncoderSpec] | None,
     store_path: Path | None,
     metrics: list[str],
     langs: list[str] | None,
@@ -107,15 +120,31 @@ def evaluate_command(
     **options: Any,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
-    embedding and scoring on a Ray cluster with --ray."""
+    several models compared in one report (--model A,B); embedding and scoring on a Ray
+    cluster with --ray."""
     if manifest is None and store_path is None:
         raise click.UsageError("give --manifest (with --model) or --store")
-    if manifest is not None and model is None:
+    if manifest is not None and not model:
         raise click.UsageError("--manifest needs --model")
     corpus = read_manifest(manifest, check_files=False) if manifest is not None else None
+    if model and len(model) > 1:
+        _run_comparison(
+            corpus,
+            model,
+            store_path,
+            metrics,
+            layers,
+            langs,
+            out,
+            figure_format,
+            overwrite,
+            cluster=cluster,
+            **options,
+        )
+        return
     _run_evaluation(
         corpus,
-        model,
+        model[0] if model else None,
         store_path or out / "store",
         metrics,
         layers,
@@ -157,7 +186,7 @@ def demo_command(
 
 def _run_evaluation(
     corpus: Corpus | None,
-    model: str | None,
+    model: str | EncoderSpec | None,
     store_path: Path,
     metrics: list[str],
     layers: list[int],
@@ -169,13 +198,10 @@ def _run_evaluation(
 ) -> None:
     """Evaluate, write the reports (:func:`seqsim.report.write_reports`) and print them: one
     result's matrix; for several, a table of every mean, then the first one's matrix."""
-    from ..evaluation import check_languages, evaluate_grid
+    from ..evaluation import evaluate_grid
     from ..report import interval_table, markdown_table, search_summary, write_reports
-    from ..run_folder import check_report_folder
 
-    check_languages(langs)
-    check_report_folder(out, overwrite=overwrite)
-    writable_folder(out, "report")
+    _check_before_work(langs, out, overwrite)
     keys = [u.key for u in corpus.utterances] if corpus is not None and model else []
     with removed_if_left_empty(out), resumable(store_path, keys):
         results = evaluate_grid(
@@ -190,21 +216,9 @@ def _run_evaluation(
         )
         report = write_reports(results, out, figure_format, overwrite=overwrite)
     (first_metric, first_layer), primary = next(iter(results.items()))
-    if primary.embedding:
-        embedding = primary.embedding
-        click.echo(
-            f"embedded {embedding['embedded']}, already stored {embedding['already_stored']} "
-            f"-> {store_path}",
-            err=True,
-        )
-        echo_embed_notes(embedding["changed"], embedding["unchecked"], embedding["short"])
+    _echo_embedding(primary, store_path)
     settings = primary.settings
-    counted = f"{settings['sentences']} sentences"
-    if settings.get("multi_positive"):
-        recordings = sum(settings["recordings_per_language"].values())
-        counted += (
-            f", {recordings} recordings (multi-positive: any recording of the sentence is a hit)"
-        )
+    counted = _counted(settings)
     if len(results) > 1:
         click.echo(
             f"mean R@1 (%) over {len(primary.summary)} language pairs, {counted} (chance "
@@ -223,19 +237,114 @@ def _run_evaluation(
     click.echo(f"mean R@1 over pairs: {100 * primary.mean():.1f} %")
     if settings.get("search") == "index":
         click.echo(search_summary(primary))
-    echo_failures(primary.failures)
-    if primary.failures:
+    _echo_skipped(primary)
+    click.echo(f"\nreport written to {out}")
+
+
+def _run_comparison(
+    corpus: Corpus | None,
+    models: list[EncoderSpec],
+    store_path: Path | None,
+    metrics: list[str],
+    layers: list[int],
+    langs: list[str] | None,
+    out: Path,
+    figure_format: Any,
+    overwrite: bool,
+    **options: Any,
+) -> None:
+    """Evaluate several models (:func:`seqsim.model_comparison.compare_models`), each into
+    its own store (``STORE/<slug>``, by default ``OUT/<slug>/store``), write the comparison
+    and every model's report, and print the comparison table."""
+    from ..model_comparison import compare_models, compared_models, store_of
+    from ..report import markdown_table
+
+    _check_before_work(langs, out, overwrite)
+    checked = compared_models(models, layers)  # every model readable, with the layers, once
+    stores = store_path if store_path is not None else (lambda slug: out / slug / "store")
+    store_paths = {model.label: store_of(stores, model.slug) for model in checked}
+    keys = [u.key for u in corpus.utterances] if corpus is not None else []
+    with removed_if_left_empty(out), ExitStack() as interrupted:
+        for path in store_paths.values():
+            interrupted.enter_context(resumable(path, keys))
+        comparison = compare_models(
+            corpus,
+            models,
+            stores=stores,
+            layers=layers,
+            metrics=metrics,
+            langs=langs,
+            progress=True,
+            **options,
+        )
+        comparison.write(out, figure_format, overwrite=overwrite)
+    compared = comparison.compared()
+    for label, result in compared.items():
+        _echo_embedding(result, store_paths[label], f"{label}: ")
+        _echo_skipped(result, f"{label}: ")
+    first = next(iter(compared.values()))
+    states = ", ".join(f"{r.settings['layer']} of {label}" for label, r in compared.items())
+    first_of = " (the first given)" if len(metrics) > 1 or len(layers) > 1 else ""
+    click.echo(
+        f"R@1 (%) by language pair and model: {comparison.metric}, layer {comparison.layer}"
+        f"{first_of} (hidden state {states}), {_counted(first.settings)} (chance "
+        f"{100 * first.mean('chance'):.1f} %)"
+    )
+    click.echo(markdown_table(comparison.table()))
+    click.echo(f"\nreport written to {out} (each model's in {out}/<model-slug>)")
+
+
+def _check_before_work(langs: list[str] | None, out: Path, overwrite: bool) -> None:
+    """Refuse, before anything is loaded, fewer than two languages and a report folder that
+    holds another run's report or cannot be written."""
+    from ..evaluation import check_languages
+    from ..run_folder import check_report_folder
+
+    check_languages(langs)
+    check_report_folder(out, overwrite=overwrite)
+    writable_folder(out, "report")
+
+
+def _counted(settings: Mapping[str, Any]) -> str:
+    """What a result counted: its sentences and, multi-positive, its recordings."""
+    counted = f"{settings['sentences']} sentences"
+    if settings.get("multi_positive"):
+        recordings = sum(settings["recordings_per_language"].values())
+        counted += (
+            f", {recordings} recordings (multi-positive: any recording of the sentence is a hit)"
+        )
+    return counted
+
+
+def _echo_embedding(result: Any, store_path: Path, model: str = "") -> None:
+    """What the run embedded into ``store_path`` and what it noticed (on stderr), each line
+    after ``model``."""
+    if not result.embedding:
+        return
+    embedding = result.embedding
+    click.echo(
+        f"{model}embedded {embedding['embedded']}, already stored "
+        f"{embedding['already_stored']} -> {store_path}",
+        err=True,
+    )
+    echo_embed_notes(embedding["changed"], embedding["unchecked"], embedding["short"])
+
+
+def _echo_skipped(result: Any, model: str = "") -> None:
+    """The utterances a result skipped (bad audio) and the sentences it dropped (missing in a
+    language), on stderr, after ``model``."""
+    echo_failures(result.failures)
+    if result.failures:
         click.echo(
-            f"{len(primary.failures)} utterance(s) skipped (bad audio), listed in results.json; "
-            "their sentences were left out in every language",
+            f"{model}{len(result.failures)} utterance(s) skipped (bad audio), listed in "
+            "results.json; their sentences were left out in every language",
             err=True,
         )
-    if settings.get("missing_sentences"):
-        for lang, ids in settings["missing_sentences"].items():
-            click.echo(
-                f"dropped {len(ids)} sentence(s) missing in {lang}: {', '.join(ids[:10])}", err=True
-            )
-    click.echo(f"\nreport written to {out}")
+    for lang, ids in result.settings.get("missing_sentences", {}).items():
+        click.echo(
+            f"{model}dropped {len(ids)} sentence(s) missing in {lang}: {', '.join(ids[:10])}",
+            err=True,
+        )
 
 
 def _means_table(results: Mapping[tuple[str, int], Any]) -> Any:

@@ -39,6 +39,7 @@ from .output import echo_failures, with_folder, writable_folder
 
 if TYPE_CHECKING:
     from ..distributed.cluster import RayCluster
+    from ..encoders import EncoderSpec
 
 
 def _generator_names() -> tuple[str, ...]:
@@ -170,7 +171,7 @@ def search_command(
     index_path: Path,
     store_path: Path | None,
     manifest: Path | None,
-    model: str | None,
+    model: EncoderSpec | None,
     indexed_store: Path | None,
     langs: list[str] | None,
     k: int,
@@ -188,7 +189,7 @@ def search_command(
     import numpy as np
 
     from ..corpus import Utterance
-    from ..evaluation import embed_corpus
+    from ..evaluation import embed_corpus, model_name
     from ..search import SequenceIndex
     from ..store import EmbeddingStore
 
@@ -200,9 +201,9 @@ def search_command(
     index = SequenceIndex.load(index_path, store=indexed_store, backend=backend, device=device)
     source = index.source
     layer = source.get("layer", DEFAULT_LAYER)
-    if model is not None and source and model != source["model"]:
+    if model is not None and source and model_name(model) != source["model"]:
         raise click.ClickException(
-            f"{index_path} indexes frames of {source['model']!r}, not of {model!r}"
+            f"{index_path} indexes frames of {source['model']!r}, not of {model_name(model)!r}"
         )
     with tempfile.TemporaryDirectory(prefix="seqsim-queries-") as scratch:
         store = EmbeddingStore(store_path or Path(scratch))

@@ -6,6 +6,7 @@ text is a parameter."""
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -84,17 +85,90 @@ class RegistryChoice(click.Choice[str]):
         return self._metavar
 
 
-def model_option(help: str | None = None) -> Decorator[Any]:
-    """``--model``: the CLI's default model (help: what a model can be), or, given ``help``,
-    no default (the store's model is meant then)."""
-    if help is None:
-        return click.option(
-            "--model",
-            default=CLI_DEFAULT_MODEL,
-            show_default=True,
-            help="HF id, transformers or CTranslate2 folder, or whisper-base-offline.",
-        )
-    return click.option("--model", help=help)
+def _encoder_option_pairs(
+    ctx: click.Context, param: click.Parameter, texts: tuple[str, ...]
+) -> dict[str, Any]:
+    """Option callback: ``KEY=VALUE`` texts as a dict; a value that reads as JSON (``true``,
+    ``3``, ``0.5``) is that value, any other a string."""
+    options: dict[str, Any] = {}
+    for text in texts:
+        key, equals, value = text.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"{text!r}: give KEY=VALUE, e.g. context=audio", ctx, param)
+        try:
+            options[key.strip()] = json.loads(value)
+        except ValueError:
+            options[key.strip()] = value
+    return options
+
+
+def model_option(help: str | None = None, *, several: bool = False) -> Decorator[Any]:
+    """``--model``, ``--family`` and ``--encoder-option``; the command gets ``model``, an
+    :class:`~seqsim.encoders.EncoderSpec` of the three (with ``several``, a list of them, one
+    per comma-separated ``--model``, sharing the family and options). Without ``help``,
+    ``--model`` has the CLI's default model; given ``help``, it has none (the store's model is
+    meant then) and the command gets None where it is left out."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(
+            *args: Any,
+            model: str | None,
+            family: str | None,
+            encoder_options: dict[str, Any],
+            **kwargs: Any,
+        ) -> Any:
+            if model is None:
+                given = [
+                    n for n, v in (("--family", family), ("--encoder-option", encoder_options)) if v
+                ]
+                if given:
+                    raise click.UsageError(f"{', '.join(given)} need --model")
+                return command(*args, model=None, **kwargs)
+            from ..encoders import EncoderSpec
+
+            specs = [EncoderSpec(name, family, encoder_options) for name in _split(model) or []]
+            if not several and len(specs) != 1:
+                raise click.BadParameter(f"{model!r}: give one model", param_hint="--model")
+            return command(*args, model=specs if several else specs[0], **kwargs)
+
+        options = [
+            click.option(
+                "--model",
+                default=CLI_DEFAULT_MODEL if help is None else None,
+                show_default=help is None,
+                help=help
+                or "Encoder: a Hugging Face id, a transformers or CTranslate2 folder, "
+                "whisper-base-offline, or a registered name (docs/encoders.md).",
+            ),
+            click.option(
+                "--family",
+                type=RegistryChoice(_encoder_families, "FAMILY"),
+                help="Encoder family of --model [default: read from the model's config]; "
+                "registered families, --import adds yours.",
+            ),
+            click.option(
+                "--encoder-option",
+                "encoder_options",
+                multiple=True,
+                callback=_encoder_option_pairs,
+                metavar="KEY=VALUE",
+                help="An option of the encoder family (repeatable), e.g. context=audio for "
+                "Whisper's short context.",
+            ),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _encoder_families() -> list[str]:
+    """The registered encoder families (imports the encoders when a value is checked)."""
+    from ..encoders import available_encoders
+
+    return available_encoders()
 
 
 def device_option(used_by: str) -> Decorator[Any]:
@@ -128,15 +202,10 @@ def out_option(
     kind: Literal["folder", "file"], help: str, *, dest: str = "out", default: str | None = None
 ) -> Decorator[Any]:
     """``--out``, a folder or a file; required unless it has a ``default``."""
-    return click.option(
-        "--out",
-        dest,
-        required=default is None,
-        default=default,
-        show_default=default is not None,
-        type=click.Path(file_okay=kind == "file", dir_okay=kind == "folder", path_type=Path),
-        help=help,
-    )
+    path = click.Path(file_okay=kind == "file", dir_okay=kind == "folder", path_type=Path)
+    if default is None:  # no default at all: click takes an explicit None for one
+        return click.option("--out", dest, required=True, type=path, help=help)
+    return click.option("--out", dest, default=default, show_default=True, type=path, help=help)
 
 
 def store_option(help: str, *, required: bool = False) -> Decorator[Any]:
@@ -187,9 +256,12 @@ def layers_option(
     )
 
 
-def layer_option(help: str) -> Decorator[Any]:
-    """``--layer``, one encoder layer."""
-    return click.option("--layer", type=int, default=DEFAULT_LAYER, show_default=True, help=help)
+def layer_option(
+    help: str, *, default: int | None = DEFAULT_LAYER, show_default: bool | str = True
+) -> Decorator[Any]:
+    """``--layer``, one encoder layer (None as ``default``: the command picks one, as
+    ``show_default`` says)."""
+    return click.option("--layer", type=int, default=default, show_default=show_default, help=help)
 
 
 def k_option(default: int, help: str) -> Decorator[Any]:

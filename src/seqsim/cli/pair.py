@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from .errors import friendly_errors
 from .options import device_option, layer_option, model_option, out_option
 from .output import with_folder, writable_folder
+
+if TYPE_CHECKING:
+    from ..encoders import EncoderSpec
 
 
 @click.command(name="pair")
@@ -33,7 +37,7 @@ def pair_command(
     audio_a: Path,
     audio_b: Path,
     out: Path,
-    model: str,
+    model: EncoderSpec,
     layer: int,
     words_a: Path | None,
     words_b: Path | None,
@@ -42,7 +46,6 @@ def pair_command(
     """Picture of one pair's frame similarities (AUDIO_A up, AUDIO_B across): cosines, every
     frame's best match both ways, SeqSim P/R/F1, and optional word boundaries."""
     from .. import audio as audio_io
-    from ..embedder import WhisperEmbedder
     from ..pair import pair_similarity, picture_format, plot_pair, read_words
 
     picture = picture_format(out)
@@ -52,7 +55,7 @@ def pair_command(
         read_words(path, duration=len(audio) / audio_io.SAMPLE_RATE) if path else []
         for path, audio in zip((words_a, words_b), samples, strict=True)
     ]
-    embedder = WhisperEmbedder(model, layers=layer, device=device)
+    embedder = model.load(layers=layer, device=device)
     frames = [e.frames for e in embedder.embed([(s, audio_io.SAMPLE_RATE) for s in samples])]
     similarity = pair_similarity(*frames)
     labels = [
@@ -66,6 +69,7 @@ def pair_command(
         words_a=words[0],
         words_b=words[1],
         title=f"{embedder.model_name}, layer {embedder.layers[0]}",
+        frame_seconds=embedder.frame_seconds,
     )
     figure.savefig(with_folder(out), format=picture, dpi=110)
     click.echo(

@@ -3,7 +3,7 @@ into one store.
 
 Manifest rows (the keys not stored yet: the store drops the rest before any audio is read) ->
 decoding and resampling in Ray tasks -> a pool of actors, each holding one
-:class:`~seqsim.WhisperEmbedder` (one model load per actor, on a GPU when it has one) that
+:class:`~seqsim.encoders.SpeechEncoder` (one model load per actor, on a GPU when it has one) that
 encodes a batch and writes it into the store through :meth:`EmbeddingStore.writer` -> one
 small row per utterance back to this process (stored, or why it failed). The run around it,
 lock, resumption, corrupt shards, consolidation and ``failures.jsonl``, is the store's
@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -30,10 +31,10 @@ import numpy as np
 import torch
 
 from .. import audio as audio_io
-from .._defaults import DEFAULT_LAYER, DEFAULT_STORAGE_DTYPE, RAY_SHARD_SIZE
+from .._defaults import DEFAULT_LAYER, DEFAULT_STORAGE_DTYPE, PLUGIN_MODULE_PREFIX, RAY_SHARD_SIZE
 from ..audio import SAMPLE_RATE, AudioError, AudioInput, short_audio_note
 from ..checks import check_choice, check_count, check_flag
-from ..embedder import LayerSelection, WhisperEmbedder, planned_settings
+from ..encoders import EncoderSpec, LayerSelection, encoder_spec
 from ..progress import progress_bar
 from ..provenance import identify
 from ..store import EmbeddingStore, EmbedReport, StoreError
@@ -68,8 +69,10 @@ class RayProducer:
     ----------
     cluster : RayCluster
         Where the pipeline runs (``cluster.worker_count()`` encoder actors).
-    embedder_options : dict
-        Keyword arguments of each actor's :class:`~seqsim.WhisperEmbedder`.
+    encoder : EncoderSpec
+        The encoder each actor loads once.
+    run_options : dict
+        The options each actor's encoder is loaded with (layers, device, dtype, batch size).
     shard_size, flush_seconds
         The flush policy of each actor's store writer (and its batch size at most).
     fail_fast : bool, default False
@@ -79,7 +82,8 @@ class RayProducer:
     """
 
     cluster: RayCluster
-    embedder_options: dict[str, Any]
+    encoder: EncoderSpec
+    run_options: dict[str, Any]
     shard_size: int = RAY_SHARD_SIZE
     flush_seconds: float = DEFAULT_FLUSH_SECONDS
     fail_fast: bool = False
@@ -157,7 +161,9 @@ class RayProducer:
                 fn_constructor_kwargs={
                     "store_path": os.path.abspath(store.path),
                     "storage_dtype": settings["dtype"],
-                    "embedder_options": self.embedder_options,
+                    "layers": settings["layers"],
+                    "encoder": self.encoder,
+                    "run_options": self.run_options,
                     "shard_size": self.shard_size,
                     "flush_seconds": self.flush_seconds,
                     "cpus": self.cluster.cpus_per_worker,
@@ -248,22 +254,25 @@ def decode_batch(batch: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 class EncoderActor:
-    """One Ray actor of the pipeline: a :class:`~seqsim.WhisperEmbedder`, loaded once, that
-    encodes decoded batches and writes them into the store."""
+    """One Ray actor of the pipeline: an encoder (:class:`~seqsim.encoders.EncoderSpec`),
+    loaded once, that encodes decoded batches and writes the layers of this call into the
+    store (all of them for utterances new to it, those it gains for the stored ones)."""
 
     def __init__(
         self,
         store_path: str,
         storage_dtype: str,
-        embedder_options: dict[str, Any],
+        layers: list[int],
+        encoder: EncoderSpec,
+        run_options: dict[str, Any],
         shard_size: int,
         flush_seconds: float,
         cpus: float,
     ) -> None:
         use_cpus(cpus)
-        self.embedder = WhisperEmbedder(**embedder_options, progress=False)
+        self.embedder = encoder.load(**run_options, progress=False)
         self.store = EmbeddingStore(store_path)
-        self.settings = {**self.embedder.settings(), "dtype": storage_dtype}
+        self.settings = {**self.embedder.settings(), "dtype": storage_dtype, "layers": layers}
         self.shard_size, self.flush_seconds = shard_size, flush_seconds
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -294,17 +303,26 @@ class EncoderActor:
         }
 
 
+def _send_by_value(code: Any) -> None:
+    """Have Ray send ``code``'s module to the workers by value where they cannot import it: a
+    plugin that ``seqsim --import file.py`` imported from a file."""
+    module = sys.modules.get(getattr(code, "__module__", ""))
+    if module is not None and module.__name__.startswith(PLUGIN_MODULE_PREFIX):
+        from ray import cloudpickle
+
+        cloudpickle.register_pickle_by_value(module)
+
+
 def embed_on_ray(
     utterances: Sequence[tuple[str, AudioInput]],
     store: str | Path | EmbeddingStore,
     *,
-    model: str,
+    model: str | EncoderSpec,
     layers: LayerSelection = DEFAULT_LAYER,
     cluster: RayCluster | None = None,
     dtype: str = DEFAULT_STORAGE_DTYPE,
     encoder_dtype: str = "auto",
     batch_size: int | None = None,
-    strict: bool = False,
     shard_size: int = RAY_SHARD_SIZE,
     flush_seconds: float = DEFAULT_FLUSH_SECONDS,
     fail_fast: bool = False,
@@ -329,19 +347,21 @@ def embed_on_ray(
         here; in-memory audio (arrays, dataset rows) is refused: the workers read files.
     store : str, Path or EmbeddingStore
         The store to write (created where missing; resumed where it holds some keys).
-    model : str
-        The Whisper model, as :class:`~seqsim.WhisperEmbedder` takes it
-        (``"whisper-base-offline"``, ``"openai/whisper-small"``, a folder, ...).
+    model : str or EncoderSpec
+        The encoder, by a name :func:`~seqsim.load_encoder` takes (``"whisper-base-offline"``,
+        ``"openai/whisper-small"``, a folder, ...) or an :class:`~seqsim.encoders.EncoderSpec`
+        with its family and options (such as Whisper's ``strict``). Its family must be
+        registered in the workers too: a built-in one, or one registered by an importable
+        module.
     layers : int, sequence of int or "all", default -1
-        The encoder layers to store, as :class:`~seqsim.WhisperEmbedder` takes them.
+        The encoder layers to store, as :func:`~seqsim.load_encoder` takes them.
     cluster : RayCluster, optional
         Where to run (left open); default: ``RayCluster()``, this machine's, closed at the
         end. With ``gpus_per_worker``, the encoders run on CUDA.
     dtype : {"float16", "float32"}, default "float16"
         The storage dtype of the frames.
-    encoder_dtype, batch_size, strict
-        As :class:`~seqsim.WhisperEmbedder` takes them (``dtype``, ``batch_size``,
-        ``strict``).
+    encoder_dtype, batch_size
+        As :func:`~seqsim.load_encoder` takes them (``dtype``, ``batch_size``).
     shard_size : int, default RAY_SHARD_SIZE (16)
         Utterances an actor takes at once and writes as one shard at most (a small run gets
         smaller batches, so that every actor gets several).
@@ -413,18 +433,18 @@ def embed_on_ray(
             )
     on_gpu = cluster is not None and cluster.gpus_per_worker > 0
     device = torch.device("cuda" if on_gpu else "cpu")  # the workers', not this one's
-    settings = planned_settings(model, layers, dtype, encoder_dtype, device)
-    embedder_options = {
-        "model": model,
+    encoder = encoder_spec(model).bound()
+    _send_by_value(encoder.family.load)
+    settings = encoder.planned_settings(layers, dtype, encoder_dtype, device)
+    run_options = {
         "layers": settings["layers"],
         "dtype": encoder_dtype,
         "batch_size": batch_size,
-        "strict": strict,
         "device": "cuda" if on_gpu else "cpu",
     }
     store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
     with cluster_session(cluster) as active:
         producer = RayProducer(
-            active, embedder_options, shard_size, flush_seconds, fail_fast, progress
+            active, encoder, run_options, shard_size, flush_seconds, fail_fast, progress
         )
         return store.embed_with(producer, utterances, settings)

@@ -375,9 +375,9 @@ def transformers_state_dict(variables: dict[str, np.ndarray], config: WhisperCon
     The offline whisper-base: every block's stacked self-attention is split in three.
 
     >>> from seqsim.whisper.ctranslate2_checkpoint import (
-    ...     checkpoint_files, read_variables, transformers_state_dict, whisper_config)
-    >>> from seqsim.whisper.loading import offline_base_files
-    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    ...     read_variables, transformers_state_dict, whisper_config)
+    >>> from seqsim.whisper.loading import offline_checkpoint_files
+    >>> files = offline_checkpoint_files("whisper-base-offline")
     >>> variables = read_variables(files)
     >>> state = transformers_state_dict(variables, whisper_config(variables))
     >>> variables["encoder/layer_0/self_attention/linear_0/weight"].shape
@@ -455,10 +455,9 @@ def encoder_layer_count_of_checkpoint(files: Sequence[Path]) -> int:
 
     Examples
     --------
-    >>> from seqsim.whisper.ctranslate2_checkpoint import (
-    ...     checkpoint_files, encoder_layer_count_of_checkpoint)
-    >>> from seqsim.whisper.loading import offline_base_files
-    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    >>> from seqsim.whisper.ctranslate2_checkpoint import encoder_layer_count_of_checkpoint
+    >>> from seqsim.whisper.loading import offline_checkpoint_files
+    >>> files = offline_checkpoint_files("whisper-base-offline")
     >>> encoder_layer_count_of_checkpoint(files)  # whisper-base
     6
     """
@@ -492,9 +491,9 @@ def load_ctranslate2_whisper(source: str | Path | Sequence[Path]) -> WhisperMode
     --------
     The offline whisper-base, from the parts of its checkpoint (a few seconds):
 
-    >>> from seqsim.whisper.ctranslate2_checkpoint import checkpoint_files, load_ctranslate2_whisper
-    >>> from seqsim.whisper.loading import offline_base_files
-    >>> files = [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    >>> from seqsim.whisper.ctranslate2_checkpoint import load_ctranslate2_whisper
+    >>> from seqsim.whisper.loading import offline_checkpoint_files
+    >>> files = offline_checkpoint_files("whisper-base-offline")
     >>> model = load_ctranslate2_whisper(files)
     >>> model.config.encoder_layers, model.config.d_model, model.training
     (6, 512, False)

