@@ -147,16 +147,17 @@ def test_demo_and_evaluate_offer_the_same_layer_and_figure_options():
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("arguments", "code", "message"),
     [
-        (
+        (  # a usage error: found while the command line is read, before anything loads
             ["--metric", "cosine"],
+            2,
             "unknown metric 'cosine'; registered metrics: avgsim, dtw, ot, seqsim",
         ),
-        (["--langs", "aa,zz"], "language(s) zz not in the corpus; it has aa, bb, cc"),
+        (["--langs", "aa,zz"], 1, "language(s) zz not in the corpus; it has aa, bb, cc"),
     ],
 )
-def test_evaluate_errors_are_clear(manifest, tiny_whisper_dir, tmp_path, arguments, message):
+def test_evaluate_errors_are_clear(manifest, tiny_whisper_dir, tmp_path, arguments, code, message):
     result = run(
         "evaluate",
         "--manifest",
@@ -167,7 +168,7 @@ def test_evaluate_errors_are_clear(manifest, tiny_whisper_dir, tmp_path, argumen
         tmp_path / "r",
         *arguments,
     )
-    assert result.exit_code == 1
+    assert result.exit_code == code
     assert message in result.output
 
 

@@ -219,3 +219,93 @@ def test_a_generator_registered_by_a_plugin_builds_and_searches(
     rows = [line.split("\t") for line in hits.read_text().splitlines()[1:]]
     # a shortlist of every utterance reranked by SeqSim: each query finds itself first
     assert len(rows) == 15 and all(query == hit for query, _, hit, _ in rows)
+
+
+# ---------------------------------------------------------------------- metric options
+
+
+@pytest.fixture
+def hand_store(tmp_path):
+    """Three languages of six sentences, random frames of varied lengths (no model)."""
+    import numpy as np
+
+    from seqsim.store import EmbeddingStore
+
+    rng = np.random.default_rng(7)
+    settings = {"model": "hand", "layers": [0], "dtype": "float32", "hidden_states": 1}
+    path = tmp_path / "hand-store"
+    sentences = [rng.standard_normal((int(rng.integers(3, 9)), 4)) for _ in range(6)]
+    with store.EmbeddingStore(path).writer(settings) as writer:
+        for number, lang in enumerate(("aa", "bb", "cc")):
+            for k, frames in enumerate(sentences):
+                noise = rng.standard_normal(frames.shape) * (0.6 + 0.3 * number)
+                writer.add(f"{lang}/{k}", {0: (frames + noise).astype(np.float32)})
+    return EmbeddingStore(path)
+
+
+def test_metric_options_reach_the_metrics_that_declare_them(hand_store, tmp_path):
+    from seqsim.metrics import DTWSim, OTSim, SeqSim
+
+    out = tmp_path / "report"
+    result = run(
+        "evaluate", "--store", hand_store.path, "--layer", "0", "--metric", "seqsim,dtw,ot",
+        "--metric-option", "window=1", "--metric-option", "ot.solver=sinkhorn",
+        "--metric-option", "reg=0.5", "--backend", "numba", "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expected = {
+        "seqsim": SeqSim(backend="numba"),
+        "dtw": DTWSim(window=1, backend="numba"),
+        "ot": OTSim("sinkhorn", reg=0.5, backend="numba"),
+    }
+    for name, metric in expected.items():
+        written = report.RetrievalResult.load(out / f"{name}_layer0")
+        alone = evaluation.evaluate(store=hand_store.path, layer=0, metric=metric, progress=False)
+        assert written.settings["metric"] == name
+        assert written.settings["metric_options"] == {
+            k: v for k, v in metric.settings().items() if k != "metric"
+        }
+        assert written.matrix("r@1").equals(alone.matrix("r@1")), name
+
+
+@pytest.mark.parametrize(
+    ("metrics", "option", "message"),
+    [
+        ("seqsim", "window=3", "window: no chosen metric takes it (seqsim: output)"),
+        ("seqsim,avgsim", "dtw.window=3", "dtw.window: 'dtw' is not among --metric"),
+        ("dtw", "window=-2", "window"),
+        ("dtw", "window", "'window': give KEY=VALUE"),
+    ],
+)
+def test_a_metric_option_no_chosen_metric_takes_is_a_usage_error(
+    hand_store, tmp_path, metrics, option, message
+):
+    out = tmp_path / "report"
+    result = run(
+        "evaluate", "--store", hand_store.path, "--layer", "0", "--metric", metrics,
+        "--metric-option", option, "--out", out,
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "--metric-option" in result.output and message in result.output
+    assert not out.exists()
+
+
+def test_a_metrics_own_normalization_is_kept_apart_from_the_scores_and_hashed(hand_store):
+    """DTW's ``normalization`` (of the path cost) and the evaluator's (of the scores, CSLS or
+    margin) share a name: both are recorded, and two DTW normalizations hash differently."""
+    from seqsim.metrics import DTWSim
+
+    results = {
+        kind: evaluation.evaluate(
+            store=hand_store.path,
+            layer=0,
+            metric=DTWSim(normalization=kind, backend="numba"),
+            normalization="csls",
+            progress=False,
+        )
+        for kind in ("sum", "path")
+    }
+    for kind, result in results.items():
+        assert result.settings["metric_options"]["normalization"] == kind
+        assert result.settings["normalization"] == "csls"
+    assert results["sum"].settings_hash != results["path"].settings_hash

@@ -563,9 +563,11 @@ def evaluate_embeddings(
             progress,
             cluster,
         )
+    metric_options = {k: v for k, v in metric.settings().items() if k != "metric"}
     run_settings = {
         **(settings or {}),
-        **metric.settings(),
+        "metric": metric.name,
+        "metric_options": metric_options,  # apart: DTW's normalization is not the scores'
         "normalization": normalization,
         "k": k if normalization != "none" else None,
         "search": search,

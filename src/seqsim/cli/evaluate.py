@@ -37,6 +37,7 @@ from .output import echo_embed_notes, echo_failures, removed_if_left_empty, writ
 if TYPE_CHECKING:
     from ..distributed.cluster import RayCluster
     from ..encoders import EncoderSpec
+    from ..metrics import Metric
 
 DEMO_LAYER = 6
 """The demo's encoder layer: whisper-base's final output (see docs/cli.md for the ablation)."""
@@ -110,7 +111,7 @@ def evaluate_command(
     manifest: Path | None,
     model: list[EncoderSpec] | None,
     store_path: Path | None,
-    metrics: list[str],
+    metrics: list[Metric],
     langs: list[str] | None,
     layers: list[int],
     out: Path,
@@ -167,7 +168,7 @@ def evaluate_command(
 @overwrite_option()
 @friendly_errors
 def demo_command(
-    out: Path, metrics: list[str], layers: list[int], figure_format: str, overwrite: bool
+    out: Path, metrics: list[Metric], layers: list[int], figure_format: str, overwrite: bool
 ) -> None:
     """Evaluate the bundled demo corpus (40 sentences x en, fr, de, es, it) with the offline
     whisper-base; no network needed."""
@@ -188,7 +189,7 @@ def _run_evaluation(
     corpus: Corpus | None,
     model: str | EncoderSpec | None,
     store_path: Path,
-    metrics: list[str],
+    metrics: list[Metric],
     layers: list[int],
     langs: list[str] | None,
     out: Path,
@@ -245,7 +246,7 @@ def _run_comparison(
     corpus: Corpus | None,
     models: list[EncoderSpec],
     store_path: Path | None,
-    metrics: list[str],
+    metrics: list[Metric],
     layers: list[int],
     langs: list[str] | None,
     out: Path,

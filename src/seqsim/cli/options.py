@@ -85,16 +85,16 @@ class RegistryChoice(click.Choice[str]):
         return self._metavar
 
 
-def _encoder_option_pairs(
+def _key_values(
     ctx: click.Context, param: click.Parameter, texts: tuple[str, ...]
 ) -> dict[str, Any]:
     """Option callback: ``KEY=VALUE`` texts as a dict; a value that reads as JSON (``true``,
-    ``3``, ``0.5``) is that value, any other a string."""
+    ``3``, ``0.5``, ``null``) is that value, any other a string."""
     options: dict[str, Any] = {}
     for text in texts:
         key, equals, value = text.partition("=")
         if not equals or not key.strip():
-            raise click.BadParameter(f"{text!r}: give KEY=VALUE, e.g. context=audio", ctx, param)
+            raise click.BadParameter(f"{text!r}: give KEY=VALUE", ctx, param)
         try:
             options[key.strip()] = json.loads(value)
         except ValueError:
@@ -151,7 +151,7 @@ def model_option(help: str | None = None, *, several: bool = False) -> Decorator
                 "--encoder-option",
                 "encoder_options",
                 multiple=True,
-                callback=_encoder_option_pairs,
+                callback=_key_values,
                 metavar="KEY=VALUE",
                 help="An option of the encoder family (repeatable), e.g. context=audio for "
                 "Whisper's short context.",
@@ -225,15 +225,72 @@ def manifest_option(help: str) -> Decorator[Any]:
 
 
 def metrics_option(help: str) -> Decorator[Any]:
-    """``--metric``, registered metric names, comma-separated, given as a list ``metrics``."""
-    return click.option(
-        "--metric",
-        "metrics",
-        default=DEFAULT_METRIC,
-        show_default=True,
-        callback=_metric_names,
-        help=help,
-    )
+    """``--metric`` (registered names, comma-separated) and ``--metric-option``; the command
+    gets ``metrics``, a list of :class:`~seqsim.metrics.Metric` objects with those options,
+    on the command's ``--backend`` and ``--device`` where it has them."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(
+            *args: Any, metrics: list[str], metric_options: dict[str, Any], **kwargs: Any
+        ) -> Any:
+            run = {k: kwargs[k] for k in ("backend", "device") if kwargs.get(k) is not None}
+            return command(*args, metrics=_metrics(metrics, metric_options, run), **kwargs)
+
+        options = [
+            click.option(
+                "--metric",
+                "metrics",
+                default=DEFAULT_METRIC,
+                show_default=True,
+                callback=_metric_names,
+                help=help,
+            ),
+            click.option(
+                "--metric-option",
+                "metric_options",
+                multiple=True,
+                callback=_key_values,
+                metavar="[METRIC.]KEY=VALUE",
+                help="An option of the metrics (repeatable), e.g. window=10 for DTW's band or "
+                "ot.reg=0.1; without METRIC. it goes to every chosen metric that takes it "
+                "(docs/metrics.md lists them).",
+            ),
+        ]
+        for option in reversed(options):
+            wrapper = option(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def _metrics(names: list[str], options: dict[str, Any], run: dict[str, Any]) -> list[Any]:
+    """The metrics ``names`` with ``options`` (``KEY`` for every one that declares it,
+    ``METRIC.KEY`` for one), checked against what each declares (:func:`~seqsim.metrics.
+    metric_options`); a usage error names an option none takes and what they take."""
+    from ..metrics import get_metric, metric_options
+
+    hint = "--metric-option"
+    try:
+        declared = {name: metric_options(name) for name in names}
+    except ValueError as error:  # an unknown name, before anything is loaded
+        raise click.BadParameter(str(error), param_hint="--metric") from None
+    chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
+    for key, value in options.items():
+        metric, dot, option = key.rpartition(".")
+        if dot and metric.lower() not in chosen:
+            raise click.BadParameter(f"{key}: {metric!r} is not among --metric", param_hint=hint)
+        takers = [metric.lower()] if dot else [n for n in names if option in declared[n]]
+        takers = [name for name in takers if option in declared[name]]
+        if not takers:
+            takes = "; ".join(f"{n}: {', '.join(declared[n]) or 'no options'}" for n in names)
+            raise click.BadParameter(f"{key}: no chosen metric takes it ({takes})", param_hint=hint)
+        for name in takers:
+            chosen[name][option] = value
+    try:
+        return [get_metric(name, **run, **chosen[name]) for name in names]
+    except (TypeError, ValueError) as error:
+        raise click.BadParameter(str(error), param_hint=hint) from None
 
 
 def metric_option(help: str) -> Decorator[Any]:

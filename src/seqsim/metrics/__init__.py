@@ -19,7 +19,14 @@ Every built-in metric on a sequence against itself (DTW's cost is 0, so its simi
 """
 
 from .avgsim import AvgSim, avgsim_matrix
-from .base import KernelMetric, Metric, available_metrics, get_metric, register_metric
+from .base import (
+    KernelMetric,
+    Metric,
+    available_metrics,
+    get_metric,
+    metric_options,
+    register_metric,
+)
 from .dtw import DTWSim, dtw_matrix
 from .ot import OTSim, ot_matrix
 from .seqsim import SeqSim, SeqSimScores, seqsim_matrix, seqsim_scores
@@ -36,6 +43,7 @@ __all__ = [
     "avgsim_matrix",
     "dtw_matrix",
     "get_metric",
+    "metric_options",
     "ot_matrix",
     "register_metric",
     "seqsim_matrix",

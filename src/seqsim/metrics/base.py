@@ -877,6 +877,46 @@ def register_metric(name: str, *, overwrite: bool = False) -> Callable[[Any], An
     return decorate
 
 
+def metric_options(name: str) -> dict[str, Any]:
+    """The options the metric registered as ``name`` declares, with their defaults: the
+    fields of its class other than the run options (backend, device, working memory,
+    progress).
+
+    Parameters
+    ----------
+    name : str
+        A name of :func:`available_metrics`, in any case.
+
+    Returns
+    -------
+    dict of str to object
+        Option name to default, in the class's order.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the registered ones).
+
+    Examples
+    --------
+    >>> from seqsim.metrics import metric_options
+    >>> metric_options("dtw")
+    {'normalization': 'sum', 'window': None, 'method': 'exact', 'radius': 1}
+    >>> metric_options("avgsim")
+    {}
+    """
+    return {f.name: f.default for f in fields(_metric_class(name)) if f.name not in _RUN_OPTIONS}
+
+
+def _metric_class(name: str) -> type[Metric]:
+    """The class registered as ``name`` (any case); a ValueError listing the registered ones."""
+    try:
+        return _REGISTRY[name.lower()]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise ValueError(f"unknown metric {name!r}; registered metrics: {known}") from None
+
+
 def get_metric(name: str, **options: Any) -> Metric:
     """A new instance of the metric registered as ``name`` (case-insensitive), with ``options``.
 
@@ -910,12 +950,7 @@ def get_metric(name: str, **options: Any) -> Metric:
         ...
     ValueError: unknown metric 'bleu'; registered metrics: ...
     """
-    try:
-        metric_class = _REGISTRY[name.lower()]
-    except KeyError:
-        known = ", ".join(sorted(_REGISTRY))
-        raise ValueError(f"unknown metric {name!r}; registered metrics: {known}") from None
-    return metric_class(**options)
+    return _metric_class(name)(**options)
 
 
 def available_metrics() -> list[str]:
