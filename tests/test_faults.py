@@ -324,8 +324,8 @@ def test_missing_sentences_are_reported_from_a_manifest(tmp_path, tiny_whisper_d
         (["--langs", "aa,aa"], ["retrieval needs at least two languages"]),
         (["--metric", "seqsm"], ["unknown metric 'seqsm'; registered metrics:"]),
         (["--metric", "seqsim,cosine"], ["unknown metric 'cosine'"]),
-        (["--device", "foo"], ["unknown device 'foo'"]),
-        (["--backend", "numba", "--device", "cuda"], ["cuda"]),
+        (["--device", "foo"], ["--device", "unknown device 'foo'"]),
+        (["--backend", "numba", "--device", "cuda"], ["--device", "cuda"]),
         (["--layer", "four"], ["'four': give layer indices"]),
     ],
 )
@@ -337,7 +337,7 @@ def test_bad_evaluate_options_fail_before_any_embedding(
         "evaluate", "--manifest", manifest, "--model", tiny_whisper_dir, "--store", store,
         "--out", tmp_path / "r", *arguments,
     )  # fmt: skip
-    exit_code = 2 if arguments[0] == "--layer" else 1
+    exit_code = 1 if arguments[0] == "--langs" else 2  # the rest are usage errors
     one_line_error(result, *fragments, exit_code=exit_code)
     assert not (store / "shards").exists()  # nothing was embedded
 

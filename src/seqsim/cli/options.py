@@ -268,6 +268,7 @@ def _metrics(names: list[str], options: dict[str, Any], run: dict[str, Any]) -> 
     """The metrics ``names`` with ``options`` (``KEY`` for every one that declares it,
     ``METRIC.KEY`` for one), checked against what each declares (:func:`~seqsim.metrics.
     metric_options`); a usage error names an option none takes and what they take."""
+    from ..backends import resolve_backend
     from ..metrics import get_metric, metric_options
 
     hint = "--metric-option"
@@ -275,6 +276,13 @@ def _metrics(names: list[str], options: dict[str, Any], run: dict[str, Any]) -> 
         declared = {name: metric_options(name) for name in names}
     except ValueError as error:  # an unknown name, before anything is loaded
         raise click.BadParameter(str(error), param_hint="--metric") from None
+    for given in (["device"], ["backend", "device"]):  # the device alone, then the pair
+        if all(key in run for key in given):
+            try:
+                resolve_backend(**{key: run[key] for key in given})
+            except ValueError as error:
+                hints = [f"--{key}" for key in given]
+                raise click.BadParameter(str(error), param_hint=hints) from None
     chosen: dict[str, dict[str, Any]] = {name: {} for name in names}
     for key, value in options.items():
         metric, dot, option = key.rpartition(".")
