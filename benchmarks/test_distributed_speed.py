@@ -22,7 +22,7 @@ from harness import TABLES, measure
 
 pytest.importorskip("ray", reason="the Ray benchmarks need the optional extra seqsim[ray]")
 
-from seqsim import EmbeddingStore, WhisperEmbedder  # noqa: E402
+from seqsim import EmbeddingStore, SeqSim, WhisperEmbedder  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
 from seqsim.distributed import RayCluster, embed_on_ray  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
@@ -127,7 +127,8 @@ def test_scoring_to_the_r_at_1_matrix(benchmark, size, stores, where):
         if where == "local":
             return evaluate(store=store, layer=LAYER, progress=False)
         with RayCluster(address="local") as cluster:
-            return evaluate(store=store, layer=LAYER, progress=False, cluster=cluster)
+            metric = cluster.metric(SeqSim())
+            return evaluate(store=store, layer=LAYER, metric=metric, progress=False)
 
     result = measure(
         benchmark,

@@ -1,8 +1,8 @@
 """The same evaluation on a local Ray cluster: embedding by encoder actors, scoring by workers.
 
 Starts a Ray cluster on this machine (or joins one: ``--address head:6379``), embeds the
-bundled demo corpus there with :func:`seqsim.distributed.embed_on_ray` (encoder actors writing
-one store), evaluates retrieval with the scores computed by the cluster's workers, then
+bundled demo corpus there (``cluster.embedding()``: encoder actors writing one store),
+evaluates retrieval with the scores computed by the cluster's workers (``cluster.metric``), then
 evaluates again in this process and checks that both R@1 matrices are the same
 (docs/distributed.md: the workers score the local block plan, so the results are the local
 ones). Needs the ``ray`` extra: ``pip install -e ".[ray]"``.
@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 
+from seqsim import SeqSim
 from seqsim.corpus import demo_corpus
-from seqsim.distributed import RayCluster, embed_on_ray
+from seqsim.distributed import RayCluster
+from seqsim.embedding import embed_corpus
 from seqsim.evaluation import evaluate
 from seqsim.report import markdown_table
 
@@ -44,11 +46,10 @@ def main() -> None:
         RayCluster(address=args.address, workers=args.workers) as cluster,
     ):
         store = args.store or temporary  # on a shared filesystem for a cluster of several hosts
-        report = embed_on_ray(
-            corpus.audio_items(), store, model=MODEL, layers="all", cluster=cluster
-        )
+        report = embed_corpus(corpus, MODEL, store, "all", runner=cluster.embedding())
         print(f"embedded on Ray: {report.embedded}, already stored {report.skipped}")
-        on_ray = evaluate(corpus, store=store, layer=args.layer, cluster=cluster, progress=False)
+        metric = cluster.metric(SeqSim())
+        on_ray = evaluate(corpus, store=store, layer=args.layer, metric=metric, progress=False)
         here = evaluate(corpus, store=store, layer=args.layer, progress=False)
 
     print(f"\nR@1 (%) scored on the Ray cluster, settings {on_ray.settings_hash}:\n")

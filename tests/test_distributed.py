@@ -37,6 +37,7 @@ from threadpoolctl import threadpool_limits  # noqa: E402
 from seqsim import (  # noqa: E402
     EmbeddingStore,
     OTSim,
+    SeqSim,
     SinkhornConvergenceWarning,
     WhisperEmbedder,
     available_metrics,
@@ -44,7 +45,7 @@ from seqsim import (  # noqa: E402
 )
 from seqsim.cli import main  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
-from seqsim.distributed import RayCluster, cluster_matrix, embed_on_ray  # noqa: E402
+from seqsim.distributed import ClusterMetric, RayCluster, embed_on_ray  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
 from seqsim.metrics import register_metric  # noqa: E402
 from seqsim.search import MeanPooled, SequenceIndex  # noqa: E402
@@ -143,8 +144,10 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
     rows = manifest.read_text() + "9\taa\tbroken.wav\n9\tbb\tgone.wav\n"
     manifest.write_text(rows)
     from seqsim.corpus import read_manifest
+    from seqsim.embedding import embed_corpus
 
-    items = read_manifest(manifest, check_files=False).audio_items()
+    corpus = read_manifest(manifest, check_files=False)
+    items = corpus.audio_items()
     local = EmbeddingStore(tmp_path / "local")
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[1, 2], progress=False)
     local_report = local.embed(items, embedder)
@@ -152,20 +155,12 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
     distributed = EmbeddingStore(tmp_path / "distributed")
     with RayCluster(address=address, workers=2) as cluster:
         # scoring workers hold every CPU of the cluster: embedding must stop them first
-        cluster_matrix(
-            get_metric("avgsim"),
+        cluster.metric(get_metric("avgsim")).matrix(
             random_sequences(np.random.default_rng(0), 4, 8),
             random_sequences(np.random.default_rng(1), 4, 8),
-            cluster,
         )
-        report = embed_on_ray(
-            items,
-            distributed,
-            model=str(tiny_whisper_dir),
-            layers=[1, 2],
-            cluster=cluster,
-            progress=False,
-        )
+        runner = cluster.embedding()  # the evaluator's and `seqsim embed`'s path
+        report = embed_corpus(corpus, str(tiny_whisper_dir), distributed, [1, 2], runner=runner)
     assert (report.embedded, report.skipped) == (local_report.embedded, 0) == (15, 0)
     assert [f["key"] for f in report.failures] == ["aa/9", "bb/9"]
     assert "broken.wav: unreadable or corrupt audio" in report.failures[0]["reason"]
@@ -349,7 +344,7 @@ def test_distributed_matrix_equals_local_for_every_metric(two_thread_worker):
         metric = get_metric(name, working_memory=0.01)  # several query and candidate blocks
         with local_reference():
             expected = metric.matrix(queries, candidates)
-        found = cluster_matrix(metric, queries, candidates, two_thread_worker)
+        found = two_thread_worker.metric(metric).matrix(queries, candidates)
         np.testing.assert_array_equal(found, expected, err_msg=name)
 
 
@@ -365,14 +360,14 @@ def test_distributed_sinkhorn_counts_unconverged_pairs_here_and_warns_once(two_t
             if cluster is None:
                 scores = metric.matrix(queries, candidates)
             else:
-                scores = cluster_matrix(metric, queries, candidates, cluster)
+                scores = cluster.metric(metric).matrix(queries, candidates)
         warned = [str(w.message) for w in caught if w.category is SinkhornConvergenceWarning]
         matrix_count = metric.diagnostics()
         index = SequenceIndex(metric, generator="mean", candidates=7)
         index.add(candidates)
         with local_reference(), warnings.catch_warnings():
             warnings.simplefilter("ignore", SinkhornConvergenceWarning)
-            index.search(queries, 3, cluster=cluster)
+            (index if cluster is None else cluster.index(index)).search(queries, 3)
         return scores, warned, matrix_count, metric.diagnostics(since=matrix_count)
 
     local, distributed = run(None), run(two_thread_worker)
@@ -403,9 +398,8 @@ def test_distributed_evaluation_equals_local(two_thread_worker, tmp_path):
     for options in ({}, {"search": "index", "candidates": 5}):
         with local_reference():
             local = evaluate(store=store, layer=0, progress=False, **options)
-        distributed = evaluate(
-            store=store, layer=0, progress=False, cluster=two_thread_worker, **options
-        )
+        metric = two_thread_worker.metric(get_metric("seqsim"))
+        distributed = evaluate(store=store, layer=0, metric=metric, progress=False, **options)
         pd.testing.assert_frame_equal(distributed.summary, local.summary)
         pd.testing.assert_frame_equal(distributed.ranks, local.ranks)
         assert distributed.settings_hash == local.settings_hash
@@ -422,7 +416,7 @@ def test_distributed_search_equals_local_and_reads_the_store_on_the_workers(
     for exhaustive in (False, True):
         with local_reference():
             expected = index.search(queries, 5, exhaustive=exhaustive)
-        found = index.search(queries, 5, exhaustive=exhaustive, cluster=two_thread_worker)
+        found = two_thread_worker.index(index).search(queries, 5, exhaustive=exhaustive)
         for got, want in zip(found, expected, strict=True):
             np.testing.assert_array_equal(got, want)
 
@@ -486,7 +480,7 @@ def test_evaluating_a_manifest_on_the_cluster_embeds_and_scores_as_here(
 # ---------------------------------------------------------------------- seqsim issue 12
 
 
-class NoCluster:
+class NoCluster(RayCluster):
     """A cluster that fails the test if asked for anything: the checks come first."""
 
     def worker_count(self) -> int:
@@ -497,19 +491,49 @@ class NoCluster:
 
 
 def test_a_cluster_search_checks_k_and_the_index_before_sending_work_out():
-    from seqsim.distributed import cluster_search
     from seqsim.search import SearchIndexError
 
     queries = random_sequences(np.random.default_rng(5), 3, 8, 2, 6)
     with pytest.raises(SearchIndexError, match="the index is empty: add sequences before"):
-        cluster_search(SequenceIndex(), queries, 3, NoCluster())
+        NoCluster().index(SequenceIndex()).search(queries, 3)
     index = SequenceIndex(generator="mean")
     index.add(queries)
     for k in (0, 1.5, True):
         with pytest.raises(ValueError, match=f"k must be an integer >= 1, got {k!r}"):
-            cluster_search(index, queries, k, NoCluster())
+            NoCluster().index(index).search(queries, k)
     with pytest.raises(ValueError, match=r"queries\[0\] has dimension 4"):
-        cluster_search(index, [np.ones((2, 4), np.float32)], 2, NoCluster())
+        NoCluster().index(index).search([np.ones((2, 4), np.float32)], 2)
+    with pytest.raises(ValueError, match=r"candidates\[0\] has dimension 4"):
+        NoCluster().metric(SeqSim()).matrix(queries, [np.ones((2, 4), np.float32)])
+
+
+def test_a_cluster_wraps_metrics_and_embedding_runs_with_checks_before_any_work(tmp_path):
+    metric = NoCluster().metric(SeqSim())
+    assert isinstance(metric, ClusterMetric) and metric.name == "seqsim"
+    assert metric.settings() == SeqSim().settings()
+    with pytest.raises(TypeError, match="runs on a cluster already"):
+        NoCluster().metric(metric)
+    with pytest.raises(TypeError, match="wraps a Metric, not a str"):
+        ClusterMetric("seqsim", NoCluster())
+    from seqsim.corpus import demo_corpus
+    from seqsim.embedding import embed_corpus
+
+    corpus = demo_corpus().parallel(["en", "fr"])
+    with pytest.raises(ValueError, match="device='cpu': on a Ray cluster every worker picks"):
+        embed_corpus(
+            corpus, OFFLINE_BASE, tmp_path / "s", device="cpu", runner=NoCluster().embedding()
+        )
+
+
+def test_matrix_chunked_of_a_cluster_metric_equals_the_local_matrix(two_thread_worker):
+    from seqsim import matrix_chunked
+
+    rng = np.random.default_rng(8)
+    queries, candidates = random_sequences(rng, 11, 8, 1, 9), random_sequences(rng, 5, 8, 1, 9)
+    with local_reference():
+        expected = SeqSim().matrix(queries, candidates)
+    chunks = matrix_chunked(two_thread_worker.metric(SeqSim()), queries, candidates, chunk_size=4)
+    np.testing.assert_array_equal(np.concatenate(list(chunks)), expected)
 
 
 class UnregisteredMean(MeanPooled):
@@ -530,7 +554,8 @@ def test_a_cluster_search_through_your_own_generator_warns_once_here(two_thread_
         index.add(corpus)
         with local_reference(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            found = index.search(queries, 9, cluster=cluster)  # k clamped to 8, warned once
+            placed = index if cluster is None else cluster.index(index)
+            found = placed.search(queries, 9)  # k clamped to 8, warned once
         messages = [str(w.message) for w in caught if w.filename == __file__]  # not Ray's
         return found, messages, metric.diagnostics()
 

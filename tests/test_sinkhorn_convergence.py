@@ -182,9 +182,9 @@ def test_index_search_counts_the_pairs_it_scores(exhaustive):
 def test_a_search_warns_once_with_the_unconverged_pairs_of_all_its_queries(monkeypatch):
     """Each query's rerank is one scoring call (and each block of an exhaustive search): the
     search sums them and warns once. The count is POT's, pair by pair, over every query."""
-    from seqsim.distributed.scoring import _search_rows
+    from seqsim.distributed.scoring import _score_shortlists
 
-    monkeypatch.setattr("seqsim.search.index.EXHAUSTIVE_QUERY_BLOCK", 2)  # 3 blocks of queries
+    monkeypatch.setattr("seqsim.search.index.DEFAULT_CHUNK_QUERIES", 2)  # 3 chunks of queries
     rng = np.random.default_rng(13)
     corpus = random_sequences(rng, 6, 6, 2, 7)
     queries = random_sequences(rng, 5, 6, 2, 7)
@@ -206,9 +206,11 @@ def test_a_search_warns_once_with_the_unconverged_pairs_of_all_its_queries(monke
         assert warned[0].filename == __file__
         assert metric.diagnostics()["sinkhorn_unconverged_pairs"] == per_query.sum()
 
-    # what a cluster worker runs for its queries: no warning there, the counts sent back
+    # what a cluster worker runs for its queries' reranks: no warning there, the counts sent back
     with warnings.catch_warnings():
         warnings.simplefilter("error", SinkhornConvergenceWarning)
-        _, ids, diagnostics = _search_rows(index, (packed(queries), 3))
+        shortlists = [np.arange(len(corpus))] * len(queries)
+        task = (packed(queries), shortlists)
+        scores, diagnostics = _score_shortlists((index.metric, index.sequences), task)
     assert diagnostics == {"sinkhorn_unconverged_pairs": per_query.sum(), "pairs": 30}
-    np.testing.assert_array_equal(ids, found[False][1])
+    np.testing.assert_array_equal(-np.sort(-np.array(scores))[:, :3], found[False][0])

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         SeqSimScores,
         available_metrics,
         get_metric,
+        matrix_chunked,
         register_metric,
     )
     from .metrics.ot import SinkhornConvergenceWarning
@@ -60,6 +61,7 @@ _LAZY = {
     "available_metrics": "metrics",
     "get_metric": "metrics",
     "load_encoder": "encoders",
+    "matrix_chunked": "metrics",
     "pair_similarity": "pair",
     "plot_pair": "pair",
     "prepare_fleurs": "recipes",
@@ -104,6 +106,7 @@ __all__ = [
     "available_metrics",
     "get_metric",
     "load_encoder",
+    "matrix_chunked",
     "prepare_fleurs",
     "prepare_mass",
     "register_encoder",

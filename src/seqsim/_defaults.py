@@ -77,6 +77,10 @@ DEFAULT_SHARD_SIZE = 64
 DEFAULT_FLUSH_SECONDS = 10.0
 """A store writes a shard at least this often (seconds)."""
 
+DEFAULT_CHUNK_QUERIES = 256
+"""Queries scored at a time where scores are reduced chunk by chunk (``matrix_chunked``, an
+index's exhaustive search)."""
+
 DEFAULT_CANDIDATES = 100
 """Shortlist length per query (K) unless told otherwise: 99 % top-1 agreement with exhaustive
 search on 100,000 utterances (docs/searching.md)."""

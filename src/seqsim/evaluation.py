@@ -25,24 +25,20 @@ import torch
 
 from ._defaults import (
     DEFAULT_BOOTSTRAP,
-    DEFAULT_FLUSH_SECONDS,
     DEFAULT_LAYER,
     DEFAULT_METRIC,
     DEFAULT_SEARCH,
     DEFAULT_SEED,
-    DEFAULT_SHARD_SIZE,
-    DEFAULT_STORAGE_DTYPE,
-    RAY_SHARD_SIZE,
     RECORDINGS,
     SEARCH_MODES,
 )
 from ._version import __version__
-from .backends import Backend, resolve_device
+from .backends import Backend
 from .checks import check_choice, check_count, option, refuse_unknown
 from .corpus import Corpus, CorpusError, Utterance
-from .distributed.cluster import RayCluster
-from .distributed.scoring import cluster_matrix
-from .encoders import EncoderSpec, LayerSelection, SpeechEncoder, encoder_spec, resolve_layers
+from .embedding import EmbeddingRunner, model_name
+from .embedding import embed_corpus as embed_corpus  # importable from here too, as before
+from .encoders import EncoderSpec, encoder_spec, resolve_layers
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
 from .provenance import audio_fingerprint
@@ -66,8 +62,7 @@ from .result import RetrievalResult as RetrievalResult
 from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import search_rows
 from .sequences import PackedSequences
-from .store import EmbedderProducer, EmbeddingStore, EmbedReport, StoreMismatchError
-from .store.store import STORAGE_DTYPES, check_flush_policy
+from .store import EmbeddingStore, EmbedReport, StoreMismatchError
 
 Search = Literal["exhaustive", "index"]
 Recordings = Literal["all", "one"]
@@ -407,7 +402,6 @@ def evaluate_embeddings(
     search: Search = DEFAULT_SEARCH,
     candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
-    cluster: RayCluster | None = None,
 ) -> RetrievalResult:
     """Retrieval between every ordered pair of languages of embeddings already in memory.
 
@@ -423,7 +417,9 @@ def evaluate_embeddings(
         ``embeddings[lang] = (sentence ids, frames)``, with the same ids, in the same order, in
         every language (at least two). With ``sentences``: ``(utterance ids, frames)``.
     metric : str or Metric, default "seqsim"
-        A registered metric name (:func:`~seqsim.available_metrics`) or a :class:`Metric`.
+        A registered metric name (:func:`~seqsim.available_metrics`) or a :class:`Metric`
+        (one that scores elsewhere too, such as a :class:`~seqsim.distributed.ClusterMetric`,
+        with the same results).
     sentences : mapping of str to sequence of str, optional
         Per language, the sentence each utterance says, in the order of its ids. Every
         language must hold every sentence; a sentence may have several recordings
@@ -462,9 +458,6 @@ def evaluate_embeddings(
     agreement_sample : int, optional
         Queries per pair checked against exhaustive search with ``search="index"``; all by
         default.
-    cluster : RayCluster, optional
-        A :class:`~seqsim.distributed.RayCluster` whose workers compute the scores (or the
-        searches), with the same results.
 
     Returns
     -------
@@ -548,7 +541,6 @@ def evaluate_embeddings(
             agreement_sample=agreement_sample,
             seed=seed,
             progress=progress,
-            cluster=cluster,
         )
     else:
         rows, rank_rows = _exhaustive_rows(
@@ -561,7 +553,6 @@ def evaluate_embeddings(
             bootstrap,
             seed,
             progress,
-            cluster,
         )
     metric_options = {k: v for k, v in metric.settings().items() if k != "metric"}
     run_settings = {
@@ -725,7 +716,6 @@ def _exhaustive_rows(
     bootstrap: int,
     seed: int,
     progress: bool,
-    cluster: RayCluster | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Summary and rank rows from every language pair's full score matrix; the correct
     candidates are those of the query's sentence (by default its id)."""
@@ -745,10 +735,7 @@ def _exhaustive_rows(
         if metric.symmetric and reverse in computed:
             return computed.pop(reverse).T
         source = frames if centered else raw_frames
-        if cluster is None:
-            result = metric.matrix(source[query_lang], source[candidate_lang])
-        else:
-            result = cluster_matrix(metric, source[query_lang], source[candidate_lang], cluster)
+        result = metric.matrix(source[query_lang], source[candidate_lang])
         computed[(query_lang, candidate_lang, centered)] = result
         return result
 
@@ -893,174 +880,6 @@ def _sentences_of(corpus: Corpus) -> dict[str, list[str]] | None:
     return {lang: [u.sentence for u in corpus.by_language(lang)] for lang in corpus.languages}
 
 
-def model_name(model: Any) -> str:
-    """The name under which a store records ``model``: a name or folder as given (known
-    without reading its configuration), a model in memory by a digest of its weights (its
-    family's :class:`~seqsim.encoders.EncoderInfo`).
-
-    Parameters
-    ----------
-    model : str, EncoderSpec or a model in memory
-        What :func:`~seqsim.load_encoder` takes.
-
-    Returns
-    -------
-    str
-        The store's ``model`` setting.
-
-    Examples
-    --------
-    >>> from seqsim.evaluation import model_name
-    >>> model_name("whisper-base-offline")
-    'whisper-base-offline'
-    """
-    spec = encoder_spec(model)
-    return spec.model if isinstance(spec.model, str) else spec.info().model
-
-
-def embed_corpus(
-    corpus: Corpus,
-    model: str | EncoderSpec | Any,
-    store: str | Path | EmbeddingStore,
-    layers: LayerSelection = DEFAULT_LAYER,
-    device: str | None = None,
-    batch_size: int | None = None,
-    progress: bool = True,
-    cluster: RayCluster | None = None,
-    *,
-    dtype: str = DEFAULT_STORAGE_DTYPE,
-    fail_fast: bool = False,
-    shard_size: int | None = None,
-    flush_seconds: float = DEFAULT_FLUSH_SECONDS,
-) -> EmbedReport:
-    """Embed every utterance of ``corpus`` not yet in ``store``, for all ``layers`` in one pass,
-    here or (with ``cluster``) on a Ray cluster.
-
-    A store of this model keeps the layers it holds and gains those asked for that it lacks:
-    every stored utterance gets them too (:meth:`EmbeddingStore.embed_with
-    <seqsim.store.EmbeddingStore.embed_with>`). Utterances whose audio fails are
-    recorded in the report (and the store's ``failures.jsonl``), not raised. A model given by
-    name is checked against the store from its configuration, and loaded only when there is
-    something to embed: a store of another encoder (family, model, options) or storage dtype
-    is refused at once, and a
-    store that holds every utterance is read without loading the model. An utterance stored
-    from other audio than the corpus gives is embedded again (see
-    :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`).
-
-    Parameters
-    ----------
-    corpus : Corpus
-        The utterances; every one needs an audio path.
-    model : str, EncoderSpec or a model in memory
-        The encoder: anything :func:`~seqsim.load_encoder` takes (a folder, a hub id, a
-        registered name such as ``"whisper-base-offline"``, a transformers model), or an
-        :class:`~seqsim.encoders.EncoderSpec` naming its family and options.
-    store : str, pathlib.Path or EmbeddingStore
-        The store to fill (resumable).
-    layers : int, sequence of int or "all", default -1
-        Hidden-state indices to store; negative counts from the last.
-    device : str, optional
-        The encoder's device (``"auto"`` by default); with ``cluster`` each worker picks its
-        own.
-    batch_size : int, optional
-        Utterances per encoder pass (the embedder's default by default).
-    progress : bool, default True
-        Show a progress bar.
-    cluster : RayCluster, optional
-        Embed on this :class:`~seqsim.distributed.RayCluster`.
-    dtype : {"float16", "float32"}, default "float16"
-        How a new store keeps its frames.
-    fail_fast : bool, default False
-        Raise at the first bad audio instead of recording it.
-    shard_size : int, optional
-        Utterances per shard at most (by default ``DEFAULT_SHARD_SIZE``, on a cluster
-        ``RAY_SHARD_SIZE``).
-    flush_seconds : float, default DEFAULT_FLUSH_SECONDS
-        A shard is written at least this often.
-
-    Returns
-    -------
-    EmbedReport
-        What the run embedded, skipped (already stored), failed and embedded again (changed
-        audio).
-
-    Raises
-    ------
-    CorpusError
-        For an utterance without an audio path.
-    StoreMismatchError
-        When the store holds embeddings of another encoder or storage dtype.
-    StoreBusyError
-        When another embed run holds the store.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from seqsim.corpus import Corpus, demo_corpus
-    >>> from seqsim.evaluation import embed_corpus
-    >>> from seqsim.store import EmbeddingStore
-    >>> corpus = demo_corpus().parallel(["en", "fr"])
-    >>> one = Corpus([u for u in corpus.utterances if u.sentence == "s01"])
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     store = EmbeddingStore(folder)
-    ...     first = embed_corpus(one, "whisper-base-offline", store, [-1], progress=False)
-    ...     again = embed_corpus(one, "whisper-base-offline", store, [-1], progress=False)
-    ...     keys = store.keys()
-    >>> first.embedded, again.embedded, again.skipped, keys
-    (2, 0, 2, ['en/s01', 'fr/s01'])
-    """
-    store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
-    spec = encoder_spec(model)
-    selection: LayerSelection = layers
-    stored = store.settings
-    if stored is not None and layers != "all" and stored["model"] == model_name(spec):
-        asked = [layers] if isinstance(layers, int) else list(layers)
-        states = {layer % stored["hidden_states"] for layer in asked}
-        selection = sorted(states | set(stored["layers"]))  # a store gains layers, keeps its own
-    if cluster is not None:
-        from .distributed.embedding import embed_on_ray
-
-        if not isinstance(spec.model, str):
-            raise ValueError(
-                "a model in memory cannot be sent to a Ray cluster: save it "
-                "(model.save_pretrained(folder)) and give the folder"
-            )
-        return embed_on_ray(
-            corpus.audio_items(),
-            store,
-            model=spec,
-            layers=selection,
-            cluster=cluster,
-            dtype=dtype,
-            batch_size=batch_size,
-            fail_fast=fail_fast,
-            shard_size=shard_size or RAY_SHARD_SIZE,
-            flush_seconds=flush_seconds,
-            progress=progress,
-        )
-    check_choice("dtype", dtype, STORAGE_DTYPES)
-    check_flush_policy(shard_size or DEFAULT_SHARD_SIZE, flush_seconds)
-    on = resolve_device(device or "auto")
-
-    def make_encoder() -> SpeechEncoder:
-        return spec.load(layers=selection, batch_size=batch_size, device=on, progress=progress)
-
-    if isinstance(spec.model, str):  # checked against the store now, loaded when there is work
-        settings = spec.planned_settings(selection, dtype, "auto", on)
-        producer = EmbedderProducer(
-            make_encoder, shard_size or DEFAULT_SHARD_SIZE, flush_seconds, fail_fast
-        )
-        return store.embed_with(producer, corpus.audio_items(), settings)
-    return store.embed(
-        corpus.audio_items(),
-        make_encoder(),
-        dtype=dtype,
-        shard_size=shard_size or DEFAULT_SHARD_SIZE,
-        flush_seconds=flush_seconds,
-        fail_fast=fail_fast,
-    )
-
-
 def _without_failures(corpus: Corpus, report: EmbedReport, langs: Sequence[str] | None) -> Corpus:
     """The corpus less the utterances whose audio failed, parallel again (their sentences are
     then listed as missing in those languages and left out everywhere)."""
@@ -1107,7 +926,7 @@ def evaluate_grid(
     search: Search = DEFAULT_SEARCH,
     candidates: int = DEFAULT_CANDIDATES,
     agreement_sample: int | None = None,
-    cluster: RayCluster | None = None,
+    runner: EmbeddingRunner | None = None,
     recordings: Recordings = "all",
 ) -> dict[tuple[str, int], RetrievalResult]:
     """:func:`evaluate` for several metrics and layers, embedding once.
@@ -1119,8 +938,9 @@ def evaluate_grid(
     ``failures``. With a ``corpus`` and a ``store``, the corpus's utterances are read from the
     store. With a ``store`` alone, all its embeddings are evaluated (``model``, if given, must
     match the store's); sentences missing in some language are left out and listed in
-    ``settings["missing_sentences"]``. With a :class:`~seqsim.distributed.RayCluster`,
-    embedding and scoring run on it.
+    ``settings["missing_sentences"]``. On a Ray cluster (``cluster``), give
+    ``runner=cluster.embedding()`` and metrics wrapped by ``cluster.metric(...)``: the
+    embedding and the scores (or searches) run there, with the same results.
 
     Parameters
     ----------
@@ -1135,10 +955,11 @@ def evaluate_grid(
     layers : sequence of int, default (-1,)
         Encoder layers (hidden-state indices; negative counts from the last).
     metrics : sequence of str or Metric, default ("seqsim",)
-        Registered metric names or :class:`Metric` objects.
+        Registered metric names or :class:`Metric` objects (such as a
+        :class:`~seqsim.distributed.ClusterMetric`).
     langs : sequence of str, optional
         The languages (at least two); all of the corpus or store by default.
-    normalization, k, center, bootstrap, search, candidates, agreement_sample, cluster
+    normalization, k, center, bootstrap, search, candidates, agreement_sample
         As in :func:`evaluate_embeddings`.
     seed : int, default 0
         Seed of the bootstrap, the agreement sample and ``recordings="one"``.
@@ -1151,6 +972,9 @@ def evaluate_grid(
         Utterances per encoder pass.
     progress : bool, default True
         Show progress bars.
+    runner : EmbeddingRunner, optional
+        Where the corpus is embedded (:func:`~seqsim.embedding.embed_corpus`): this process
+        by default, ``cluster.embedding()`` on a Ray cluster.
     recordings : {"all", "one"}, default "all"
         A corpus with several recordings of a sentence in a language is evaluated
         multi-positive with ``"all"`` (any recording of the sentence is a hit; see
@@ -1241,7 +1065,7 @@ def evaluate_grid(
                 raise ValueError(_multi_positive_search())
             if model is not None:
                 report = embed_corpus(
-                    corpus, model, store, layers, device, batch_size, progress, cluster
+                    corpus, model, store, layers, device, batch_size, progress, runner=runner
                 )
                 corpus, failures = _without_failures(corpus, report, langs), report.failures
                 embedding = {
@@ -1308,7 +1132,6 @@ def evaluate_grid(
                     search=search,
                     candidates=candidates,
                     agreement_sample=agreement_sample,
-                    cluster=cluster,
                 )
                 result.failures, result.embedding = failures, embedding
                 results[(metric_object.name, layer)] = result

@@ -612,7 +612,7 @@ def compare_models(
         The metrics; the comparison uses the first.
     **options
         The other options of :func:`~seqsim.evaluation.evaluate_grid` (``langs``,
-        ``normalization``, ``bootstrap``, ``device``, ``cluster``, ...), the same for every
+        ``normalization``, ``bootstrap``, ``device``, ``runner``, ...), the same for every
         model.
 
     Returns

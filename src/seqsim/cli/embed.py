@@ -20,8 +20,8 @@ from .options import device_option, layers_option, model_option, out_option, ray
 from .output import echo_embed_notes, echo_failures, removed_if_left_empty, writable_folder
 
 if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
     from ..encoders import EncoderSpec
+    from ..placement import Placement
 
 
 @click.command(name="embed")
@@ -79,11 +79,11 @@ def embed_command(
     fail_fast: bool,
     shard_size: int | None,
     flush_seconds: float,
-    cluster: RayCluster | None,
+    place: Placement,
 ) -> None:
     """Embed every utterance of MANIFEST (TSV, CSV or JSONL: id, lang, path) into a store,
     here or (--ray) on a Ray cluster."""
-    from ..evaluation import embed_corpus
+    from ..embedding import embed_corpus
 
     # a missing audio file is one bad item, recorded and skipped like an unreadable one
     corpus = read_manifest(manifest, duplicates=duplicates, check_files=False)
@@ -99,7 +99,7 @@ def embed_command(
             layers,
             device=device,
             batch_size=batch_size,
-            cluster=cluster,
+            runner=place.embedding(),
             dtype=dtype,
             fail_fast=fail_fast,
             shard_size=shard_size,

@@ -35,9 +35,9 @@ from .options import (
 from .output import echo_embed_notes, echo_failures, removed_if_left_empty, writable_folder
 
 if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
     from ..encoders import EncoderSpec
     from ..metrics import Metric
+    from ..placement import Placement
 
 DEMO_LAYER = 6
 """The demo's encoder layer: whisper-base's final output (see docs/cli.md for the ablation)."""
@@ -117,12 +117,14 @@ def evaluate_command(
     out: Path,
     figure_format: str,
     overwrite: bool,
-    cluster: RayCluster | None,
+    place: Placement,
     **options: Any,
 ) -> None:
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
     several models compared in one report (--model A,B); embedding and scoring on a Ray
     cluster with --ray."""
+    metrics = [place.metric(metric) for metric in metrics]
+    options["runner"] = place.embedding()
     if manifest is None and store_path is None:
         raise click.UsageError("give --manifest (with --model) or --store")
     if manifest is not None and not model:
@@ -139,7 +141,6 @@ def evaluate_command(
             out,
             figure_format,
             overwrite,
-            cluster=cluster,
             **options,
         )
         return
@@ -153,7 +154,6 @@ def evaluate_command(
         out,
         figure_format,
         overwrite,
-        cluster=cluster,
         **options,
     )
 

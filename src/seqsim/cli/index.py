@@ -38,8 +38,8 @@ from .options import (
 from .output import echo_failures, with_folder, writable_folder
 
 if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
     from ..encoders import EncoderSpec
+    from ..placement import Placement
 
 
 def _generator_names() -> tuple[str, ...]:
@@ -179,7 +179,7 @@ def search_command(
     exhaustive: bool,
     backend: str,
     device: str,
-    cluster: RayCluster | None,
+    place: Placement,
 ) -> None:
     """The K best indexed utterances for every query utterance; the queries embedded and
     searched on a Ray cluster with --ray."""
@@ -189,7 +189,7 @@ def search_command(
     import numpy as np
 
     from ..corpus import Utterance
-    from ..evaluation import embed_corpus, model_name
+    from ..embedding import embed_corpus, model_name
     from ..search import SequenceIndex
     from ..store import EmbeddingStore
 
@@ -209,7 +209,8 @@ def search_command(
         store = EmbeddingStore(store_path or Path(scratch))
         if manifest is not None and model is not None:
             corpus = read_manifest(manifest, check_files=False)
-            report = embed_corpus(corpus, model, store, [layer], device, cluster=cluster)
+            runner = place.embedding()
+            report = embed_corpus(corpus, model, store, [layer], device, runner=runner)
             echo_failures(report.failures)
         stored = store.settings or {}
         if source and stored.get("model") != source["model"]:
@@ -225,12 +226,8 @@ def search_command(
         if not chosen:
             raise click.ClickException(f"no query utterance in {', '.join(sorted(wanted))}")
         started = time.perf_counter()
-        scores, ids = index.search(
-            frames.subset(np.array(chosen)),
-            k,
-            exhaustive=exhaustive,
-            progress=True,
-            cluster=cluster,
+        scores, ids = place.index(index).search(
+            frames.subset(np.array(chosen)), k, exhaustive=exhaustive, progress=True
         )
         elapsed = time.perf_counter() - started
     rows = [

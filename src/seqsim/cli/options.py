@@ -387,8 +387,9 @@ def overwrite_option() -> Decorator[Any]:
 
 
 def ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options that put a command on a Ray cluster; the command gets ``cluster``, a
-    :class:`~seqsim.distributed.RayCluster` (closed when it returns) or None without ``--ray``."""
+    """The options that put a command on a Ray cluster; the command gets ``place``, where its
+    work runs (:mod:`seqsim.placement`): :data:`~seqsim.placement.HERE` without ``--ray``,
+    else a :class:`~seqsim.distributed.RayCluster` (closed when the command returns)."""
 
     @functools.wraps(command)
     def wrapper(
@@ -413,7 +414,9 @@ def ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ]
             if given:
                 raise click.UsageError(f"{', '.join(given)} need --ray")
-            return command(*args, cluster=None, **kwargs)
+            from ..placement import HERE
+
+            return command(*args, place=HERE, **kwargs)
         if kwargs.get("device") not in (None, DEFAULT_DEVICE):
             raise click.UsageError(
                 "with --ray every worker picks its own device: CUDA where --gpus-per-worker "
@@ -430,7 +433,7 @@ def ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
             gpus_per_worker=gpus_per_worker,
         )
         with cluster:
-            return command(*args, cluster=cluster, **kwargs)
+            return command(*args, place=cluster, **kwargs)
 
     options = [
         click.option(

@@ -1,14 +1,16 @@
 """seqsim past one machine, on Ray (``pip install 'seqsim-speech[ray]'``): embedding by a pool of
 encoder actors that write one shared store, and all-pairs scoring and index search split by
-query over the cluster. See docs/distributed.md.
+query over the cluster. A cluster wraps what runs locally, with its methods and results, so
+nothing outside this package knows about Ray. See docs/distributed.md.
 
 - :class:`RayCluster`: the cluster (joined or started) and its workers; its example starts a
-  local cluster, scores and searches on it, and stops it.
-- :func:`embed_on_ray`: :meth:`EmbeddingStore.embed <seqsim.store.EmbeddingStore.embed>` by
-  encoder actors writing one store.
-- :func:`cluster_matrix`: ``metric.matrix`` with its query rows scored on the cluster;
-  :func:`cluster_search`: ``SequenceIndex.search`` with the queries searched there (also
-  reached through ``SequenceIndex.search(..., cluster=...)``). Results equal local ones.
+  local cluster, scores and searches on it, and stops it. ``cluster.metric(m)``,
+  ``cluster.index(i)`` and ``cluster.embedding()`` wrap a metric, an index and an embedding
+  run.
+- :class:`ClusterMetric`: a metric whose ``matrix`` (and rerank) is scored on the cluster;
+  an index, an evaluation or :func:`~seqsim.matrix_chunked` of it run there.
+- :class:`RayEmbedding`: the ``embed`` of :class:`~seqsim.embedding.LocalEmbedding` by
+  encoder actors writing one store (:func:`embed_on_ray`).
 - :class:`RayNotInstalledError`, :class:`RayConnectionError`: Ray missing, or the cluster
   cannot be joined; :data:`RAY_EXTRA` says how to install Ray.
 
@@ -20,15 +22,15 @@ pip install 'seqsim-speech[ray]'
 """
 
 from .cluster import RAY_EXTRA, RayCluster, RayConnectionError, RayNotInstalledError
-from .embedding import embed_on_ray
-from .scoring import cluster_matrix, cluster_search
+from .embedding import RayEmbedding, embed_on_ray
+from .scoring import ClusterMetric
 
 __all__ = [
     "RAY_EXTRA",
+    "ClusterMetric",
     "RayCluster",
     "RayConnectionError",
+    "RayEmbedding",
     "RayNotInstalledError",
-    "cluster_matrix",
-    "cluster_search",
     "embed_on_ray",
 ]

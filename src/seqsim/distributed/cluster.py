@@ -7,6 +7,7 @@ cluster is used, and says which package to install when it is missing.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import logging
 import math
@@ -16,11 +17,17 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType, TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._defaults import RAY_EXTRA
 from ..checks import check_count, check_positive
 from ..progress import progress_bar
+
+if TYPE_CHECKING:
+    from ..metrics.base import Metric
+    from ..search.index import SequenceIndex
+    from .embedding import RayEmbedding
+    from .scoring import ClusterMetric
 
 logger = logging.getLogger(__name__)
 
@@ -180,9 +187,9 @@ class RayCluster:
     :meth:`close` when done.
 
     Nothing connects when it is made: the first use joins or starts the cluster
-    (:meth:`connect`). Functions that take a ``cluster`` (:func:`embed_on_ray`,
-    :func:`cluster_matrix`, :func:`cluster_search`, ``SequenceIndex.search``,
-    ``seqsim.evaluation.evaluate``) leave it open; given none, they start and close their own.
+    (:meth:`connect`). Work goes to it by wrapping what runs locally, with the same methods
+    and results: :meth:`metric` (its ``matrix``), :meth:`index` (its ``search``) and
+    :meth:`embedding` (``embed`` into a store). What uses them leaves the cluster open.
 
     Parameters
     ----------
@@ -219,7 +226,7 @@ class RayCluster:
     >>> import numpy as np
     >>> import ray
     >>> from seqsim import SeqSim
-    >>> from seqsim.distributed import RayCluster, cluster_matrix
+    >>> from seqsim.distributed import RayCluster
     >>> from seqsim.search import SequenceIndex
     >>> rng = np.random.default_rng(0)
     >>> sequences = [rng.standard_normal((n, 8)).astype(np.float32) for n in (3, 5, 4)]
@@ -227,8 +234,8 @@ class RayCluster:
     >>> index.add(sequences)
     >>> with RayCluster(address="local", workers=1) as cluster:
     ...     added = cluster.map(10, operator.add, [1, 2, 3])       # add(10, item) per item
-    ...     scores = cluster_matrix(SeqSim(), sequences, sequences, cluster)
-    ...     _, ids = index.search(sequences, k=2, cluster=cluster)
+    ...     scores = cluster.metric(SeqSim()).matrix(sequences, sequences)
+    ...     _, ids = cluster.index(index).search(sequences, k=2)
     >>> added
     [11, 12, 13]
     >>> np.round(np.diag(scores), 4), bool((scores == SeqSim().matrix(sequences, sequences)).all())
@@ -385,6 +392,77 @@ class RayCluster:
         {'num_cpus': 2, 'num_gpus': 0.5}
         """
         return {"num_cpus": self.cpus_per_worker, "num_gpus": self.gpus_per_worker}
+
+    # ------------------------------------------------------------------ what runs here
+
+    def metric(self, metric: Metric) -> ClusterMetric:
+        """``metric``, its scores computed by this cluster's workers
+        (:class:`~seqsim.distributed.ClusterMetric`).
+
+        Parameters
+        ----------
+        metric : Metric
+            The metric to wrap.
+
+        Returns
+        -------
+        ClusterMetric
+            A metric with ``metric``'s methods and results.
+
+        Examples
+        --------
+        >>> from seqsim import SeqSim
+        >>> from seqsim.distributed import RayCluster
+        >>> RayCluster(workers=2).metric(SeqSim()).name
+        'seqsim'
+        """
+        from .scoring import ClusterMetric
+
+        return ClusterMetric(metric, self)
+
+    def index(self, index: SequenceIndex) -> SequenceIndex:
+        """A copy of ``index`` that searches on this cluster: the same shortlist and frames,
+        its metric wrapped by :meth:`metric`, so that every rerank and exhaustive search is
+        scored by the workers (as faiss's ``index_cpu_to_all_gpus`` copies an index).
+
+        Parameters
+        ----------
+        index : SequenceIndex
+            The index (left as it is).
+
+        Returns
+        -------
+        SequenceIndex
+            Its copy, whose :meth:`~seqsim.search.SequenceIndex.search` gives the same results.
+
+        Examples
+        --------
+        >>> from seqsim.distributed import RayCluster
+        >>> from seqsim.search import SequenceIndex
+        >>> index = SequenceIndex()
+        >>> RayCluster(workers=2).index(index).metric
+        ClusterMetric(SeqSim(...), RayCluster(address=None, workers=2, ...))
+        """
+        placed = copy.copy(index)
+        placed.metric = self.metric(index.metric)
+        return placed
+
+    def embedding(self) -> RayEmbedding:
+        """The embedding runner of this cluster (:class:`~seqsim.distributed.RayEmbedding`),
+        for :func:`~seqsim.embedding.embed_corpus` and ``evaluate(..., runner=...)``.
+
+        Returns
+        -------
+        RayEmbedding
+            Encoder actors on this cluster that fill a store.
+
+        Examples
+        --------
+        See :class:`~seqsim.distributed.RayEmbedding`.
+        """
+        from .embedding import RayEmbedding
+
+        return RayEmbedding(self)
 
     # ------------------------------------------------------------------ scoring workers
 

@@ -448,3 +448,77 @@ def embed_on_ray(
             active, encoder, run_options, shard_size, flush_seconds, fail_fast, progress
         )
         return store.embed_with(producer, utterances, settings)
+
+
+class RayEmbedding:
+    """Embedding on a Ray cluster, with the :meth:`embed` of :class:`~seqsim.embedding.
+    LocalEmbedding`: :func:`~seqsim.embedding.embed_corpus` (and so ``seqsim embed``, the
+    evaluator and ``seqsim index build``) fills a store through either, alike. What it runs
+    is :func:`embed_on_ray`. ``cluster.embedding()`` makes one.
+
+    Parameters
+    ----------
+    cluster : RayCluster
+        The cluster whose actors encode (left open).
+
+    Examples
+    --------
+    >>> from seqsim.distributed import RayCluster
+    >>> RayCluster(workers=2).embedding()
+    RayEmbedding(RayCluster(address=None, workers=2, ...))
+    """
+
+    def __init__(self, cluster: RayCluster) -> None:
+        self.cluster = cluster
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.cluster!r})"
+
+    def embed(
+        self,
+        utterances: Sequence[tuple[str, AudioInput]],
+        store: EmbeddingStore,
+        encoder: EncoderSpec,
+        layers: LayerSelection,
+        *,
+        device: str | None = None,
+        dtype: str = DEFAULT_STORAGE_DTYPE,
+        batch_size: int | None = None,
+        shard_size: int | None = None,
+        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
+        fail_fast: bool = False,
+        progress: bool = True,
+    ) -> EmbedReport:
+        """:meth:`LocalEmbedding.embed <seqsim.embedding.LocalEmbedding.embed>` by the
+        cluster's encoder actors (:func:`embed_on_ray`); ``shard_size`` is ``RAY_SHARD_SIZE``
+        (16) by default.
+
+        Raises
+        ------
+        ValueError
+            For a ``device`` (each worker picks its own: CUDA where ``gpus_per_worker`` gives
+            it a GPU), or an encoder in memory (the workers load it by name).
+        """
+        if device not in (None, "auto"):
+            raise ValueError(
+                f"device={device!r}: on a Ray cluster every worker picks its own device, CUDA "
+                "where gpus_per_worker gives it a GPU (leave device out)"
+            )
+        if not isinstance(encoder.model, str):
+            raise ValueError(
+                "a model in memory cannot be sent to a Ray cluster: save it "
+                "(model.save_pretrained(folder)) and give the folder"
+            )
+        return embed_on_ray(
+            utterances,
+            store,
+            model=encoder,
+            layers=layers,
+            cluster=self.cluster,
+            dtype=dtype,
+            batch_size=batch_size,
+            fail_fast=fail_fast,
+            shard_size=shard_size or RAY_SHARD_SIZE,
+            flush_seconds=flush_seconds,
+            progress=progress,
+        )

@@ -1,25 +1,24 @@
-"""All-pairs scores and index searches split over a Ray cluster by query.
+"""A metric whose scores are split over a Ray cluster by query: :class:`ClusterMetric`.
 
-The candidates (or the index) are the shared payload that each worker reads once; the queries
-go out in parts, each scored by the same code as a local call (the metric's block kernels, the
-index's search) on the backend the worker resolves for itself: the query blocks of the local
-call's block plan for a metric of block kernels (so every block pair, and every score, is the
-local one), else runs of queries, a few per worker so that a slow run does not hold the rest
-back. Rows are put back in order, so the result is the local one.
+The candidates are the shared payload that each worker reads once; the queries go out in
+parts, each scored by the same code as a local call (the metric's block kernels, its rerank)
+on the backend the worker resolves for itself: the query blocks of the local call's block plan
+for a metric of block kernels (so every block pair, and every score, is the local one), else
+runs of queries, a few per worker so that a slow run does not hold the rest back. Rows are put
+back in order, so the result is the local one. An index, an evaluation or a chunked scoring of
+a ClusterMetric run on the cluster through it: they only call the metric's methods.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from ..metrics.base import KernelMetric, Metric, pack_pair, sum_diagnostics
-from ..sequences import PackedSequences, SequencesLike, as_packed
+from ..sequences import PackedSequences, SequencesLike
 from .cluster import RayCluster
-
-if TYPE_CHECKING:
-    from ..search.index import SequenceIndex
 
 CHUNKS_PER_WORKER = 4
 """Query chunks per worker: enough to even out chunks of unequal cost."""
@@ -69,198 +68,176 @@ def _score_query_block(
     return metric.resolved_here().matrix_with_diagnostics(queries, candidates, candidate_blocks)
 
 
-def cluster_matrix(
-    metric: Metric,
-    queries: SequencesLike,
-    candidates: SequencesLike,
-    cluster: RayCluster,
-    *,
-    progress: bool = False,
-) -> np.ndarray:
-    """``metric.matrix(queries, candidates)``, its query rows scored on ``cluster``.
+def _score_shortlists(
+    shared: tuple[Metric, PackedSequences], task: tuple[PackedSequences, list[np.ndarray]]
+) -> tuple[list[np.ndarray], dict[str, int]]:
+    metric, candidates = shared
+    queries, shortlists = task
+    return metric.resolved_here().shortlist_scores(queries, candidates, shortlists)
+
+
+class ClusterMetric:
+    """A metric whose scores are computed by a Ray cluster's workers, with the metric's own
+    methods: :meth:`matrix`, :meth:`matrix_with_diagnostics` and :meth:`shortlist_scores`
+    (so an index of it reranks there). Everything else (``name``, ``settings()``,
+    ``diagnostics()``, ...) is the wrapped metric's, so a ClusterMetric goes wherever a
+    metric goes: :func:`~seqsim.evaluation.evaluate`, :class:`~seqsim.search.SequenceIndex`,
+    :func:`~seqsim.matrix_chunked`. Its scores equal the metric's exactly.
 
     A metric of block kernels is split as a local call splits it (:meth:`KernelMetric.
     block_plan`, from this process's backend and ``working_memory``): each worker scores whole
-    query blocks against the plan's candidate blocks, so every score equals the local one
-    exactly. Any other metric is split into runs of query rows (its pairs are scored one by
-    one anyway). The workers' solver diagnostics are recorded here, once for the whole call
-    (:meth:`Metric.record_diagnostics`: a Sinkhorn OT warns once).
+    query blocks against the plan's candidate blocks, so every score is the local one. Any
+    other metric, and a rerank, are split into runs of queries. Each worker resolves the
+    metric's backend for itself (``"auto"`` picks its CUDA where it has a GPU). The workers'
+    solver diagnostics are recorded in the wrapped metric once per call (a Sinkhorn OT warns
+    once). Candidates memory-mapped from a store travel as the path of their file
+    (:class:`~seqsim.sequences.MappedFile`, which every node must see), anything else by
+    value.
 
     Parameters
     ----------
     metric : Metric
         The metric (a registered one, or any the workers can unpickle).
-    queries, candidates : list of (frames, dim) arrays or tensors, or PackedSequences
-        The two sides, of one frame dimension.
     cluster : RayCluster
         The cluster whose workers score (joined or started on first use, left open).
     progress : bool, default False
         Show a progress bar over the parts sent out.
 
-    Returns
-    -------
-    numpy.ndarray
-        The (Q, R) float64 similarities, equal to ``metric.matrix(queries, candidates)``.
-
-    Raises
-    ------
-    ValueError
-        If ``queries`` or ``candidates`` are empty, not 2-D float frames, hold NaN/inf, or
-        differ in dimension (checked here, before any work is sent out).
-    RayNotInstalledError, RayConnectionError
-        If Ray is missing or the cluster cannot be joined (:meth:`RayCluster.connect`).
-
-    Warns
-    -----
-    SinkhornConvergenceWarning
-        Once for the call, if a Sinkhorn OT left pairs unconverged (the workers' counts
-        summed).
-
     Examples
     --------
-    The :class:`~seqsim.distributed.RayCluster` example starts a local cluster and scores on
-    it (a cluster takes seconds to start, so it is not repeated here).
+    Wrapping starts nothing; the :class:`~seqsim.distributed.RayCluster` example scores on a
+    local cluster.
+
+    >>> from seqsim import SeqSim
+    >>> from seqsim.distributed import ClusterMetric, RayCluster
+    >>> metric = ClusterMetric(SeqSim(), RayCluster(workers=2))
+    >>> metric.name, metric.settings()
+    ('seqsim', {'metric': 'seqsim', 'output': 'f1'})
+    >>> metric
+    ClusterMetric(SeqSim(output='f1', backend='numba'), RayCluster(address=None, workers=2, ...))
     """
-    scores, diagnostics = cluster_matrix_with_diagnostics(
-        metric, *pack_pair(queries, candidates), cluster, progress=progress
-    )
-    metric.record_diagnostics(diagnostics)
-    return scores
 
+    def __init__(self, metric: Metric, cluster: RayCluster, *, progress: bool = False) -> None:
+        if isinstance(metric, ClusterMetric):
+            raise TypeError(f"{metric!r} runs on a cluster already")
+        if not isinstance(metric, Metric):
+            raise TypeError(f"a ClusterMetric wraps a Metric, not a {type(metric).__name__}")
+        self.metric = metric
+        self.cluster = cluster
+        self.progress = progress
 
-def cluster_matrix_with_diagnostics(
-    metric: Metric,
-    packed_queries: PackedSequences,
-    packed_candidates: PackedSequences,
-    cluster: RayCluster,
-    *,
-    progress: bool = False,
-) -> tuple[np.ndarray, dict[str, int]]:
-    """:func:`cluster_matrix` of sequences checked already (as
-    :meth:`Metric.matrix_with_diagnostics` takes them), and the workers' solver diagnostics
-    summed, neither recorded nor warned about (the caller records them, once).
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped metric's attribute (only reached for names this class lacks)."""
+        if name in ("metric", "cluster", "progress"):  # not set yet (while unpickling)
+            raise AttributeError(name)
+        return getattr(self.metric, name)
 
-    Candidates memory-mapped from a store travel as the path of their file
-    (:class:`~seqsim.sequences.MappedFile`), anything else by value.
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.metric!r}, {self.cluster!r})"
 
-    Parameters
-    ----------
-    metric : Metric
-        The metric.
-    packed_queries, packed_candidates : PackedSequences
-        The two sides, checked by :func:`~seqsim.sequences.as_packed` (one dimension).
-    cluster : RayCluster
-        The cluster whose workers score.
-    progress : bool, default False
-        Show a progress bar over the parts sent out.
+    def matrix(self, queries: SequencesLike, candidates: SequencesLike) -> np.ndarray:
+        """``metric.matrix(queries, candidates)``, its query rows scored on the cluster.
 
-    Returns
-    -------
-    tuple[numpy.ndarray, dict[str, int]]
-        The (Q, R) similarities and the call's diagnostics (counts by name, see
-        :meth:`Metric.diagnostics`).
+        Parameters
+        ----------
+        queries, candidates : list of (frames, dim) arrays or tensors, or PackedSequences
+            The two sides, of one frame dimension.
 
-    Raises
-    ------
-    RayNotInstalledError, RayConnectionError
-        If Ray is missing or the cluster cannot be joined (:meth:`RayCluster.connect`).
+        Returns
+        -------
+        numpy.ndarray
+            The (Q, R) float64 similarities, equal to the wrapped metric's.
 
-    Examples
-    --------
-    See :class:`~seqsim.distributed.RayCluster` (``SequenceIndex.search(exhaustive=True,
-    cluster=...)`` scores through this function).
-    """
-    if isinstance(metric, KernelMetric):
-        query_blocks, candidate_blocks = metric.block_plan(packed_queries, packed_candidates)
-        shared: Any = (metric, packed_candidates, candidate_blocks)
-        function: Any = _score_query_block
-    else:
-        query_blocks = query_runs(len(packed_queries), cluster)
-        shared, function = (metric, packed_candidates), _score_rows
-    parts = cluster.map(
-        shared,
-        function,
-        [packed_queries.subset(block) for block in query_blocks],
-        progress=progress,
-        desc="scoring",
-    )
-    scores = np.empty((len(packed_queries), len(packed_candidates)))
-    for block, (block_rows, _) in zip(query_blocks, parts, strict=True):
-        scores[block] = block_rows
-    return scores, sum_diagnostics(diagnostics for _, diagnostics in parts)
+        Raises
+        ------
+        ValueError
+            If ``queries`` or ``candidates`` are empty, not 2-D float frames, hold NaN/inf,
+            or differ in dimension (checked here, before any work is sent out).
+        RayNotInstalledError, RayConnectionError
+            If Ray is missing or the cluster cannot be joined (:meth:`RayCluster.connect`).
 
+        Warns
+        -----
+        SinkhornConvergenceWarning
+            Once for the call, if a Sinkhorn OT left pairs unconverged (the workers' counts
+            summed).
+        """
+        scores, diagnostics = self.matrix_with_diagnostics(*pack_pair(queries, candidates))
+        self.metric.record_diagnostics(diagnostics)
+        return scores
 
-def _search_rows(
-    index: SequenceIndex, task: tuple[PackedSequences, int]
-) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-    """A worker's run of queries: the index's two-stage search, and its solver diagnostics
-    (sent back, neither recorded nor warned about on the worker: the driver warns once)."""
-    queries, k = task
-    index.metric = index.metric.resolved_here()
-    return index._reranked(queries, k, progress=False)
+    def matrix_with_diagnostics(
+        self, queries: PackedSequences, candidates: PackedSequences
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """:meth:`Metric.matrix_with_diagnostics <seqsim.metrics.Metric.
+        matrix_with_diagnostics>` on the cluster: the scores of sequences checked already, and
+        the workers' solver diagnostics summed, neither recorded nor warned about.
 
+        Parameters
+        ----------
+        queries, candidates : PackedSequences
+            The two sides, checked by :func:`~seqsim.metrics.base.pack_pair`.
 
-def cluster_search(
-    index: SequenceIndex,
-    queries: SequencesLike,
-    k: int,
-    cluster: RayCluster,
-    *,
-    progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``index.search(queries, k)`` (shortlist, then exact rerank) with the queries searched
-    on ``cluster``.
+        Returns
+        -------
+        tuple[numpy.ndarray, dict[str, int]]
+            The (Q, R) similarities and the call's diagnostics.
+        """
+        metric = self.metric
+        if isinstance(metric, KernelMetric):
+            query_blocks, candidate_blocks = metric.block_plan(queries, candidates)
+            shared: Any = (metric, candidates, candidate_blocks)
+            function: Any = _score_query_block
+        else:
+            query_blocks = query_runs(len(queries), self.cluster)
+            shared, function = (metric, candidates), _score_rows
+        parts = self.cluster.map(
+            shared,
+            function,
+            [queries.subset(block) for block in query_blocks],
+            progress=self.progress,
+            desc="scoring",
+        )
+        scores = np.empty((len(queries), len(candidates)))
+        for block, (block_rows, _) in zip(query_blocks, parts, strict=True):
+            scores[block] = block_rows
+        return scores, sum_diagnostics(diagnostics for _, diagnostics in parts)
 
-    Each worker receives the index once: its shortlist and, for an index of a store, the
-    store's path (read there, so the store must be on a filesystem every node sees). Each
-    query's search is independent of the others', so results equal local ones. The workers'
-    solver diagnostics are recorded in ``index.metric``, once for the call (a Sinkhorn OT
-    warns once, here, not on the workers).
+    def shortlist_scores(
+        self,
+        queries: PackedSequences,
+        candidates: PackedSequences,
+        shortlists: Sequence[np.ndarray],
+        *,
+        progress: bool = False,
+    ) -> tuple[list[np.ndarray], dict[str, int]]:
+        """:meth:`Metric.shortlist_scores <seqsim.metrics.Metric.shortlist_scores>` on the
+        cluster: each worker receives the candidates once and reranks runs of queries.
 
-    Parameters
-    ----------
-    index : SequenceIndex
-        The index (pickled to the workers: its generator's class must be importable there,
-        or picklable by value).
-    queries : list of (frames, dim) arrays or tensors, or PackedSequences
-        The queries, of the index's dimension.
-    k : int
-        How many results per query; more than the index holds is clamped to its size.
-    cluster : RayCluster
-        The cluster whose workers search (joined or started on first use, left open).
-    progress : bool, default False
-        Show a progress bar over the runs of queries sent out.
+        Parameters
+        ----------
+        queries, candidates : PackedSequences
+            Sequences checked already.
+        shortlists : sequence of numpy.ndarray
+            For each query, the candidate numbers to score.
+        progress : bool, default False
+            Show a progress bar over the runs sent out.
 
-    Returns
-    -------
-    scores, ids : numpy.ndarray
-        As :meth:`SequenceIndex.search <seqsim.search.SequenceIndex.search>` returns them:
-        (Q, k) scores and int64 ids, best first.
-
-    Raises
-    ------
-    SearchIndexError
-        If the index is empty (checked here, before any work is sent out, as by
-        ``index.search``).
-    ValueError
-        If ``k`` is not an integer >= 1, or ``queries`` are empty, not 2-D float frames,
-        hold NaN/inf, or differ in dimension from the index (checked here too).
-    RayNotInstalledError, RayConnectionError
-        If Ray is missing or the cluster cannot be joined (:meth:`RayCluster.connect`).
-
-    Warns
-    -----
-    UserWarning
-        If ``k`` is larger than the index (it is clamped).
-
-    Examples
-    --------
-    The :class:`~seqsim.distributed.RayCluster` example searches on a local cluster with
-    ``index.search(..., cluster=cluster)``, which calls this function.
-    """
-    k = index._checked_k(k)
-    packed = as_packed(queries, "queries", dim=index.dim)
-    tasks = [(packed.subset(run), k) for run in query_runs(len(packed), cluster)]
-    found = cluster.map(index, _search_rows, tasks, progress=progress, desc="searching")
-    index.metric.record_diagnostics(sum_diagnostics(d for _, _, d in found))
-    return np.concatenate([s for s, _, _ in found]), np.concatenate([i for _, i, _ in found])
+        Returns
+        -------
+        tuple[list of numpy.ndarray, dict[str, int]]
+            Per query, the scores of its shortlist; and the workers' diagnostics summed.
+        """
+        if len(shortlists) != len(queries):
+            raise ValueError(f"{len(shortlists)} shortlists for {len(queries)} queries")
+        runs = query_runs(len(queries), self.cluster)
+        tasks = [(queries.subset(run), [shortlists[n] for n in run]) for run in runs]
+        parts = self.cluster.map(
+            (self.metric, candidates),
+            _score_shortlists,
+            tasks,
+            progress=progress or self.progress,
+            desc="reranking",
+        )
+        scores = [row for rows, _ in parts for row in rows]
+        return scores, sum_diagnostics(diagnostics for _, diagnostics in parts)

@@ -27,6 +27,7 @@ from .base import (
     metric_options,
     register_metric,
 )
+from .chunked import matrix_chunked
 from .dtw import DTWSim, dtw_matrix
 from .ot import OTSim, ot_matrix
 from .seqsim import SeqSim, SeqSimScores, seqsim_matrix, seqsim_scores
@@ -43,6 +44,7 @@ __all__ = [
     "avgsim_matrix",
     "dtw_matrix",
     "get_metric",
+    "matrix_chunked",
     "metric_options",
     "ot_matrix",
     "register_metric",

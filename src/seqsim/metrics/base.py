@@ -12,7 +12,7 @@ import inspect
 import sys
 import warnings
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, ClassVar, Concatenate, ParamSpec, TypeVar
@@ -24,6 +24,7 @@ from ..backends import Backend, check_working_memory, resolve_backend
 from ..blocks import plan_blocks
 from ..checks import check_flag
 from ..kernels import BlockKernels, blockwise_scores
+from ..progress import progress_bar
 from ..sequences import Frames, PackedSequences, SequencesLike, as_packed, to_float32_numpy
 
 P = ParamSpec("P")
@@ -333,6 +334,60 @@ class Metric(ABC):
         """
         return self.checked_matrix(queries, candidates), {}
 
+    def shortlist_scores(
+        self,
+        queries: PackedSequences,
+        candidates: PackedSequences,
+        shortlists: Sequence[np.ndarray],
+        *,
+        progress: bool = False,
+    ) -> tuple[list[np.ndarray], dict[str, int]]:
+        """Each query scored against its own shortlist of candidates: the rerank of a
+        two-stage search (:meth:`SequenceIndex.search <seqsim.search.SequenceIndex.search>`),
+        and the solver diagnostics of all its calls summed, neither recorded nor warned about.
+
+        Each score is that of :meth:`matrix_with_diagnostics` for the query and its
+        shortlist, so it equals the same pair's entry of a full :meth:`matrix`. A wrapper
+        that runs elsewhere (:class:`seqsim.distributed.ClusterMetric`) splits the queries.
+
+        Parameters
+        ----------
+        queries, candidates : PackedSequences
+            Sequences checked already (one dimension).
+        shortlists : sequence of numpy.ndarray
+            For each query, the candidate numbers to score (int, any order).
+        progress : bool, default False
+            Show a progress bar over the queries.
+
+        Returns
+        -------
+        tuple[list of numpy.ndarray, dict[str, int]]
+            Per query, the scores of its shortlist in its order; and the diagnostics.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from seqsim import SeqSim
+        >>> from seqsim.metrics.base import pack_pair
+        >>> queries, candidates = pack_pair([np.eye(2)[:1], np.eye(2)[1:]], [np.eye(2)[:1],
+        ...                                  np.eye(2)[1:], np.eye(2)])
+        >>> scores, _ = SeqSim(backend="numba").shortlist_scores(
+        ...     queries, candidates, [np.array([2, 1]), np.array([1])])
+        >>> [np.round(row, 4) for row in scores]
+        [array([0.6667, 0.    ]), array([1.])]
+        """
+        if len(shortlists) != len(queries):
+            raise ValueError(f"{len(shortlists)} shortlists for {len(queries)} queries")
+        scores, diagnostics = [], []
+        numbers = progress_bar(range(len(queries)), desc="reranking", disable=not progress)
+        for number in numbers:
+            exact, diagnosed = self.matrix_with_diagnostics(
+                queries.subset(np.array([number])), candidates.subset(shortlists[number])
+            )
+            scores.append(exact[0])
+            diagnostics.append(diagnosed)
+        return scores, sum_diagnostics(diagnostics)
+
     def diagnostics(self, since: Mapping[str, int] | None = None) -> dict[str, int]:
         """What this metric's solver reported over its calls so far, summed: for
         ``OTSim(solver="sinkhorn")`` the pairs scored and those whose iterations stopped at
@@ -529,7 +584,7 @@ class KernelMetric(Metric):
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """The query blocks and candidate blocks (index arrays) that :meth:`matrix` scores
         these sequences in, on this metric's backend: a cluster hands out the query blocks and
-        the candidate blocks with them (:func:`seqsim.distributed.cluster_matrix`).
+        the candidate blocks with them (:class:`seqsim.distributed.ClusterMetric`).
 
         Parameters
         ----------

@@ -4,7 +4,6 @@ late-interaction search ask for first."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,9 +12,6 @@ from ..checks import check_count
 from ..ranking import ranks_from_top_k, retrieval_measures
 from ..sequences import SequencesLike, as_packed
 from .index import SequenceIndex
-
-if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
 
 
 @dataclass(frozen=True)
@@ -54,12 +50,12 @@ def agreement(
     cutoffs: tuple[int, ...] = (1, 10),
     sample: int | None = None,
     seed: int = DEFAULT_SEED,
-    cluster: RayCluster | None = None,
 ) -> Agreement:
     """Measure how often ``index`` keeps the exhaustive top-1 of each query.
 
     Searches ``queries`` (or a seeded ``sample`` of them) twice, through the index and
-    exhaustively (on ``cluster``'s workers, where given). Because the rerank is exact,
+    exhaustively (both scored by the index's metric, so on a cluster for an index of a
+    :class:`~seqsim.distributed.ClusterMetric`). Because the rerank is exact,
     ``recall[1]`` is also the index's top-1 agreement with exhaustive search.
 
     Parameters
@@ -76,8 +72,6 @@ def agreement(
         are no more); default: all.
     seed : int, default 0
         Seed of the sample.
-    cluster : RayCluster, optional
-        Run both searches on this cluster's workers.
 
     Returns
     -------
@@ -113,7 +107,7 @@ def agreement(
         if sample < len(packed):
             chosen = np.sort(np.random.default_rng(seed).choice(len(packed), sample, replace=False))
     subset = packed.subset(chosen)
-    _, exhaustive = index.search(subset, 1, exhaustive=True, cluster=cluster)
-    _, found = index.search(subset, min(max(cutoffs), len(index)), cluster=cluster)
+    _, exhaustive = index.search(subset, 1, exhaustive=True)
+    _, found = index.search(subset, min(max(cutoffs), len(index)))
     measures = retrieval_measures(ranks_from_top_k(found, exhaustive[:, 0]), cutoffs)
     return Agreement(len(chosen), {n: measures[f"r@{n}"] for n in cutoffs})

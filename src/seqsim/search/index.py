@@ -18,16 +18,16 @@ import os
 import secrets
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
 
 from .._defaults import (
     DEFAULT_CANDIDATES,
+    DEFAULT_CHUNK_QUERIES,
     DEFAULT_GENERATOR,
     DEFAULT_HITS,
     DEFAULT_LAYER,
@@ -35,7 +35,8 @@ from .._defaults import (
 )
 from .._version import __version__
 from ..checks import check_count, check_flag
-from ..metrics.base import Metric, _stacklevel_outside_package, get_metric, sum_diagnostics
+from ..metrics.base import Metric, _stacklevel_outside_package, get_metric
+from ..metrics.chunked import matrix_chunked
 from ..progress import progress_bar
 from ..ranking import top_k
 from ..sequences import PackedSequences, SequencesLike, as_packed, to_float32_numpy
@@ -59,17 +60,12 @@ from .candidates import GENERATORS, CandidateGenerator, generator_class
 from .errors import SearchIndexError
 from .sequences import SequenceCollection
 
-if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
-
 FORMAT_VERSION = 1
 TRAINING_SEQUENCES = 4096
 """Sequences, drawn at random from the first ones added, that the shortlist is trained on
 (k-means centroids, a faiss index that needs training)."""
 ADD_BLOCK = 4096
 """Sequences the shortlist reads at once while indexing (bounds the memory of a build)."""
-EXHAUSTIVE_QUERY_BLOCK = 256
-"""Queries scored at once by ``exhaustive=True`` (bounds the (queries, index) score matrix)."""
 RANGE_CHECK_ROWS = 1 << 16
 """Frames cast to float32 at once to check that they and their squared norms are finite."""
 FINGERPRINT_SEQUENCES = 1024
@@ -392,15 +388,15 @@ class SequenceIndex:
         *,
         exhaustive: bool = False,
         progress: bool = False,
-        cluster: RayCluster | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best first.
 
         The generator shortlists ``max(k, candidates)`` sequences per query, and the metric
-        scores the shortlist exactly. Equal scores are ordered by id (smaller first). With a
-        :class:`~seqsim.distributed.RayCluster`, its workers search the queries
-        (:func:`seqsim.distributed.cluster_search`), or score them against every sequence
-        (``exhaustive``, :func:`seqsim.distributed.cluster_matrix`), with the same results.
+        scores the shortlist exactly (:meth:`Metric.shortlist_scores
+        <seqsim.metrics.Metric.shortlist_scores>`). Equal scores are ordered by id (smaller
+        first). Scoring is the metric's: an index of a :class:`~seqsim.distributed.
+        ClusterMetric` (``cluster.index(index)``) scores on a Ray cluster, with the same
+        results.
 
         Parameters
         ----------
@@ -413,9 +409,6 @@ class SequenceIndex:
             shortlist is measured against, :func:`seqsim.search.agreement`).
         progress : bool, default False
             Show a progress bar.
-        cluster : RayCluster, optional
-            Search on this cluster's workers (see :class:`~seqsim.distributed.RayCluster`).
-
         Returns
         -------
         scores : numpy.ndarray
@@ -461,14 +454,9 @@ class SequenceIndex:
         k = self._checked_k(k)
         packed = as_packed(queries, "queries", dim=self.dim)
         _check_float32_range(packed, "queries")
-        if cluster is not None and not exhaustive:
-            from ..distributed.scoring import cluster_search
-
-            return cluster_search(self, packed, k, cluster, progress=progress)
         if exhaustive:
-            scores, ids, diagnostics = self._exhaustive(packed, k, progress, cluster)
-        else:
-            scores, ids, diagnostics = self._reranked(packed, k, progress)
+            return self._exhaustive(packed, k, progress)
+        scores, ids, diagnostics = self._reranked(packed, k, progress)
         self.metric.record_diagnostics(diagnostics)  # once for the search: one warning at most
         return scores, ids
 
@@ -490,50 +478,35 @@ class SequenceIndex:
     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         """The two-stage search of checked ``queries`` (``k`` checked), and the metric's solver
         diagnostics of all its reranks summed, neither recorded nor warned about (the caller
-        records them once: :meth:`search` here, the driver of a cluster search)."""
+        records them once)."""
         shortlists = self.generator.shortlist(queries, max(k, self.candidates))
+        shortlists = [np.unique(row[row >= 0]) for row in shortlists]  # ascending ids
+        exact, diagnostics = self.metric.shortlist_scores(
+            queries, self.sequences, shortlists, progress=progress
+        )
         scores = np.full((len(queries), k), -np.inf)
         ids = np.full((len(queries), k), -1, dtype=np.int64)
-        diagnostics = []
-        for number in progress_bar(range(len(queries)), desc="searching", disable=not progress):
-            shortlist = np.unique(shortlists[number][shortlists[number] >= 0])  # ascending ids
-            exact, diagnosed = self.metric.matrix_with_diagnostics(
-                queries.subset(np.array([number])), self.sequences.subset(shortlist)
-            )
-            diagnostics.append(diagnosed)
-            best_scores, best = top_k(exact, k)
+        for number, (row, shortlist) in enumerate(zip(exact, shortlists, strict=True)):
+            best_scores, best = top_k(row[None], k)
             found = best.shape[1]
             scores[number, :found], ids[number, :found] = best_scores[0], shortlist[best[0]]
-        return scores, ids, sum_diagnostics(diagnostics)
+        return scores, ids, diagnostics
 
     def _exhaustive(
-        self, queries: PackedSequences, k: int, progress: bool, cluster: RayCluster | None
-    ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """Every indexed sequence scored, in blocks of queries (on ``cluster``'s workers if
-        given), and the solver diagnostics of all blocks summed (not recorded)."""
-        everything = self.sequences.whole()
-        score: Callable[[PackedSequences, PackedSequences], tuple[np.ndarray, dict[str, int]]]
-        score = self.metric.matrix_with_diagnostics
-        if cluster is not None:
-            from ..distributed.scoring import cluster_matrix_with_diagnostics
-
-            score = partial(cluster_matrix_with_diagnostics, self.metric, cluster=cluster)
-        blocks = progress_bar(
-            queries.chunks(EXHAUSTIVE_QUERY_BLOCK),
-            total=-(-len(queries) // EXHAUSTIVE_QUERY_BLOCK),
-            desc="exhaustive search",
-            disable=not progress,
+        self, queries: PackedSequences, k: int, progress: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Every indexed sequence scored, a chunk of queries at a time (:func:`~seqsim.
+        metrics.chunked.matrix_chunked`, which records the metric's diagnostics)."""
+        best = matrix_chunked(
+            self.metric,
+            queries,
+            self.sequences.whole(),
+            reduce_func=lambda scores, _: top_k(scores, k),
+            chunk_size=DEFAULT_CHUNK_QUERIES,
+            progress=progress,
         )
-        results, diagnostics = [], []
-        for _, block in blocks:
-            block_scores, diagnosed = score(block, everything)
-            results.append(top_k(block_scores, k))
-            diagnostics.append(diagnosed)
-        return (
-            np.concatenate([s for s, _ in results]),
-            np.concatenate([i for _, i in results]),
-            sum_diagnostics(diagnostics),
-        )
+        found = list(best)
+        return np.concatenate([s for s, _ in found]), np.concatenate([i for _, i in found])
 
     # ------------------------------------------------------------------ saving
 
@@ -761,6 +734,13 @@ class SequenceIndex:
         else:
             index.sequences.append(saved_frames(where, arrays, len(keys), dim))
         return index
+
+    def __copy__(self) -> SequenceIndex:
+        """A shallow copy: the same shortlist, frames and keys (shared, not copied), whose
+        attributes (such as its metric) can be set apart from this index's."""
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Pickled as :meth:`save` writes it, with the metric object itself and the

@@ -8,7 +8,7 @@ the list is a miss (so MRR is MRR@k, with k the largest cutoff).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -19,9 +19,6 @@ from ..ranking import ranks_from_top_k, retrieval_measures
 from ..sequences import PackedSequences
 from .agreement import agreement
 from .index import DEFAULT_CANDIDATES, SequenceIndex
-
-if TYPE_CHECKING:
-    from ..distributed.cluster import RayCluster
 
 CUTOFFS = (1, 5, 10)
 POOLED = "pooled"
@@ -43,7 +40,6 @@ def search_rows(
     agreement_sample: int | None = None,
     seed: int = DEFAULT_SEED,
     progress: bool = False,
-    cluster: RayCluster | None = None,
     **index_options: Any,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Retrieval through a :class:`SequenceIndex`: summary rows and per-query rank rows.
@@ -62,7 +58,8 @@ def search_rows(
         ``embeddings[lang] = (sentence ids, frames)``, the same ids in the same order in every
         language (sentence ``i`` of every language is a correct candidate for query ``i``).
     metric : Metric
-        The metric of the rerank.
+        The metric of the rerank (a :class:`~seqsim.distributed.ClusterMetric` reranks on
+        its cluster).
     candidates : int, default DEFAULT_CANDIDATES (100)
         The shortlist length per query.
     pooled : bool, default True
@@ -73,8 +70,6 @@ def search_rows(
         Seed of that sample.
     progress : bool, default False
         Show a progress bar over the searched pairs.
-    cluster : RayCluster, optional
-        Run the searches on this cluster's workers.
     **index_options
         Other options of :class:`SequenceIndex` (``generator`` and its options).
 
@@ -130,7 +125,7 @@ def search_rows(
         index = SequenceIndex(metric, candidates=candidates, **index_options)
         index.add(_concatenate([embeddings[lang][1] for lang in sources]))
         queries = embeddings[query_lang][1]
-        _, found = index.search(queries, k, cluster=cluster)
+        _, found = index.search(queries, k)
         # sentence i of every source language is a correct candidate for query i
         targets = [{i + s * len(ids) for s in range(len(sources))} for i in range(len(ids))]
         ranks = ranks_from_top_k(found, targets)
@@ -141,9 +136,7 @@ def search_rows(
             "chance": 1.0 / len(ids),
             **retrieval_measures(ranks, CUTOFFS),
         }
-        kept = agreement(
-            index, queries, cutoffs=(1, 10), sample=agreement_sample, seed=seed, cluster=cluster
-        )
+        kept = agreement(index, queries, cutoffs=(1, 10), sample=agreement_sample, seed=seed)
         row.update({f"agreement_r@{n}": value for n, value in kept.recall.items()})
         row["agreement_queries"] = kept.queries
         rows.append(row)
