@@ -29,7 +29,7 @@ from seqsim.store import EmbeddingStore
 
 UTTERANCES = len(LANGS) * SENTENCES
 PAIRS = [f"{q}→{c}" for q in LANGS for c in LANGS if q != c]
-REPORT_FILES = {"r_at_1.csv", "results.json", "ranks.csv", "report.md"}
+REPORT_FILES = {"r_at_1.csv", "results.json", "ranks.csv", "report.md", "report.html"}
 
 
 def run(*args):

@@ -316,8 +316,11 @@ RANK_DAMAGES = {
         "lacks the column 'rank'",
     ),
     "unknown-column": (
-        with_header("query_lang,candidate_lang,id,rank,retrieved,sentence,score"),
-        "has the column 'score'",
+        with_header(
+            "query_lang,candidate_lang,id,rank,retrieved,score,wrong,wrong_score,sentence,"
+            "retrieved_sentence,weight"
+        ),
+        "has the column 'weight'",
     ),
 }
 

@@ -127,6 +127,7 @@ def test_write_report_refuses_another_runs_folder_and_overwrite_replaces_only_it
         "heatmap.png",
         "r_at_1.csv",
         "ranks.csv",
+        "report.html",
         "report.md",
         "results.json",
         RUN_RECORD,

@@ -59,6 +59,7 @@ from .result import LABELS as LABELS
 from .result import RANK_TEXT_COLUMNS as RANK_TEXT_COLUMNS
 from .result import RESULTS_SCHEMA as RESULTS_SCHEMA
 from .result import RetrievalResult as RetrievalResult
+from .result import utterance_media
 from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import search_rows
 from .sequences import PackedSequences
@@ -501,7 +502,8 @@ def evaluate_embeddings(
     fr         100.0    NaN
 
     With the French frames of s2 and s3 swapped, s2 retrieves s3 and the other way round;
-    their correct candidate scores 0.0, tied with s1, which comes first: rank 3.
+    their correct candidate scores 0.0, tied with s1, which comes first: rank 3. Each rank
+    row also holds the correct candidate's score and the best wrong candidate with its score.
 
     >>> swapped = evaluate_embeddings({"en": (ids, frames([0, 1, 2])),
     ...                                "fr": (ids, frames([0, 2, 1]))})
@@ -511,10 +513,10 @@ def evaluate_embeddings(
     en          NaN  33.3
     fr         33.3   NaN
     >>> swapped.ranks[swapped.ranks.query_lang == "en"]
-      query_lang candidate_lang  id  rank retrieved
-    0         en             fr  s1     1        s1
-    1         en             fr  s2     3        s3
-    2         en             fr  s3     3        s2
+      query_lang candidate_lang  id  rank retrieved  score wrong  wrong_score
+    0         en             fr  s1     1        s1    1.0    s2          0.0
+    1         en             fr  s2     3        s3    0.0    s3          1.0
+    2         en             fr  s3     3        s2    0.0    s2          1.0
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
     diagnosed = metric.diagnostics()
@@ -763,18 +765,26 @@ def _exhaustive_rows(
         row.update({f"raw_{m}": v for m, v in retrieval_measures(raw_ranks).items()})
         rows.append(row)
         best = adjusted.argmax(axis=1)
+        # the best-scoring correct candidate (the ranked one) and the best-scoring wrong one
+        correct = np.eye(*adjusted.shape, dtype=bool) if targets is None else targets
+        right = np.where(correct, adjusted, -np.inf).argmax(axis=1)
+        wrong = np.where(correct, -np.inf, adjusted).argmax(axis=1)
         query_ids, candidate_ids = embeddings[query_lang][0], embeddings[candidate_lang][0]
-        for query, (rank, b) in enumerate(zip(ranks, best, strict=True)):
+        for query, (rank, b, r, w) in enumerate(zip(ranks, best, right, wrong, strict=True)):
             rank_row = {
                 "query_lang": query_lang,
                 "candidate_lang": candidate_lang,
                 "id": query_ids[query],
                 "rank": int(rank),
                 "retrieved": candidate_ids[b],
+                "score": float(adjusted[query, r]),
+                "wrong": candidate_ids[w],
+                "wrong_score": float(adjusted[query, w]),
             }
             if sentences is not None:
                 rank_row["sentence"] = sentences[query_lang][query]
                 rank_row["retrieved_sentence"] = sentences[candidate_lang][b]
+                rank_row["correct"] = candidate_ids[r]
             rank_rows.append(rank_row)
     return rows, rank_rows
 
@@ -1117,6 +1127,7 @@ def evaluate_grid(
             embeddings = _in_order(gather(layer_corpus, keys, frames), langs)
             settings["data_fingerprint"] = data_fingerprint(embeddings)  # once for all metrics
             sentences = _sentences_of(layer_corpus)
+            media = utterance_media(layer_corpus.utterances, sources)
             for metric_object in metric_objects:
                 result = evaluate_embeddings(
                     embeddings,
@@ -1134,6 +1145,7 @@ def evaluate_grid(
                     agreement_sample=agreement_sample,
                 )
                 result.failures, result.embedding = failures, embedding
+                result.utterances = media  # what the HTML report plays and shows
                 results[(metric_object.name, layer)] = result
         return results
 

@@ -18,7 +18,7 @@ import inspect
 import json
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -441,6 +441,9 @@ class ModelComparison:
         figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
         *,
         overwrite: bool = False,
+        copy_audio: bool = False,
+        pictures: int = 0,
+        stores: Mapping[str, str | Path] | None = None,
     ) -> ComparisonReport:
         """Write the comparison into ``out`` and each model's report into ``out/<slug>``.
 
@@ -458,6 +461,12 @@ class ModelComparison:
             The format of every picture.
         overwrite : bool, default False
             Replace the report of another run in ``out`` (only the files it listed).
+        copy_audio, pictures
+            As :func:`~seqsim.report.write_reports` takes them, for every model's
+            ``report.html``.
+        stores : mapping of str to str or Path, optional
+            Each model's store by label, where its pair pictures are drawn from (needed with
+            ``pictures``).
 
         Returns
         -------
@@ -482,7 +491,15 @@ class ModelComparison:
             self.plot(picture, format=figure_format)
             report.files += [csv, markdown, picture]
             for model in self.models:
-                grid = write_grid(self.results[model.label], run, model.slug, figure_format)
+                grid = write_grid(
+                    self.results[model.label],
+                    run,
+                    model.slug,
+                    figure_format,
+                    copy_audio=copy_audio,
+                    pictures=pictures,
+                    store=(stores or {}).get(model.label),
+                )
                 report.models[model.label] = grid
                 report.files += grid.files
         return report

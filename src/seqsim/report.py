@@ -1,5 +1,7 @@
 """Reports of retrieval results: CSV, JSON and markdown files, a heatmap of the R@1 matrix
-(query languages as rows), a metric-comparison table and a layer-ablation plot.
+(query languages as rows), a metric-comparison table, a layer-ablation plot, the paired tests
+between the results of a run (:mod:`seqsim.significance`) and ``report.html``, the page to see
+and hear why retrieval fails (:mod:`seqsim.report_html`).
 
 Figures are built on :class:`matplotlib.figure.Figure` directly: importing this module leaves
 matplotlib's backend (a notebook's, say) as it is.
@@ -20,11 +22,21 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ._defaults import DEFAULT_PICTURE_FORMAT
-from .checks import check_choice
+from .checks import check_choice, check_count
 from .pair import PICTURE_FORMATS, picture_format
+from .report_html import (
+    PAGE_FILE,
+    PICTURE_FOLDER,
+    AudioLinks,
+    ComparisonRow,
+    PageView,
+    html_page,
+    render_pictures,
+)
 from .result import RetrievalResult
 from .run_folder import MARKDOWN_FILE, MATRIX_FILE, RANKS_FILE, RESULTS_FILE, RunFolder
 from .search.retrieval import POOLED
+from .significance import SIGNIFICANCE_SAMPLES, ResultSignificance, result_significance
 
 FigureFormat = Literal["png", "svg", "pdf"]
 DIGITS = 1
@@ -220,8 +232,12 @@ def write_report(
     figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
     *,
     overwrite: bool = False,
+    copy_audio: bool = False,
+    pictures: int = 0,
+    store: str | Path | None = None,
 ) -> dict[str, Path]:
-    """Write ``r_at_1.csv``, ``results.json``, ``ranks.csv``, ``heatmap.png`` and ``report.md``.
+    """Write ``r_at_1.csv``, ``results.json``, ``ranks.csv``, ``heatmap.png``, ``report.md``
+    and ``report.html``.
 
     - ``r_at_1.csv``: the R@1 matrix in percent (rows: query language, columns: candidate
       language), rounded to one decimal, as the heatmap and ``report.md`` show it.
@@ -230,9 +246,16 @@ def write_report(
       measures as fractions, their means, the settings and their hash, the failures);
       :meth:`RetrievalResult.load <seqsim.result.RetrievalResult.load>` reads the folder
       back.
-    - ``ranks.csv``: every query's rank and top hit.
+    - ``ranks.csv``: every query's rank and top hit, the correct candidate's score and the
+      best wrong candidate with its score.
     - ``heatmap.png`` (or ``.svg``, ``.pdf``): :func:`result_heatmap`.
     - ``report.md``: :func:`report_markdown`.
+    - ``report.html``: the page of :mod:`seqsim.report_html`: the matrix, each pair's queries
+      with their audio (linked relative to the page, or copied into ``audio/``), and the pair
+      pictures of the worst failures where asked. It works from ``file://``, offline.
+
+    ``results.json`` and ``report.md`` also hold the mean R@1 with a bootstrap interval over
+    sentences (:func:`~seqsim.significance.result_significance`), where the result has ranks.
 
     Parameters
     ----------
@@ -247,20 +270,32 @@ def write_report(
     overwrite : bool, default False
         Replace the report of another run in ``out``: the files it listed are removed first
         (and nothing else of the folder).
+    copy_audio : bool, default False
+        Copy the audio of every listed utterance into ``out/audio/``, so that the report
+        moves with its sound; by default the page links to the audio where it lies.
+    pictures : int, default 0
+        Draw the pair picture (:func:`seqsim.pair.plot_pair`) of this many worst failures of
+        each language pair (the query against its top wrong candidate) into ``pairs/``; each
+        costs about 30 kB (a JPEG of 480 x 420 pixels). Needs ``store``.
+    store : str or Path, optional
+        The embedding store that holds the result's frames, for ``pictures``.
 
     Returns
     -------
     dict of str to Path
-        The path of each file, by name.
+        The path of each file the result's report consists of, by name (copied audio and
+        pictures are listed in the run's record).
 
     Raises
     ------
     OSError
         If the folder or a file cannot be written.
     ValueError
-        For a figure format that is not png, svg or pdf;
+        For a figure format that is not png, svg or pdf, a negative ``pictures`` or
+        ``pictures`` without a ``store``;
         :class:`~seqsim.run_folder.ReportFolderError` where ``out`` holds another run's
-        report and ``overwrite`` is False.
+        report and ``overwrite`` is False; :class:`~seqsim.report_html.HtmlReportError` for
+        a store without the result's frames.
 
     Examples
     --------
@@ -279,31 +314,147 @@ def write_report(
     ...     print(sorted(files))
     ...     print(files["r_at_1.csv"].read_text(), end="")
     ...     print(RetrievalResult.load(folder) == result)
-    ['heatmap.svg', 'r_at_1.csv', 'ranks.csv', 'report.md', 'results.json']
+    ['heatmap.svg', 'r_at_1.csv', 'ranks.csv', 'report.html', 'report.md', 'results.json']
     query,en,fr
     en,,100.0
     fr,100.0,
     True
     """
     check_choice("figure format", figure_format, PICTURE_FORMATS)  # before any file is written
+    _check_page_options(pictures, store)
     with RunFolder(out, overwrite=overwrite).writing() as run:
-        return _write_result(result, run, "", figure_format)
+        pages = _Pages(AudioLinks(run, copy_audio), pictures, store)
+        return _write_result(result, run, "", figure_format, pages).files
+
+
+@dataclass
+class _Pages:
+    """What the pages of a run share: where their audio is, and the pair pictures asked."""
+
+    audio: AudioLinks
+    pictures: int = 0
+    store: str | Path | None = None
+
+
+@dataclass
+class _Written:
+    """One result's report: its files, its view on a page and its tests."""
+
+    files: dict[str, Path]
+    view: PageView
+    significance: ResultSignificance | None
+
+
+def _check_page_options(pictures: int, store: str | Path | None) -> None:
+    """A count of pictures, and a store to draw them from."""
+    check_count("pictures", pictures, 0)
+    if pictures and store is None:
+        raise ValueError(
+            f"pictures={pictures} draws the worst failures from their frames: give the store "
+            "that holds them (store=)"
+        )
 
 
 def _write_result(
-    result: RetrievalResult, run: RunFolder, prefix: str, figure_format: FigureFormat
-) -> dict[str, Path]:
-    """One result's files in ``run``'s folder under ``prefix``; ``results.json`` last, so that
-    a folder with it holds the others too."""
+    result: RetrievalResult,
+    run: RunFolder,
+    prefix: str,
+    figure_format: FigureFormat,
+    pages: _Pages,
+    others: Mapping[str, RetrievalResult] | None = None,
+) -> _Written:
+    """One result's files in ``run``'s folder under ``prefix``, tested against ``others``
+    (by name); ``results.json`` last, so that a folder with it holds the others too."""
     heatmap = f"heatmap.{figure_format}"
-    names = (MATRIX_FILE, RANKS_FILE, heatmap, MARKDOWN_FILE, RESULTS_FILE)
+    names = (MATRIX_FILE, RANKS_FILE, heatmap, MARKDOWN_FILE, PAGE_FILE, RESULTS_FILE)
     files = {name: run.file(prefix + name) for name in names}
+    significance = result_significance(result, others, SIGNIFICANCE_SAMPLES)
     result.matrix("r@1").round(DIGITS).to_csv(files[MATRIX_FILE])
     result.ranks.to_csv(files[RANKS_FILE], index=False)
     save_figure(result_heatmap(result), files[heatmap], figure_format)
-    files[MARKDOWN_FILE].write_text(report_markdown(result))
-    files[RESULTS_FILE].write_text(json.dumps(result.to_dict(), indent=2, default=str))
-    return files
+    files[MARKDOWN_FILE].write_text(report_markdown(result, significance))
+    view = _page_view(result, significance, pages, run, prefix)
+    rows = [
+        ComparisonRow(view.label, name, comparison)
+        for name, comparison in (significance.comparisons.items() if significance else [])
+    ]
+    page = html_page([view], rows, files[PAGE_FILE].parent, pages.audio, _picture_notes([view]))
+    files[PAGE_FILE].write_text(page, encoding="utf-8")
+    data = result.to_dict()
+    if significance is not None:
+        data["significance"] = significance.to_dict()
+    files[RESULTS_FILE].write_text(json.dumps(data, indent=2, default=str))
+    return _Written(files, view, significance)
+
+
+def result_label(result: RetrievalResult) -> str:
+    """How reports name a result: its metric, model and layer.
+
+    Parameters
+    ----------
+    result : RetrievalResult
+        A result.
+
+    Returns
+    -------
+    str
+        ``METRIC, MODEL layer L`` from its settings.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from seqsim.report import result_label
+    >>> from seqsim.result import RetrievalResult
+    >>> settings = {"metric": "seqsim", "model": "whisper-base", "layer": 6}
+    >>> result_label(RetrievalResult(["en", "fr"], pd.DataFrame(), pd.DataFrame(), settings))
+    'seqsim, whisper-base layer 6'
+    """
+    settings = result.settings
+    return f"{settings.get('metric')}, {settings.get('model')} layer {settings.get('layer')}"
+
+
+def _page_view(
+    result: RetrievalResult,
+    significance: ResultSignificance | None,
+    pages: _Pages,
+    run: RunFolder,
+    prefix: str,
+) -> PageView:
+    """The result as the pages show it, its pair pictures drawn where asked."""
+    facts = [_corpus_line(result).rstrip(".")]
+    if significance is not None:
+        mean = significance.mean_r1
+        facts.append(
+            f"mean R@1 {100 * mean.value:.{DIGITS}f} % (95 % bootstrap interval over sentences "
+            f"{100 * mean.low:.{DIGITS}f}–{100 * mean.high:.{DIGITS}f})"
+        )
+    if _has_intervals(result):
+        facts.append(f"[cell: 95 % bootstrap interval, {result.settings.get('bootstrap')} samples]")
+    facts.append(f"settings {result.settings_hash}")
+    pictures = {}
+    if pages.pictures and pages.store is not None:
+        pictures = render_pictures(result, pages.store, pages.pictures, run, prefix.rstrip("/"))
+    return PageView(
+        result_label(result),
+        result,
+        result.matrix("r@1").round(DIGITS),
+        facts,
+        _intervals(result),
+        pictures,
+    )
+
+
+def _picture_notes(views: list[PageView]) -> list[str]:
+    """What the pair pictures of the page cost on disk, where it has any."""
+    paths = {path for view in views for path in view.pictures.values()}
+    if not paths:
+        return []
+    size = sum(path.stat().st_size for path in paths)
+    return [
+        f"Pair pictures of the worst failures: {len(paths)}, {size / 1e3:.0f} kB in "
+        f"{PICTURE_FOLDER}/ ({size / len(paths) / 1e3:.0f} kB each); open one from a query's "
+        "row."
+    ]
 
 
 @dataclass
@@ -369,6 +520,9 @@ def write_reports(
     figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
     *,
     overwrite: bool = False,
+    copy_audio: bool = False,
+    pictures: int = 0,
+    store: str | Path | None = None,
 ) -> GridReport:
     """The reports of an :func:`~seqsim.evaluation.evaluate_grid` run, in one folder.
 
@@ -376,8 +530,11 @@ def write_reports(
     (metric, layer) in ``out/METRIC_layerL``, and in ``out`` for every layer with several
     metrics ``metric_comparison_layerL.csv`` and ``.md`` (:func:`metric_comparison`), for
     every metric with several layers ``layer_ablation_METRIC.csv`` and its plot
-    (:func:`layer_ablation`, :func:`plot_layer_ablation`). The folder holds this run only,
-    as :func:`write_report` says.
+    (:func:`layer_ablation`, :func:`plot_layer_ablation`), and ``report.html`` with every
+    result's matrix, a selector between them and the paired tests
+    (:func:`~seqsim.significance.compare_results`) of each two results of one layer or one
+    metric (also in each result's ``report.md`` and ``results.json``). The folder holds this
+    run only, as :func:`write_report` says.
 
     Parameters
     ----------
@@ -390,6 +547,8 @@ def write_reports(
         The format of the heatmaps and layer plots.
     overwrite : bool, default False
         Replace the report of another run in ``out`` (see :func:`write_report`).
+    copy_audio, pictures, store
+        The audio and pair pictures of the pages, as :func:`write_report` takes them.
 
     Returns
     -------
@@ -399,7 +558,8 @@ def write_reports(
     Raises
     ------
     ValueError
-        For no results, a bad figure format, or a folder that holds another run's report
+        For no results, a bad figure format, bad ``pictures`` (as :func:`write_report`
+        says), or a folder that holds another run's report
         (:class:`~seqsim.run_folder.ReportFolderError`) without ``overwrite``.
     OSError
         If a file cannot be written.
@@ -419,15 +579,23 @@ def write_reports(
     ...     report = write_reports(results, folder, "svg")
     ...     names = sorted(str(path.relative_to(folder)) for path in report.files)
     >>> names[:2], len(names)
-    (['avgsim_layer0/heatmap.svg', 'avgsim_layer0/r_at_1.csv'], 12)
+    (['avgsim_layer0/heatmap.svg', 'avgsim_layer0/r_at_1.csv'], 15)
     >>> report.comparisons[0]["mean"].tolist()
     [100.0, 100.0]
     """
     check_choice("figure format", figure_format, PICTURE_FORMATS)
+    _check_page_options(pictures, store)
     if not results:
         raise ValueError("no results to report")
     with RunFolder(out, overwrite=overwrite).writing() as run:
-        return write_grid(results, run, figure_format=figure_format)
+        return write_grid(
+            results,
+            run,
+            figure_format=figure_format,
+            copy_audio=copy_audio,
+            pictures=pictures,
+            store=store,
+        )
 
 
 def write_grid(
@@ -435,6 +603,10 @@ def write_grid(
     run: RunFolder,
     folder: str = "",
     figure_format: FigureFormat = DEFAULT_PICTURE_FORMAT,
+    *,
+    copy_audio: bool = False,
+    pictures: int = 0,
+    store: str | Path | None = None,
 ) -> GridReport:
     """The files of :func:`write_reports`, written into a run's folder or a subfolder of it:
     where one run reports on several grids (one per model, say).
@@ -452,6 +624,8 @@ def write_grid(
         folder itself by default.
     figure_format : {"png", "svg", "pdf"}, default "png"
         The format of the heatmaps and layer plots.
+    copy_audio, pictures, store
+        The audio and pair pictures of the pages, as :func:`write_report` takes them.
 
     Returns
     -------
@@ -475,15 +649,28 @@ def write_grid(
     >>> report.folder.name, listed[0]
     ('model-a', 'model-a/r_at_1.csv')
     """
+    _check_page_options(pictures, store)
     prefix = f"{folder}/" if folder else ""
     metrics = list(dict.fromkeys(metric for metric, _ in results))
     layers = list(dict.fromkeys(layer for _, layer in results))
     report = GridReport(run.folder / folder, {})
-    for (metric, layer), result in results.items():
-        inner = "" if len(results) == 1 else result_folder_name(metric, _layer_of(result))
-        files = _write_result(result, run, f"{prefix}{inner}/" if inner else prefix, figure_format)
-        report.folders[(metric, layer)] = report.folder / inner
-        report.files += files.values()
+    pages = _Pages(AudioLinks(run, copy_audio), pictures, store)
+    names = (
+        {key: result_folder_name(key[0], _layer_of(result)) for key, result in results.items()}
+        if len(results) > 1
+        else {key: "" for key in results}
+    )
+    written = {}
+    for key, result in results.items():
+        inner = names[key]
+        others = {names[other]: results[other] for other in _compared_with(key, results)}
+        written[key] = _write_result(
+            result, run, f"{prefix}{inner}/" if inner else prefix, figure_format, pages, others
+        )
+        report.folders[key] = report.folder / inner
+        report.files += written[key].files.values()
+    if len(results) > 1:
+        report.files.append(_write_grid_page(written, names, run, prefix, pages))
     if len(metrics) > 1:
         for layer in layers:
             hidden_state = _layer_of(results[(metrics[0], layer)])
@@ -508,6 +695,42 @@ def write_grid(
             report.ablations[metric] = table
             report.files += [csv, plot]
     return report
+
+
+def _compared_with(
+    key: tuple[str, int], results: Mapping[tuple[str, int], RetrievalResult]
+) -> list[tuple[str, int]]:
+    """The results a grid's result is tested against: the other metrics of its layer and the
+    other layers of its metric."""
+    return [
+        other for other in results if other != key and (other[0] == key[0] or other[1] == key[1])
+    ]
+
+
+def _write_grid_page(
+    written: Mapping[tuple[str, int], _Written],
+    names: Mapping[tuple[str, int], str],
+    run: RunFolder,
+    prefix: str,
+    pages: _Pages,
+) -> Path:
+    """The page of every result of a grid, a selector between them, and each compared pair
+    of them once."""
+    keys = list(written)
+    rows = []
+    for number, key in enumerate(keys):
+        significance = written[key].significance
+        for other in keys[number + 1 :]:
+            if significance is not None and names[other] in significance.comparisons:
+                comparison = significance.comparisons[names[other]]
+                rows.append(
+                    ComparisonRow(written[key].view.label, written[other].view.label, comparison)
+                )
+    views = [written[key].view for key in keys]
+    path = run.file(prefix + PAGE_FILE)
+    page = html_page(views, rows, path.parent, pages.audio, _picture_notes(views))
+    path.write_text(page, encoding="utf-8")
+    return path
 
 
 def _layer_of(result: RetrievalResult) -> int:
@@ -543,10 +766,7 @@ def result_heatmap(result: RetrievalResult, ax: Axes | None = None) -> Figure:
     >>> figure.texts[0].get_text()  # doctest: +ELLIPSIS
     'N = 2 sentences per language, chance 50.0 %, settings ...'
     """
-    settings = result.settings
-    title = (
-        f"R@1 (%): {settings.get('metric')}, {settings.get('model')} layer {settings.get('layer')}"
-    )
+    title = f"R@1 (%): {result_label(result)}"
     chance = 100 * float(result.summary["chance"].mean())
     note = (
         f"N = {_sentences(result)} sentences per language, chance {chance:.{DIGITS}f} %, "
@@ -637,21 +857,24 @@ def _corpus_line(result: RetrievalResult) -> str:
     )
 
 
-def report_markdown(result: RetrievalResult) -> str:
+def report_markdown(result: RetrievalResult, significance: ResultSignificance | None = None) -> str:
     """The report as markdown: R@1 matrix, means of every measure, and the settings.
 
     Sections, in order: the title (metric and settings hash) with the number of sentences
     and chance level; the R@1 matrix; its bootstrap intervals (where the result has them,
     :func:`interval_table`); the R@1 matrix without normalisation (where a
     normalisation or centring was used); the means of R@1, R@5, R@10 and MRR over language
-    pairs; :func:`search_summary` (a result of ``search="index"``); the solver's diagnostics
-    (where the metric reported any); the skipped utterances (where audio failed); the
-    settings as JSON.
+    pairs; the mean R@1's interval and the paired tests against other results (with
+    ``significance``); :func:`search_summary` (a result of ``search="index"``); the solver's
+    diagnostics (where the metric reported any); the skipped utterances (where audio
+    failed); the settings as JSON.
 
     Parameters
     ----------
     result : RetrievalResult
         What :func:`seqsim.evaluation.evaluate` returned.
+    significance : ResultSignificance, optional
+        Its tests (:func:`~seqsim.significance.result_significance`).
 
     Returns
     -------
@@ -700,6 +923,8 @@ def report_markdown(result: RetrievalResult) -> str:
         index=pd.Index(["R@1", "R@5", "R@10", "MRR"], name="measure"),
     )
     parts += ["## Means", markdown_table(means)]
+    if significance is not None:
+        parts += ["## Significance", significance_markdown(significance)]
     if s.get("search") == "index":
         parts += ["## Search through the index", search_summary(result)]
     if result.diagnostics:
@@ -718,6 +943,67 @@ def report_markdown(result: RetrievalResult) -> str:
         "```",
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def significance_markdown(significance: ResultSignificance) -> str:
+    """A result's mean R@1 interval and its paired tests, as markdown.
+
+    Parameters
+    ----------
+    significance : ResultSignificance
+        What :func:`~seqsim.significance.result_significance` returned.
+
+    Returns
+    -------
+    str
+        A line with the mean R@1 and its interval, and a table of the comparisons (where
+        there are any), without a trailing newline.
+
+    Examples
+    --------
+    >>> from seqsim.report import significance_markdown
+    >>> from seqsim.significance import Comparison, Interval, ResultSignificance
+    >>> test = Comparison(8, 0.5, 0.25, 0.75, 0.004, 4, 0, 0.125)
+    >>> text = significance_markdown(ResultSignificance(Interval(0.75, 0.5, 1.0),
+    ...                                                 {"avgsim_layer6": test}, 1000, 0, 0.95))
+    >>> print(text.splitlines()[0])
+    Mean R@1 75.0 %, 95 % bootstrap interval over sentences 50.0–100.0 (1000 samples, seed 0).
+    >>> print(text.splitlines()[-1])
+    | avgsim_layer6 | 8 | +50.0 | +25.0–+75.0 | 0.004 | 4 | 0 | 0.125 |
+    """
+    mean = significance.mean_r1
+    lines = [
+        f"Mean R@1 {100 * mean.value:.{DIGITS}f} %, 95 % bootstrap interval over sentences "
+        f"{100 * mean.low:.{DIGITS}f}–{100 * mean.high:.{DIGITS}f} ({significance.samples} "
+        f"samples, seed {significance.seed})."
+    ]
+    if significance.comparisons:
+        table = pd.DataFrame(
+            {
+                "queries": [c.queries for c in significance.comparisons.values()],
+                "Δ mean R@1 (pp)": [
+                    f"{100 * c.difference:+.1f}" for c in significance.comparisons.values()
+                ],
+                "95 % interval": [
+                    f"{100 * c.low:+.1f}–{100 * c.high:+.1f}"
+                    for c in significance.comparisons.values()
+                ],
+                "p (bootstrap)": [
+                    f"{c.p_bootstrap:.3g}" for c in significance.comparisons.values()
+                ],
+                "only this": [c.only_first for c in significance.comparisons.values()],
+                "only other": [c.only_second for c in significance.comparisons.values()],
+                "p (McNemar)": [f"{c.p_mcnemar:.3g}" for c in significance.comparisons.values()],
+            },
+            index=pd.Index(list(significance.comparisons), name="compared with"),
+        )
+        lines += [
+            "Against the other results of the run (this one first): the difference of mean\n"
+            "R@1 in percentage points with its paired bootstrap interval and p-value, the\n"
+            "queries only one of the two gets right, and McNemar's exact test on them.",
+            markdown_table(table),
+        ]
+    return "\n\n".join(lines)
 
 
 def metric_comparison(results: Mapping[str, RetrievalResult], measure: str = "r@1") -> pd.DataFrame:

@@ -8,31 +8,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from .corpus import Utterance
 from .ranking import MEASURES
+
+# the schema of the report's files is their reader's (result_file); importable from here too
+from .result_file import LABELS, RESULTS_SCHEMA, read_ranks_csv, read_results_json
+from .result_file import MEDIA_FIELDS as MEDIA_FIELDS
+from .result_file import RANK_SCORE_COLUMNS as RANK_SCORE_COLUMNS
+from .result_file import RANK_TEXT_COLUMNS as RANK_TEXT_COLUMNS
 from .run_folder import RANKS_FILE, RESULTS_FILE, RUN_RECORD, read_run_record
 from .search.retrieval import POOLED
 
 COUNTS = ("n", "candidates", "agreement_queries")
 """The columns of :attr:`RetrievalResult.summary` that are counts, never percentages."""
-LABELS = ("query_lang", "candidate_lang")
-"""The columns of :attr:`RetrievalResult.summary` that name the language pair."""
-RESULTS_SCHEMA = 1
-"""The version of the layout of ``results.json`` (:meth:`RetrievalResult.to_dict`)."""
-RANK_TEXT_COLUMNS = (
-    "query_lang",
-    "candidate_lang",
-    "id",
-    "retrieved",
-    "sentence",
-    "retrieved_sentence",
-)
-"""The columns of ``ranks.csv`` that hold text (read as text, never as numbers)."""
 
 
 @dataclass(eq=False)
@@ -43,8 +38,8 @@ class RetrievalResult:
     :func:`~seqsim.evaluation.evaluate_embeddings` return;
     :func:`seqsim.report.write_report` writes it out and :meth:`load` reads it back. Measures
     are fractions in [0, 1] (:meth:`matrix` shows them in percent). Two results are equal when
-    their languages, settings, failures, diagnostics, embedding and tables (:attr:`summary`,
-    :attr:`ranks`, with their dtypes) are.
+    their languages, settings, failures, diagnostics, embedding, utterances and tables
+    (:attr:`summary`, :attr:`ranks`, with their dtypes) are.
 
     Parameters
     ----------
@@ -58,7 +53,11 @@ class RetrievalResult:
         other languages at once) and agreement columns.
     ranks : pandas.DataFrame
         One row per query: query_lang, candidate_lang, id, rank, retrieved (the top
-        candidate); with sentences given, sentence and retrieved_sentence too.
+        candidate), score (the correct candidate's score), wrong and wrong_score (the
+        best-scoring wrong candidate and its score); with sentences given, sentence,
+        retrieved_sentence and correct (the best-scoring recording of the query's sentence)
+        too. The scores are those ranked (after normalisation); a result of
+        ``search="index"`` lacks them.
     settings : dict, default {}
         The settings that produced the result (model, layer, metric and its options,
         normalization, ...), as written to ``results.json``.
@@ -75,6 +74,11 @@ class RetrievalResult:
         again: key, stored, given), ``unchecked`` (keys reused without a check of their
         audio) and ``short`` (implausibly short audio: key, source, reason); see
         :class:`~seqsim.store.EmbedReport`.
+    utterances : dict of str to dict of str to str, default {}
+        Per utterance key (``lang/id``, :attr:`Utterance.key <seqsim.corpus.Utterance.key>`),
+        what a report shows of it: ``path`` (its audio file) and ``text`` (its transcript),
+        where known (:func:`utterance_media`). Outside the settings: moving the audio changes
+        no number, so not the settings hash either.
 
     Examples
     --------
@@ -100,6 +104,7 @@ class RetrievalResult:
     failures: list[dict[str, str]] = field(default_factory=list)
     diagnostics: dict[str, int] = field(default_factory=dict)
     embedding: dict[str, Any] = field(default_factory=dict)
+    utterances: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def settings_hash(self) -> str:
@@ -217,6 +222,7 @@ class RetrievalResult:
             and self.failures == other.failures
             and self.diagnostics == other.diagnostics
             and self.embedding == other.embedding
+            and self.utterances == other.utterances
             and self.summary.equals(other.summary)
             and list(self.summary.columns) == list(other.summary.columns)
             and self.ranks.equals(other.ranks)
@@ -232,8 +238,8 @@ class RetrievalResult:
             ``schema`` (:data:`RESULTS_SCHEMA`), ``units`` (per column of ``pairs`` and
             ``mean``: ``"fraction"``, in [0, 1], or ``"count"``), ``settings``,
             ``settings_hash``, ``languages``, ``pairs`` (the rows of :attr:`summary`),
-            ``mean`` (of r@1, r@5, r@10 and mrr over pairs), ``failures`` and
-            ``diagnostics``. The per-query ranks are not included.
+            ``mean`` (of r@1, r@5, r@10 and mrr over pairs), ``failures``, ``diagnostics``,
+            ``embedding`` and ``utterances``. The per-query ranks are not included.
 
         Raises
         ------
@@ -250,7 +256,7 @@ class RetrievalResult:
         >>> data = RetrievalResult(["en", "fr"], summary, pd.DataFrame()).to_dict()
         >>> sorted(data)  # doctest: +NORMALIZE_WHITESPACE
         ['diagnostics', 'embedding', 'failures', 'languages', 'mean', 'pairs', 'schema',
-         'settings', 'settings_hash', 'units']
+         'settings', 'settings_hash', 'units', 'utterances']
         >>> data["mean"], data["units"]["mrr"]
         ({'r@1': 0.75, 'r@5': 1.0, 'r@10': 1.0, 'mrr': 0.875}, 'fraction')
         """
@@ -270,6 +276,7 @@ class RetrievalResult:
             "failures": self.failures,
             "diagnostics": self.diagnostics,
             "embedding": self.embedding,
+            "utterances": self.utterances,
         }
 
     @classmethod
@@ -290,7 +297,8 @@ class RetrievalResult:
         Returns
         -------
         RetrievalResult
-            The languages, summary, ranks, settings, failures, diagnostics and embedding.
+            The languages, summary, ranks, settings, failures, diagnostics, embedding and
+            utterances.
 
         Raises
         ------
@@ -326,10 +334,6 @@ class RetrievalResult:
         >>> loaded == result, loaded.matrix("r@1").loc["fr", "en"]
         (True, 50.0)
         """
-        # imported here, not at the top: result_file checks files against this module's
-        # writer (to_dict), so it imports this module
-        from .result_file import read_ranks_csv, read_results_json
-
         path = Path(path)
         folder = path if path.is_dir() else path.parent
         if (folder / RUN_RECORD).exists():
@@ -353,7 +357,7 @@ class RetrievalResult:
             path = path / RESULTS_FILE
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no results.json there")
-        data = read_results_json(path)
+        data = read_results_json(path, cls)
         return cls(
             data["languages"],
             pd.DataFrame(data["pairs"]),
@@ -362,4 +366,49 @@ class RetrievalResult:
             failures=data["failures"],
             diagnostics=data["diagnostics"],
             embedding=data["embedding"],
+            utterances=data["utterances"],
         )
+
+
+def utterance_media(
+    utterances: Iterable[Utterance], sources: Mapping[str, Mapping[str, Any] | None] | None = None
+) -> dict[str, dict[str, str]]:
+    """What a report shows of each utterance (:attr:`RetrievalResult.utterances`): its audio
+    file and its text, where known.
+
+    Parameters
+    ----------
+    utterances : iterable of Utterance
+        The evaluated utterances (a corpus's, or :func:`~seqsim.evaluation.corpus_from_keys`'
+        for a store evaluated alone).
+    sources : mapping of str to dict, optional
+        A store's record of each key's audio (:meth:`EmbeddingStore.sources
+        <seqsim.store.EmbeddingStore.sources>`): its ``path`` stands in for an utterance
+        without one.
+
+    Returns
+    -------
+    dict of str to dict of str to str
+        Per key, ``path`` (absolute) and ``text``, each where known; keys with neither are
+        left out.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from seqsim.corpus import Utterance
+    >>> from seqsim.result import utterance_media
+    >>> said = Utterance("s1", "en", Path("/corpus/en/s1.wav"), text="Hello.")
+    >>> stored = Utterance("s1", "fr", None)
+    >>> media = utterance_media([said, stored], {"fr/s1": {"path": "/store/fr/s1.wav"}})
+    >>> media["en/s1"], media["fr/s1"]
+    ({'path': '/corpus/en/s1.wav', 'text': 'Hello.'}, {'path': '/store/fr/s1.wav'})
+    """
+    sources = sources or {}
+    media: dict[str, dict[str, str]] = {}
+    for utterance in utterances:
+        source = sources.get(utterance.key) or {}
+        path = utterance.path.absolute() if utterance.path is not None else source.get("path")
+        known = {"path": str(path) if path else None, "text": utterance.text}
+        if any(known.values()):
+            media[utterance.key] = {name: value for name, value in known.items() if value}
+    return media

@@ -16,6 +16,12 @@ The ranks in ``ranks.csv`` are whole numbers from 1 to the number of candidates 
 (or ``inf``, a query that a search through an index missed), ``n`` of them per pair, and they
 give the pair's r@1, r@5, r@10 and mrr again: the measures are recomputed from them.
 
+Where ``ranks.csv`` holds scores (``score``, ``wrong``, ``wrong_score``), they are finite
+numbers that agree with the ranks: a query at rank 1 has no wrong candidate above its correct
+one, a query at a lower rank has one at least as good. ``utterances`` in ``results.json``
+holds texts only. Reports of an older seqsim, without ``utterances`` or scores, load all the
+same (``utterances`` empty).
+
 A file that breaks any of this is refused with a :class:`ResultFileError` that names the file
 and the field: ``<path>: pairs[3]["r@1"] is 1.7; a fraction must lie in [0, 1]``.
 """
@@ -32,16 +38,49 @@ import numpy as np
 import pandas as pd
 
 from .ranking import MEASURES, retrieval_measures
-from .result import LABELS, RANK_TEXT_COLUMNS, RESULTS_SCHEMA, RetrievalResult
 from .run_folder import RESULTS_FILE, RUN_RECORD, read_run_record
 from .search.retrieval import POOLED
+
+LABELS = ("query_lang", "candidate_lang")
+"""The columns of :attr:`RetrievalResult.summary <seqsim.result.RetrievalResult.summary>`
+that name the language pair."""
+RESULTS_SCHEMA = 1
+"""The version of the layout of ``results.json`` (:meth:`RetrievalResult.to_dict
+<seqsim.result.RetrievalResult.to_dict>`)."""
+RANK_TEXT_COLUMNS = (
+    "query_lang",
+    "candidate_lang",
+    "id",
+    "retrieved",
+    "wrong",
+    "sentence",
+    "retrieved_sentence",
+    "correct",
+)
+"""The columns of ``ranks.csv`` that hold text (read as text, never as numbers)."""
+RANK_SCORE_COLUMNS = ("score", "wrong_score")
+"""The columns of ``ranks.csv`` that hold scores: the correct candidate's (the best-scoring one
+of the query's sentence) and the best-scoring wrong candidate's (``wrong``). Reports written
+before seqsim recorded them, and results of ``search="index"``, lack them."""
+MEDIA_FIELDS = ("path", "text")
+"""What :attr:`RetrievalResult.utterances <seqsim.result.RetrievalResult.utterances>` may
+tell of an utterance: its audio file and its text (transcript)."""
+
+
+ResultType = Callable[..., Any]
+"""The result class whose ``to_dict`` writes ``results.json``: ``result_type(languages,
+summary, ranks, settings).to_dict()``."""
 
 PAIR_FIELDS = (*LABELS, *MEASURES)
 """What every pair of ``results.json`` holds (what
 :meth:`RetrievalResult.to_dict <seqsim.result.RetrievalResult.to_dict>` needs of a summary)."""
 RANK_COLUMNS = (*LABELS, "id", "rank", "retrieved")
-"""The columns of a ``ranks.csv`` with ranks; ``sentence`` and ``retrieved_sentence`` follow
-in a result with sentences."""
+"""The columns of a ``ranks.csv`` with ranks; the scores (``score``, ``wrong``,
+``wrong_score``) follow where the run recorded them, and ``sentence``, ``retrieved_sentence``
+and ``correct`` in a result with sentences."""
+OPTIONAL_PARTS: dict[str, Any] = {"utterances": {}}
+"""Parts of ``results.json`` that reports written by older seqsim lack, with the value such a
+report reads as."""
 _EMPTY_TABLES = ("\n", "\r\n")
 """What :meth:`pandas.DataFrame.to_csv` writes for a result without ranks."""
 _KINDS = {dict: "an object", list: "a list", str: "a text", int: "a whole number"}
@@ -60,7 +99,7 @@ class ResultFileError(ValueError):
     """
 
 
-def read_results_json(path: str | Path) -> dict[str, Any]:
+def read_results_json(path: str | Path, result_type: ResultType) -> dict[str, Any]:
     """``results.json``, read and checked against what its writer writes.
 
     Parameters
@@ -68,6 +107,9 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     path : str or Path
         A ``results.json`` (:meth:`RetrievalResult.to_dict
         <seqsim.result.RetrievalResult.to_dict>` as JSON).
+    result_type : type
+        The writer: :class:`~seqsim.result.RetrievalResult` (given, not imported here, so that
+        the result type imports its file format and not the other way round).
 
     Returns
     -------
@@ -95,11 +137,11 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     >>> with tempfile.TemporaryDirectory() as folder:
     ...     path = Path(folder) / "results.json"
     ...     _ = path.write_text(json.dumps(data))
-    ...     print(read_results_json(path)["mean"]["r@1"])
+    ...     print(read_results_json(path, RetrievalResult)["mean"]["r@1"])
     ...     data["pairs"][1]["r@1"] = 1.7
     ...     _ = path.write_text(json.dumps(data))
     ...     try:
-    ...         read_results_json(path)
+    ...         read_results_json(path, RetrievalResult)
     ...     except ResultFileError as error:
     ...         print(error)  # doctest: +ELLIPSIS
     0.75
@@ -108,9 +150,10 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     data = _parse_json(path)
     _check_schema(path, data)
-    _check_parts(path, data, _as_written(PAIR_FIELDS, {}))
+    data = {**OPTIONAL_PARTS, **data}
+    _check_parts(path, data, _as_written(result_type, PAIR_FIELDS, {}))
     _check_languages(path, data["languages"])
-    written = _as_written(_pair_columns(path, data["pairs"]), data["settings"])
+    written = _as_written(result_type, _pair_columns(path, data["pairs"]), data["settings"])
     _check_units(path, data["units"], written["units"])
     _check_pairs(path, data, written["units"])
     _check_means(path, data["mean"], data["pairs"], list(written["mean"]))
@@ -118,6 +161,7 @@ def read_results_json(path: str | Path) -> dict[str, Any]:
         _check_kind(path, _field("failures", number), failure, {})
     for name, count in data["diagnostics"].items():
         _check_count(path, _field("diagnostics", name), count)
+    _check_utterances(path, data["utterances"])
     if data["settings_hash"] != written["settings_hash"]:
         raise ResultFileError(
             f"{path}: settings_hash is {_shown(data['settings_hash'])}, but the settings hash "
@@ -187,6 +231,7 @@ def read_ranks_csv(path: str | Path, results: Mapping[str, Any]) -> pd.DataFrame
         _check_rank_columns(path, ranks)
         _check_rank_values(path, ranks, results)
         _check_rank_pairs(path, ranks, results)
+        _check_rank_scores(path, ranks)
     return ranks
 
 
@@ -215,13 +260,13 @@ def _pair_name(key: tuple[str, str]) -> str:
     return f"({json.dumps(key[0])}, {json.dumps(key[1])})"
 
 
-def _as_written(columns: list[str] | tuple[str, ...], settings: dict[str, Any]) -> dict[str, Any]:
+def _as_written(
+    result_type: ResultType, columns: list[str] | tuple[str, ...], settings: dict[str, Any]
+) -> dict[str, Any]:
     """What :meth:`RetrievalResult.to_dict` writes for a result with these summary columns
     and settings (and no rows): the writer is the one place that decides the parts of
     ``results.json``, the unit of each column, the measures averaged and the settings hash."""
-    return RetrievalResult(
-        [], pd.DataFrame(columns=list(columns)), pd.DataFrame(), settings
-    ).to_dict()
+    return result_type([], pd.DataFrame(columns=list(columns)), pd.DataFrame(), settings).to_dict()
 
 
 def _parse_json(path: Path) -> dict[str, Any]:
@@ -427,6 +472,19 @@ def _check_means(
             )
 
 
+def _check_utterances(path: Path, utterances: Mapping[str, Any]) -> None:
+    """Each utterance's media is an object of texts, of the fields a report shows."""
+    for key, media in utterances.items():
+        _check_kind(path, _field("utterances", key), media, {})
+        for name, value in media.items():
+            if name not in MEDIA_FIELDS:
+                raise ResultFileError(
+                    f"{path}: {_field('utterances', key, name)} is not one of "
+                    f"{', '.join(MEDIA_FIELDS)}"
+                )
+            _check_kind(path, _field("utterances", key, name), value, "")
+
+
 def _listed_by_its_run(path: Path) -> bool:
     """Whether the run record of the report that holds ``path`` lists it: the record of its
     folder, or of the folder above (a report of several results)."""
@@ -452,7 +510,7 @@ def _parse_ranks(path: Path) -> pd.DataFrame:
 
 def _check_rank_columns(path: Path, ranks: pd.DataFrame) -> None:
     """Every column of :data:`RANK_COLUMNS`, and no column a ranks.csv does not have."""
-    known = (*RANK_COLUMNS, *(c for c in RANK_TEXT_COLUMNS if c not in RANK_COLUMNS))
+    known = tuple(dict.fromkeys((*RANK_COLUMNS, *RANK_SCORE_COLUMNS, *RANK_TEXT_COLUMNS)))
     absent = [column for column in RANK_COLUMNS if column not in ranks.columns]
     if absent:
         raise ResultFileError(
@@ -536,3 +594,40 @@ def _check_rank_pairs(path: Path, ranks: pd.DataFrame, results: Mapping[str, Any
                     f"{given[measure]!r}, but {_field('pairs', number, measure)} in "
                     f"{RESULTS_FILE} beside it is {pair[measure]!r}"
                 )
+
+
+def _check_rank_scores(path: Path, ranks: pd.DataFrame) -> None:
+    """Scores, where the file has them, are finite numbers that agree with the ranks: a query
+    at rank 1 has no wrong candidate above its correct one, any other has one at least as
+    good."""
+    present = [column for column in RANK_SCORE_COLUMNS if column in ranks.columns]
+    if not present:
+        return
+    if len(present) < len(RANK_SCORE_COLUMNS) or "wrong" not in ranks.columns:
+        absent = [c for c in (*RANK_SCORE_COLUMNS, "wrong") if c not in ranks.columns]
+        raise ResultFileError(
+            f"{path}: has {present[0]!r} but lacks the column {absent[0]!r}; the scores come "
+            "together"
+        )
+    scores = {
+        column: pd.to_numeric(ranks[column], errors="coerce").to_numpy(dtype=float)
+        for column in RANK_SCORE_COLUMNS
+    }
+    for column, values in scores.items():
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ResultFileError(
+                f'{path}: line {row + 2} "{column}" is {_cell(ranks[column].iloc[row])}; a '
+                "score is a finite number"
+            )
+    score, wrong_score = scores["score"], scores["wrong_score"]
+    first = ranks["rank"].to_numpy(dtype=float) == 1
+    disagree = (first & (wrong_score > score)) | (~first & (wrong_score < score))
+    if disagree.any():
+        row = int(np.argmax(disagree))
+        raise ResultFileError(
+            f'{path}: line {row + 2} "rank" is {_cell(ranks["rank"].iloc[row])}, but its '
+            f"correct candidate scores {_cell(score[row])} and its best wrong one "
+            f"{_cell(wrong_score[row])} (rank 1 exactly when no wrong candidate scores higher)"
+        )

@@ -36,6 +36,7 @@ from .map import map_command
 from .metrics import list_metrics
 from .pair import pair_command
 from .prepare import prepare_group
+from .view import view_command
 
 __all__ = ["import_plugin", "main"]
 
@@ -118,5 +119,6 @@ for _command in (
     pair_command,
     map_command,
     list_metrics,
+    view_command,
 ):
     main.add_command(_command)

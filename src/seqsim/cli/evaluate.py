@@ -19,6 +19,7 @@ from .options import (
     candidates_option,
     device_option,
     figure_format_option,
+    html_report_options,
     k_option,
     langs_option,
     layers_option,
@@ -104,6 +105,7 @@ DEMO_LAYER = 6
 )
 @seed_option("Seed of --recordings one and of the bootstrap.")
 @figure_format_option()
+@html_report_options
 @overwrite_option()
 @friendly_errors
 @ray_options
@@ -165,13 +167,19 @@ def evaluate_command(
 @metrics_option("Registered metric name(s), comma-separated.")
 @layers_option("Encoder layer(s) of whisper-base, comma-separated", default=DEMO_LAYER)
 @figure_format_option()
+@html_report_options
 @overwrite_option()
 @friendly_errors
 def demo_command(
-    out: Path, metrics: list[Metric], layers: list[int], figure_format: str, overwrite: bool
+    out: Path,
+    metrics: list[Metric],
+    layers: list[int],
+    figure_format: str,
+    html: dict[str, Any],
+    overwrite: bool,
 ) -> None:
     """Evaluate the bundled demo corpus (40 sentences x en, fr, de, es, it) with the offline
-    whisper-base; no network needed."""
+    whisper-base; no network needed. Open OUT/report.html to see and hear the failures."""
     _run_evaluation(
         demo_corpus(),
         OFFLINE_BASE,
@@ -182,6 +190,7 @@ def demo_command(
         out,
         figure_format,
         overwrite,
+        html=html,
     )
 
 
@@ -195,6 +204,7 @@ def _run_evaluation(
     out: Path,
     figure_format: Any,
     overwrite: bool,
+    html: dict[str, Any],
     **options: Any,
 ) -> None:
     """Evaluate, write the reports (:func:`seqsim.report.write_reports`) and print them: one
@@ -215,7 +225,10 @@ def _run_evaluation(
             progress=True,
             **options,
         )
-        report = write_reports(results, out, figure_format, overwrite=overwrite)
+        pictures_from = {"store": store_path} if html["pictures"] else {}
+        report = write_reports(
+            results, out, figure_format, overwrite=overwrite, **html, **pictures_from
+        )
     (first_metric, first_layer), primary = next(iter(results.items()))
     _echo_embedding(primary, store_path)
     settings = primary.settings
@@ -252,6 +265,7 @@ def _run_comparison(
     out: Path,
     figure_format: Any,
     overwrite: bool,
+    html: dict[str, Any],
     **options: Any,
 ) -> None:
     """Evaluate several models (:func:`seqsim.model_comparison.compare_models`), each into
@@ -278,7 +292,7 @@ def _run_comparison(
             progress=True,
             **options,
         )
-        comparison.write(out, figure_format, overwrite=overwrite)
+        comparison.write(out, figure_format, overwrite=overwrite, **html, stores=store_paths)
     compared = comparison.compared()
     for label, result in compared.items():
         _echo_embedding(result, store_paths[label], f"{label}: ")

@@ -386,6 +386,36 @@ def overwrite_option() -> Decorator[Any]:
     )
 
 
+def html_report_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--copy-audio`` and ``--pictures``, what ``report.html`` carries; the command gets
+    ``html``, a dict of :func:`~seqsim.report.write_reports`'s ``copy_audio`` and
+    ``pictures``."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, copy_audio: bool, pictures: int, **kwargs: Any) -> Any:
+        return command(*args, html={"copy_audio": copy_audio, "pictures": pictures}, **kwargs)
+
+    options = [
+        click.option(
+            "--copy-audio",
+            is_flag=True,
+            help="Copy the audio of every utterance report.html lists into OUT/audio/, so that "
+            "the report moves with its sound (by default it links to the audio where it lies).",
+        ),
+        click.option(
+            "--pictures",
+            default=0,
+            show_default=True,
+            type=click.IntRange(min=0),
+            help="Pre-render the pair picture of the N worst failures of each language pair "
+            "for report.html (about 30 kB each; drawn from the store).",
+        ),
+    ]
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
 def ray_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """The options that put a command on a Ray cluster; the command gets ``place``, where its
     work runs (:mod:`seqsim.placement`): :data:`~seqsim.placement.HERE` without ``--ray``,
