@@ -22,6 +22,7 @@ from seqsim import backends, corpus, encoders, evaluation, pair, ranking, report
 from seqsim.backends import resolve_device
 from seqsim.cli import main
 from seqsim.encoders.whisper import WhisperEmbedder
+from seqsim.mining import defaults as mining_defaults
 from seqsim.recipes import fleurs
 from seqsim.search import SequenceIndex
 from seqsim.search.candidates import GENERATORS
@@ -67,6 +68,9 @@ LIBRARY_CHOICES = {
     "generator": lambda: tuple(GENERATORS),
     "family": lambda: tuple(encoders.available_encoders()),
     "method": lambda: shared_space.MAP_METHODS,
+    "margin": lambda: ranking.MARGINS,
+    "direction": lambda: mining_defaults.DIRECTIONS,
+    "mining_search": lambda: mining_defaults.SEARCHES,
 }
 
 
@@ -114,6 +118,8 @@ DIFFERENT_ON_PURPOSE = {
     "manifest holds",
     "--layers": "the demo shows whisper-base's final layer by its index (6)",
     "--layer": "the same option as --layers",
+    "--k": "mine averages LASER's 4 neighbours; search lists 10 hits, evaluate's CSLS 10",
+    "--search": "mine switches between exhaustive and the index by size (auto)",
 }
 
 
@@ -127,7 +133,7 @@ def test_no_option_means_two_defaults():
     differing = {name: values for name, values in defaults.items() if len(values) > 1}
     assert set(differing) <= set(DIFFERENT_ON_PURPOSE), differing
     # every command that takes a device says so, and means the same one (left out too)
-    assert [_default_of(o) for _, o in _options() if o.name == "device"] == ["auto"] * 4
+    assert [_default_of(o) for _, o in _options() if o.name == "device"] == ["auto"] * 5
 
 
 def _default(path: str, name: str):

@@ -447,14 +447,24 @@ def test_the_cli_evaluates_and_searches_on_the_cluster_as_it_does_here(address, 
                 + ["--out", str(tmp_path / f"{name}.tsv")]
                 + extra,
             )
+            mined = run(
+                main,
+                ["mine", str(store.path), str(store.path), "--layer", "0"]
+                + ["--source-langs", "aa", "--target-langs", "bb"]
+                + ["--out", str(tmp_path / f"{name}-mined")]
+                + extra,
+            )
         assert evaluated.exit_code == 0, evaluated.output
         assert searched.exit_code == 0, searched.output
+        assert mined.exit_code == 0, mined.output
         outputs[name] = (
             (tmp_path / name / "r_at_1.csv").read_text(),
             (tmp_path / f"{name}.tsv").read_text(),
+            (tmp_path / f"{name}-mined" / "pairs.tsv").read_text(),
         )
     assert outputs["ray"] == outputs["local"]
     assert len(outputs["ray"][1].splitlines()) == 1 + 3 * 90
+    assert len(outputs["ray"][2].splitlines()) > 1 + 15  # most of the 30 parallel pairs
 
 
 def test_evaluating_a_manifest_on_the_cluster_embeds_and_scores_as_here(
@@ -534,6 +544,28 @@ def test_matrix_chunked_of_a_cluster_metric_equals_the_local_matrix(two_thread_w
         expected = SeqSim().matrix(queries, candidates)
     chunks = matrix_chunked(two_thread_worker.metric(SeqSim()), queries, candidates, chunk_size=4)
     np.testing.assert_array_equal(np.concatenate(list(chunks)), expected)
+
+
+def test_mining_on_the_cluster_equals_mining_here_both_ways(two_thread_worker):
+    from seqsim import mine
+
+    rng = np.random.default_rng(9)
+    sources = random_sequences(rng, 14, 8, 2, 9)
+    targets = [s + 0.3 * rng.standard_normal(s.shape).astype(np.float32) for s in sources[:6]]
+    targets += random_sequences(rng, 5, 8, 2, 9)
+    for search in ("exhaustive", "index"):
+        with local_reference():
+            here = mine(sources, targets, search=search, candidates=4)
+        there = mine(
+            sources,
+            targets,
+            metric=two_thread_worker.metric(SeqSim()),
+            search=search,
+            candidates=4,
+        )
+        pd.testing.assert_frame_equal(there, here)
+        planted = {(n, n) for n in range(6)}  # target n is a noisy copy of source n
+        assert len(planted & set(zip(here.source, here.target, strict=True))) >= 4
 
 
 class UnregisteredMean(MeanPooled):

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
         register_metric,
     )
     from .metrics.ot import SinkhornConvergenceWarning
+    from .mining import mine
     from .recipes import prepare_fleurs, prepare_mass, write_manifest
     from .sequences import PackedSequences
     from .store import EmbeddingStore
@@ -61,6 +62,7 @@ _LAZY = {
     "available_metrics": "metrics",
     "get_metric": "metrics",
     "load_encoder": "encoders",
+    "mine": "mining",
     "matrix_chunked": "metrics",
     "pair_similarity": "pair",
     "plot_pair": "pair",
@@ -107,6 +109,7 @@ __all__ = [
     "get_metric",
     "load_encoder",
     "matrix_chunked",
+    "mine",
     "prepare_fleurs",
     "prepare_mass",
     "register_encoder",

@@ -24,6 +24,9 @@ DEFAULT_NORMALIZATION: Normalization = NORMALIZATIONS[0]
 """No hubness correction unless asked."""
 DEFAULT_NEIGHBOURS = 10
 """Neighbours of the hubness corrections (CSLS, ratio margin) unless told otherwise."""
+Margin = Literal["ratio", "distance", "absolute", "csls"]
+MARGINS = ("ratio", "distance", "absolute", "csls")
+"""The margins of :func:`margin_scores`, as LASER and stopes define them, and CSLS."""
 MEASURES = ("r@1", "r@5", "r@10", "mrr")
 
 
@@ -303,11 +306,92 @@ def normalize_scores(
     if method == "none":
         return scores
     k = min(k, scores.shape[0], scores.shape[1])
-    query_side = np.sort(scores, axis=1)[:, -k:].mean(axis=1)[:, None]
-    candidate_side = np.sort(scores, axis=0)[-k:, :].mean(axis=0)[None, :]
-    if method == "csls":
-        return 2 * scores - query_side - candidate_side
-    return scores / ((query_side + candidate_side) / 2)  # margin
+    query_side = neighbour_means(scores, k)[:, None]
+    candidate_side = neighbour_means(scores.T, k)[None, :]
+    return margin_scores(
+        scores, query_side, candidate_side, "csls" if method == "csls" else "ratio"
+    )
+
+
+def neighbour_means(scores: ArrayLike, k: int) -> np.ndarray:
+    """Mean of the ``k`` best scores of every row: ``r(x)`` of the hubness corrections.
+
+    Parameters
+    ----------
+    scores : array_like
+        (Q, R) scores, higher-is-better: a whole score matrix, or each row's best scores only
+        (a search's top list).
+    k : int
+        Scores averaged per row; all ``R`` when ``k > R``.
+
+    Returns
+    -------
+    numpy.ndarray
+        (Q,) the means.
+
+    Raises
+    ------
+    ValueError
+        When ``scores`` is not 2-D, or ``k`` is not an integer >= 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from seqsim.ranking import neighbour_means
+    >>> neighbour_means(np.array([[0.9, 0.1, 0.5], [0.2, 0.4, 0.6]]), k=2)
+    array([0.7, 0.5])
+    """
+    scores = _matrix(scores)
+    check_count("k (neighbours)", k, 1)
+    return np.sort(scores, axis=1)[:, -k:].mean(axis=1)
+
+
+def margin_scores(
+    scores: ArrayLike, query_means: ArrayLike, candidate_means: ArrayLike, margin: Margin
+) -> np.ndarray:
+    """Scores corrected by the neighbour means of their query and candidate, as in bitext mining.
+
+    With ``s = s(x, y)``, ``r(x)`` and ``r(y)`` (:func:`neighbour_means` of the query among the
+    candidates and of the candidate among the queries) and ``m = (r(x) + r(y)) / 2``: ``ratio``
+    is ``s / m`` (LASER's default; it assumes positive scores), ``distance`` ``s - m``,
+    ``absolute`` ``s`` itself, and ``csls`` ``2 s - r(x) - r(y)``. The arguments broadcast
+    against each other: a (Q, R) matrix with (Q, 1) and (1, R) means, or one score per pair.
+
+    Parameters
+    ----------
+    scores : array_like
+        Raw scores, higher-is-better.
+    query_means, candidate_means : array_like
+        ``r(x)`` and ``r(y)``, broadcastable to ``scores``.
+    margin : {"ratio", "distance", "absolute", "csls"}
+        The correction.
+
+    Returns
+    -------
+    numpy.ndarray
+        The corrected scores, higher-is-better.
+
+    Raises
+    ------
+    ValueError
+        For another ``margin``.
+
+    Examples
+    --------
+    One pair scoring 0.8, whose query's neighbours average 0.6 and candidate's 0.4:
+
+    >>> from seqsim.ranking import margin_scores
+    >>> [round(float(margin_scores(0.8, 0.6, 0.4, m)), 4) for m in ("ratio", "distance", "csls")]
+    [1.6, 0.3, 0.6]
+    """
+    check_choice("margin", margin, MARGINS)
+    score, query, candidate = (np.asarray(v) for v in (scores, query_means, candidate_means))
+    if margin == "csls":
+        return 2 * score - query - candidate
+    if margin == "absolute":
+        return score
+    mean = (query + candidate) / 2
+    return score / mean if margin == "ratio" else score - mean
 
 
 def bootstrap_interval(

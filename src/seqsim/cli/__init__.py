@@ -34,6 +34,7 @@ from .evaluate import demo_command, evaluate_command
 from .index import index_group, search_command
 from .map import map_command
 from .metrics import list_metrics
+from .mine import mine_command
 from .pair import pair_command
 from .prepare import prepare_group
 from .view import view_command
@@ -118,6 +119,7 @@ for _command in (
     search_command,
     pair_command,
     map_command,
+    mine_command,
     list_metrics,
     view_command,
 ):
