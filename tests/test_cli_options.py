@@ -18,10 +18,21 @@ from click.testing import CliRunner
 from helpers import write_manifest
 
 import seqsim.cli
-from seqsim import backends, corpus, encoders, evaluation, pair, ranking, report, shared_space
+from seqsim import (
+    backends,
+    corpus,
+    encoders,
+    evaluation,
+    evaluation_options,
+    pair,
+    ranking,
+    report,
+    shared_space,
+)
 from seqsim.backends import resolve_device
 from seqsim.cli import main
 from seqsim.encoders.whisper import WhisperEmbedder
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.mining import defaults as mining_defaults
 from seqsim.recipes import fleurs
 from seqsim.search import SequenceIndex
@@ -60,7 +71,7 @@ def _default_of(option: click.Option) -> object:
 LIBRARY_CHOICES = {
     "backend": lambda: ("auto", *backends.BACKENDS),
     "normalization": lambda: ranking.NORMALIZATIONS,
-    "search": lambda: evaluation.SEARCH_MODES,
+    "search": lambda: evaluation_options.SEARCH_MODES,
     "recordings": lambda: evaluation.RECORDINGS,
     "dtype": lambda: store.STORAGE_DTYPES,
     "duplicates": lambda: corpus.DUPLICATES,
@@ -150,7 +161,13 @@ def test_the_cli_defaults_are_the_library_defaults():
     assert _default("index build", "generator") == _signature_default(SequenceIndex, "generator")
     assert _default("index build", "layer") == _signature_default(SequenceIndex.from_store, "layer")
     assert _default("search", "k") == _signature_default(SequenceIndex.search, "k")
-    assert _default("evaluate", "k") == _signature_default(evaluation.evaluate_grid, "k")
+    scoring, search = ScoringOptions(), SearchOptions()
+    assert _default("evaluate", "k") == scoring.k
+    assert _default("evaluate", "normalization") == scoring.normalization
+    assert _default("evaluate", "bootstrap") == scoring.bootstrap
+    assert _default("evaluate", "seed") == scoring.seed
+    assert _default("evaluate", "search") == search.mode
+    assert _default("evaluate", "candidates") == search.candidates
     assert (
         _default("evaluate", "metrics")
         == _signature_default(evaluation.evaluate_grid, "metrics")[0]
@@ -306,7 +323,7 @@ def test_a_metrics_own_normalization_is_kept_apart_from_the_scores_and_hashed(ha
             store=hand_store.path,
             layer=0,
             metric=DTWSim(normalization=kind, backend="numba"),
-            normalization="csls",
+            scoring=ScoringOptions("csls"),
             progress=False,
         )
         for kind in ("sum", "path")

@@ -11,6 +11,7 @@ from helpers import write_manifest
 from seqsim.cli import main
 from seqsim.corpus import Corpus, Utterance
 from seqsim.evaluation import evaluate
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.store import EmbeddingStore
 
 
@@ -134,7 +135,13 @@ def test_the_command_line_names_its_own_options(tmp_path, manifest, tiny_whisper
     assert "search='index'" not in result.output and "(use --search exhaustive)" in result.output
     corpus = Corpus([Utterance("s1", "aa", None), Utterance("s1", "bb", None)])
     with pytest.raises(ValueError, match=r"search='index' ranks .* \(use search='exhaustive'\)"):
-        evaluate(corpus, store=store, search="index", normalization="csls", progress=False)
+        evaluate(
+            corpus,
+            store=store,
+            search=SearchOptions("index"),
+            scoring=ScoringOptions("csls"),
+            progress=False,
+        )
 
 
 def test_a_misspelt_keyword_names_evaluate_and_the_closest_option(tmp_path):

@@ -47,6 +47,7 @@ from seqsim.cli import main  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
 from seqsim.distributed import ClusterMetric, RayCluster, embed_on_ray  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
+from seqsim.evaluation_options import SearchOptions
 from seqsim.metrics import register_metric  # noqa: E402
 from seqsim.search import MeanPooled, SequenceIndex  # noqa: E402
 from seqsim.whisper.loading import OFFLINE_BASE  # noqa: E402
@@ -395,7 +396,7 @@ def parallel_store(path: Path, langs=("aa", "bb", "cc"), sentences=30, dim=16) -
 
 def test_distributed_evaluation_equals_local(two_thread_worker, tmp_path):
     store = parallel_store(tmp_path / "store")
-    for options in ({}, {"search": "index", "candidates": 5}):
+    for options in ({}, {"search": SearchOptions("index", candidates=5)}):
         with local_reference():
             local = evaluate(store=store, layer=0, progress=False, **options)
         metric = two_thread_worker.metric(get_metric("seqsim"))
@@ -449,7 +450,8 @@ def test_the_cli_evaluates_and_searches_on_the_cluster_as_it_does_here(address, 
             )
             mined = run(
                 main,
-                ["mine", str(store.path), str(store.path), "--layer", "0"]
+                ["mine", "--sources", str(store.path), "--targets", str(store.path)]
+                + ["--layer", "0"]
                 + ["--source-langs", "aa", "--target-langs", "bb"]
                 + ["--out", str(tmp_path / f"{name}-mined")]
                 + extra,

@@ -8,6 +8,7 @@ from helpers import random_sequences
 
 from seqsim import Metric, PackedSequences, SeqSim
 from seqsim.evaluation import evaluate_embeddings
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.ranking import ranks_of_targets, retrieval_measures
 
 
@@ -26,7 +27,7 @@ def test_evaluate_embeddings_on_a_synthetic_parallel_corpus():
         "bb": (ids, packed(translated)),
         "cc": (ids, packed(unrelated)),
     }
-    result = evaluate_embeddings(embeddings, "seqsim", bootstrap=200)
+    result = evaluate_embeddings(embeddings, "seqsim", scoring=ScoringOptions(bootstrap=200))
     matrix = result.matrix("r@1")
     assert list(matrix.index) == list(matrix.columns) == ["aa", "bb", "cc"]
     assert np.isnan(matrix.loc["aa", "aa"])
@@ -48,7 +49,7 @@ def test_language_mean_centering_removes_a_language_offset():
     offset = 6.0 * rng.standard_normal(16).astype(np.float32)
     shifted = [s + offset for s in source]  # every frame of language bb carries the same offset
     embeddings = {"aa": (ids, packed(source)), "bb": (ids, packed(shifted))}
-    result = evaluate_embeddings(embeddings, "seqsim", center=True)
+    result = evaluate_embeddings(embeddings, "seqsim", scoring=ScoringOptions(center=True))
     assert result.mean("raw_r@1") < 0.8
     assert result.mean("r@1") == 1.0
 
@@ -174,7 +175,9 @@ def test_multi_positive_refuses_a_sentence_missing_in_a_language_and_index_searc
         evaluate_embeddings(embeddings, Lookup(), sentences={"aa": ["X"] * 3, "bb": ["X"] * 4})
     _, sentences = multi_positive_embeddings()
     with pytest.raises(ValueError, match="search='index' needs one recording per sentence"):
-        evaluate_embeddings(embeddings, Lookup(), sentences=sentences, search="index")
+        evaluate_embeddings(
+            embeddings, Lookup(), sentences=sentences, search=SearchOptions("index")
+        )
 
 
 def test_one_recording_each_under_its_own_id_equals_the_id_protocol():
@@ -220,8 +223,8 @@ def test_settings_hash_covers_what_changes_the_numbers(monkeypatch):
         "corpus keys": digest(renamed),
         "float16 frames": digest(half),
         "backend": digest(metric="torch"),
-        "bootstrap samples": digest(bootstrap=10),
-        "seed": digest(seed=1),
+        "bootstrap samples": digest(scoring=ScoringOptions(bootstrap=10)),
+        "seed": digest(scoring=ScoringOptions(seed=1)),
     }
     monkeypatch.setattr(evaluation, "__version__", "0.0.0-other")
     changed["seqsim version"] = digest()

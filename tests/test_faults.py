@@ -354,18 +354,12 @@ def test_out_of_range_numbers_are_usage_errors(tmp_path, arguments, option):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"k": 0}, "k (neighbours for csls / margin) must be an integer >= 1, got 0"),
-        ({"k": -3, "normalization": "csls"}, "must be an integer >= 1, got -3"),
-        ({"bootstrap": -5}, "bootstrap (samples; 0 for none) must be an integer >= 0"),
-        (
-            {"normalization": "zscore"},
-            "normalization must be one of 'none', 'csls', 'margin'; got 'zscore'",
-        ),
         ({"langs": ["aa"]}, "retrieval needs at least two languages"),
         ({"metric": "nope"}, "unknown metric 'nope'"),
     ],
 )
 def test_the_api_checks_options_before_embedding(tmp_path, manifest, options, message):
+    """(The scoring options are checked where they are made: tests/test_evaluation_options.)"""
     from seqsim.corpus import read_manifest
     from seqsim.evaluation import evaluate
 

@@ -28,6 +28,7 @@ from seqsim.cli import main
 from seqsim.corpus import Corpus, CorpusError, Utterance
 from seqsim.distributed.cluster import RayConnectionError, check_reachable
 from seqsim.evaluation import EvaluationWarning, evaluate_embeddings, evaluate_grid
+from seqsim.evaluation_options import ScoringOptions
 from seqsim.sequences import PackedSequences
 from seqsim.store import EmbeddingStore
 
@@ -308,12 +309,12 @@ def test_more_csls_neighbours_than_candidates_are_lowered_warned_and_recorded(tm
     store = _store(tmp_path / "store", {"en": 10, "fr": 10})
     expected = "k=500 neighbours for csls, but en has only 10 utterances: using k=10"
     with pytest.warns(EvaluationWarning, match=re.escape(expected)):
-        results = evaluate_grid(store=store, normalization="csls", k=500, progress=False)
+        results = evaluate_grid(store=store, scoring=ScoringOptions("csls", k=500), progress=False)
     result = next(iter(results.values()))
     assert result.settings["k"] == 10
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        exact = evaluate_grid(store=store, normalization="csls", k=10, progress=False)
+        exact = evaluate_grid(store=store, scoring=ScoringOptions("csls", k=10), progress=False)
     assert next(iter(exact.values())).summary.equals(result.summary)
 
 

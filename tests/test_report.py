@@ -9,6 +9,7 @@ from helpers import random_sequences
 
 from seqsim import PackedSequences
 from seqsim.evaluation import RetrievalResult, evaluate_embeddings
+from seqsim.evaluation_options import ScoringOptions
 from seqsim.report import (
     layer_ablation,
     plot_heatmap,
@@ -106,7 +107,7 @@ def test_write_report_then_load_gives_an_equal_result(tmp_path):
     noisy = [s + 0.3 * rng.standard_normal(s.shape).astype(np.float32) for s in source]
     ids = ["007", "1", "NA", "s3", "s4", "s5"]  # ids a CSV reader would turn into numbers or NaN
     embeddings = {"fr": (ids, packed(source)), "en": (ids, packed(noisy))}
-    result = evaluate_embeddings(embeddings, "seqsim", bootstrap=20, seed=4)
+    result = evaluate_embeddings(embeddings, "seqsim", scoring=ScoringOptions(bootstrap=20, seed=4))
     result.failures = [{"key": "en/s9", "source": "s9.wav", "reason": "s9.wav: not audio"}]
     result.diagnostics = {"pairs": 3}
     folder = tmp_path / "report"

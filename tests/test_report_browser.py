@@ -18,6 +18,7 @@ import pytest
 
 from seqsim.corpus import demo_corpus
 from seqsim.evaluation import evaluate_grid
+from seqsim.evaluation_options import ScoringOptions
 from seqsim.report import write_report, write_reports
 from seqsim.result import utterance_media
 
@@ -65,7 +66,7 @@ def evaluated(tiny_whisper_dir, tmp_path_factory):
         layers=[2],
         metrics=["seqsim", "avgsim"],
         langs=LANGS,
-        bootstrap=50,
+        scoring=ScoringOptions(bootstrap=50),
         progress=False,
     )
     for result in results.values():  # what the evaluation records of each utterance

@@ -23,6 +23,7 @@ from seqsim import PackedSequences, SeqSim
 from seqsim.cli import main
 from seqsim.cli.view import serve
 from seqsim.evaluation import evaluate_embeddings
+from seqsim.evaluation_options import ScoringOptions
 from seqsim.report import write_report, write_reports
 from seqsim.report_html import HtmlReportError
 from seqsim.result import RetrievalResult
@@ -97,7 +98,9 @@ def audio(tmp_path):
 def result(audio):
     rng = np.random.default_rng(0)
     embeddings = {lang: (IDS, frames_of(rng, len(IDS), 0.8)) for lang in LANGS}
-    result = evaluate_embeddings(embeddings, settings={"model": "toy", "layer": 3}, bootstrap=20)
+    result = evaluate_embeddings(
+        embeddings, settings={"model": "toy", "layer": 3}, scoring=ScoringOptions(bootstrap=20)
+    )
     result.utterances = audio
     return result
 

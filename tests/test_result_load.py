@@ -12,6 +12,7 @@ from helpers import random_sequences
 
 from seqsim import PackedSequences
 from seqsim.evaluation import RetrievalResult, evaluate_embeddings
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.report import write_report, write_reports
 from seqsim.result_file import ResultFileError
 
@@ -57,12 +58,12 @@ def index_result():
         lang: (ids, packed(random_sequences(rng, len(ids), 4, min_len=2, max_len=4)))
         for lang in ("en", "fr", "de")
     }
-    return evaluate_embeddings(embeddings, "seqsim", search="index", candidates=1)
+    return evaluate_embeddings(embeddings, "seqsim", search=SearchOptions("index", 1))
 
 
 @pytest.fixture(scope="module")
 def result():
-    made = sentence_result(bootstrap=10, seed=1, settings={"layer": 0})
+    made = sentence_result(scoring=ScoringOptions(bootstrap=10, seed=1), settings={"layer": 0})
     ranks = made.ranks[(made.ranks.query_lang == "en") & (made.ranks.candidate_lang == "fr")]
     assert 1 in set(ranks["rank"]) and max(ranks["rank"]) > 1  # what the damages below need
     assert list(made.summary["candidates"]) == [4] * 6
@@ -72,8 +73,11 @@ def result():
 @pytest.mark.parametrize(
     "written",
     [
-        pytest.param(lambda: sentence_result(bootstrap=10, seed=1), id="sentences-bootstrap"),
-        pytest.param(lambda: sentence_result(normalization="csls", k=2), id="csls"),
+        pytest.param(
+            lambda: sentence_result(scoring=ScoringOptions(bootstrap=10, seed=1)),
+            id="sentences-bootstrap",
+        ),
+        pytest.param(lambda: sentence_result(scoring=ScoringOptions("csls", k=2)), id="csls"),
         pytest.param(multi_positive_result, id="multi-positive-more-queries-than-candidates"),
         pytest.param(index_result, id="index-with-misses-and-pooled-rows"),
     ],

@@ -13,6 +13,7 @@ from helpers import random_sequences
 from store_workers import SETTINGS, frames_for
 
 from seqsim import PackedSequences, SeqSim, get_metric
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.search import (
     CandidateGenerator,
     CentroidInteraction,
@@ -329,7 +330,7 @@ def test_evaluation_through_the_index_matches_exhaustive_ranks():
 
     embeddings = parallel_languages(np.random.default_rng(11))
     exhaustive = evaluate_embeddings(embeddings, "seqsim")
-    searched = evaluate_embeddings(embeddings, "seqsim", search="index", candidates=100)
+    searched = evaluate_embeddings(embeddings, "seqsim", search=SearchOptions("index", 100))
     pairs = searched.summary[searched.summary["candidate_lang"] != "pooled"]
     for measure in ("r@1", "r@5", "r@10"):
         np.testing.assert_allclose(pairs[measure], exhaustive.summary[measure])
@@ -360,14 +361,16 @@ def test_a_narrow_shortlist_reports_its_disagreement():
         np.random.default_rng(12), sentences=80, noise=2.5, lengths=(60, 80)
     )
     searched = evaluate_embeddings(
-        embeddings, "seqsim", search="index", candidates=1, agreement_sample=10
+        embeddings, "seqsim", search=SearchOptions("index", 1, agreement_sample=10)
     )
     assert (searched.summary["agreement_queries"] == 10).all()
     assert searched.summary["agreement_r@1"].min() < 1.0
     with pytest.raises(ValueError, match="normalization, center and bootstrap need full"):
-        evaluate_embeddings(embeddings, "seqsim", search="index", normalization="csls")
-    with pytest.raises(ValueError, match="search must be one of 'exhaustive', 'index'"):
-        evaluate_embeddings(embeddings, "seqsim", search="faiss")
+        evaluate_embeddings(
+            embeddings, "seqsim", scoring=ScoringOptions("csls"), search=SearchOptions("index")
+        )
+    with pytest.raises(ValueError, match="mode must be one of 'exhaustive', 'index'; got 'faiss'"):
+        SearchOptions("faiss")
 
 
 def test_a_pickled_index_of_a_store_carries_the_store_path_not_its_frames(tmp_path):
@@ -539,7 +542,7 @@ def test_the_search_summary_counts_each_query_once():
 
     frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
     embeddings = {"en": (["s1", "s2"], frames), "fr": (["s1", "s2"], frames)}
-    result = evaluate_embeddings(embeddings, search="index", candidates=1)
+    result = evaluate_embeddings(embeddings, search=SearchOptions("index", 1))
     assert search_summary(result).endswith("(4 queries, 8 searches in 4 rows)")
-    sampled = evaluate_embeddings(embeddings, search="index", candidates=1, agreement_sample=1)
+    sampled = evaluate_embeddings(embeddings, search=SearchOptions("index", 1, agreement_sample=1))
     assert search_summary(sampled).endswith("(2 queries, 4 searches in 4 rows)")

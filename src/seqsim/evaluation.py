@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,13 +25,9 @@ import pandas as pd
 import torch
 
 from ._defaults import (
-    DEFAULT_BOOTSTRAP,
     DEFAULT_LAYER,
     DEFAULT_METRIC,
-    DEFAULT_SEARCH,
-    DEFAULT_SEED,
     RECORDINGS,
-    SEARCH_MODES,
 )
 from ._version import __version__
 from .backends import Backend
@@ -39,15 +36,12 @@ from .corpus import Corpus, CorpusError, Utterance
 from .embedding import EmbeddingRunner, model_name
 from .embedding import embed_corpus as embed_corpus  # importable from here too, as before
 from .encoders import EncoderSpec, encoder_spec, resolve_layers
+from .evaluation_options import ScoringOptions, SearchOptions
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
 from .provenance import audio_fingerprint
 from .ranking import (
-    DEFAULT_NEIGHBOURS,
-    DEFAULT_NORMALIZATION,
-    Normalization,
     bootstrap_interval,
-    check_scoring_options,
     normalize_scores,
     ranks_of_targets,
     retrieval_measures,
@@ -60,65 +54,11 @@ from .result import RANK_TEXT_COLUMNS as RANK_TEXT_COLUMNS
 from .result import RESULTS_SCHEMA as RESULTS_SCHEMA
 from .result import RetrievalResult as RetrievalResult
 from .result import utterance_media
-from .search.index import DEFAULT_CANDIDATES
 from .search.retrieval import search_rows
 from .sequences import PackedSequences
 from .store import EmbeddingStore, EmbedReport, StoreMismatchError
 
-Search = Literal["exhaustive", "index"]
 Recordings = Literal["all", "one"]
-
-
-def check_search_options(
-    search: str,
-    candidates: int,
-    agreement_sample: int | None,
-    normalization: str = DEFAULT_NORMALIZATION,
-    center: bool = False,
-    bootstrap: int = DEFAULT_BOOTSTRAP,
-) -> None:
-    """Raise a clear ``ValueError`` for a search option the evaluator cannot use.
-
-    Parameters
-    ----------
-    search : str
-        ``"exhaustive"`` or ``"index"``.
-    candidates : int
-        Shortlist length per query (at least 1).
-    agreement_sample : int or None
-        Queries checked against exhaustive search (at least 1), or None for all.
-    normalization, center, bootstrap
-        The scoring options, which an index search cannot take (they need full score
-        matrices).
-
-    Raises
-    ------
-    ValueError
-        Naming the option and the value it got.
-
-    Examples
-    --------
-    >>> from seqsim.evaluation import check_search_options
-    >>> check_search_options("index", candidates=100, agreement_sample=None)
-    >>> check_search_options("fast", candidates=100, agreement_sample=None)
-    Traceback (most recent call last):
-        ...
-    ValueError: search must be one of 'exhaustive', 'index'; got 'fast'
-    >>> check_search_options("index", 100, None, normalization="csls")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-        ...
-    ValueError: search='index' ranks by exact scores of a shortlist: normalization, center ...
-    """
-    check_choice("search", search, SEARCH_MODES)
-    if search == "index" and (normalization != "none" or center or bootstrap):
-        raise ValueError(
-            f"{option('search', 'index')} ranks by exact scores of a shortlist: "
-            f"{option('normalization')}, {option('center')} and {option('bootstrap')} need "
-            f"full score matrices (use {option('search', 'exhaustive')})"
-        )
-    check_count("candidates", candidates, 1)
-    if agreement_sample is not None:
-        check_count("agreement_sample", agreement_sample, 1)
 
 
 def check_languages(langs: Sequence[str] | None) -> None:
@@ -393,16 +333,10 @@ def evaluate_embeddings(
     metric: str | Metric = DEFAULT_METRIC,
     *,
     sentences: Mapping[str, Sequence[str]] | None = None,
-    normalization: Normalization = DEFAULT_NORMALIZATION,
-    k: int = DEFAULT_NEIGHBOURS,
-    center: bool = False,
-    bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = DEFAULT_SEED,
+    scoring: ScoringOptions | None = None,
+    search: SearchOptions | None = None,
     settings: Mapping[str, Any] | None = None,
     progress: bool = False,
-    search: Search = DEFAULT_SEARCH,
-    candidates: int = DEFAULT_CANDIDATES,
-    agreement_sample: int | None = None,
 ) -> RetrievalResult:
     """Retrieval between every ordered pair of languages of embeddings already in memory.
 
@@ -428,19 +362,19 @@ def evaluate_embeddings(
         other language, and the rank is that of the best-ranked recording of the query's
         sentence; ``chance`` is then the mean over queries of (recordings of its sentence) /
         (candidates)).
-    normalization : {"none", "csls", "margin"}, default "none"
-        Rescore each (Q, R) matrix with CSLS or the ratio margin over ``k`` neighbours
-        (:func:`~seqsim.ranking.normalize_scores`).
-    k : int, default 10
-        Neighbours for csls / margin: at most the utterances of the language that has fewest
-        (a larger ``k`` is lowered to them, with an :class:`EvaluationWarning`:
-        :func:`neighbours`); ``settings["k"]`` records the value used.
-    center : bool, default False
-        Subtract each language's mean frame first (:func:`center_by_language`).
-    bootstrap : int, default 0
-        Bootstrap samples of the R@1 interval (``ci_low``, ``ci_high``); 0 for none.
-    seed : int, default 0
-        Seed of the bootstrap and of the agreement sample.
+    scoring : ScoringOptions, optional
+        How scores become ranks (:class:`~seqsim.evaluation_options.ScoringOptions`: a
+        hubness correction, centering, a bootstrap, the seed); ``ScoringOptions()`` by
+        default. A ``k`` larger than the language that has fewest utterances is lowered to
+        it, with an :class:`EvaluationWarning` (:func:`neighbours`); ``settings["k"]``
+        records the value used.
+    search : SearchOptions, optional
+        How candidates are found (:class:`~seqsim.evaluation_options.SearchOptions`):
+        exhaustively by default; ``SearchOptions("index")`` retrieves through a
+        :class:`~seqsim.search.SequenceIndex` per pair and among all other languages pooled
+        (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
+        (``agreement_r@1``, ``agreement_r@10``). It needs one recording per sentence and
+        language, and no normalization, centering or bootstrap.
     settings : mapping, optional
         Settings recorded with the result (model, layer, ...); the metric's own settings and
         the options above take precedence over them. A ``data_fingerprint`` there is taken as
@@ -448,17 +382,6 @@ def evaluate_embeddings(
         it once); otherwise it is computed here.
     progress : bool, default False
         Show a progress bar over the language pairs.
-    search : {"exhaustive", "index"}, default "exhaustive"
-        ``"index"`` retrieves through a :class:`~seqsim.search.SequenceIndex` (a shortlist of
-        ``candidates``, reranked exactly), per pair and among all other languages pooled
-        (``candidate_lang == "pooled"``), and reports its agreement with exhaustive search
-        (``agreement_r@1``, ``agreement_r@10``). It needs one recording per sentence and
-        language, and no normalization, center or bootstrap.
-    candidates : int
-        Shortlist length per query with ``search="index"``.
-    agreement_sample : int, optional
-        Queries per pair checked against exhaustive search with ``search="index"``; all by
-        default.
 
     Returns
     -------
@@ -473,7 +396,7 @@ def evaluate_embeddings(
         :data:`MIN_SENTENCES` sentences; ids that differ between languages (without
         ``sentences``); ``sentences`` for other languages, of
         another length than the ids, or lacking a sentence in some language; and
-        ``search="index"`` with normalization, center, bootstrap or several recordings per
+        an index search with normalization, centering, bootstrap or several recordings per
         sentence.
 
     Warns
@@ -520,8 +443,8 @@ def evaluate_embeddings(
     """
     metric = get_metric(metric) if isinstance(metric, str) else metric
     diagnosed = metric.diagnostics()
-    check_scoring_options(normalization, k, bootstrap, seed)
-    check_search_options(search, candidates, agreement_sample, normalization, center, bootstrap)
+    scoring, search = scoring or ScoringOptions(), search or SearchOptions()
+    search.check_scoring(scoring)
     languages = list(embeddings)
     check_languages(languages)
     said = _sentences_said(embeddings, sentences)
@@ -531,45 +454,38 @@ def evaluate_embeddings(
             f"retrieval needs at least {MIN_SENTENCES} sentences in every language, got "
             f"{sentence_count}: with one, every query retrieves it"
         )
-    k = neighbours(k, normalization, {lang: len(values) for lang, values in said.items()})
+    counts = {lang: len(values) for lang, values in said.items()}
+    k = neighbours(scoring.k, scoring.normalization, counts)
     multi_positive = any(len(set(values)) < len(values) for values in said.values())
-    if search == "index":
+    if search.mode == "index":
         if multi_positive or any(values != said[languages[0]] for values in said.values()):
             raise ValueError(_multi_positive_search())
         rows, rank_rows = search_rows(
             {lang: (said[lang], packed) for lang, (_, packed) in embeddings.items()},
             metric,
-            candidates=candidates,
-            agreement_sample=agreement_sample,
-            seed=seed,
+            candidates=search.candidates,
+            agreement_sample=search.agreement_sample,
+            seed=scoring.seed,
             progress=progress,
         )
     else:
         rows, rank_rows = _exhaustive_rows(
-            embeddings,
-            said if sentences is not None else None,
-            metric,
-            normalization,
-            k,
-            center,
-            bootstrap,
-            seed,
-            progress,
+            embeddings, said if sentences is not None else None, metric, scoring, k, progress
         )
     metric_options = {k: v for k, v in metric.settings().items() if k != "metric"}
     run_settings = {
         **(settings or {}),
         "metric": metric.name,
         "metric_options": metric_options,  # apart: DTW's normalization is not the scores'
-        "normalization": normalization,
-        "k": k if normalization != "none" else None,
-        "search": search,
-        "candidates": candidates if search == "index" else None,
-        "center": center,
+        "normalization": scoring.normalization,
+        "k": k if scoring.normalization != "none" else None,
+        "search": search.mode,
+        "candidates": search.candidates if search.mode == "index" else None,
+        "center": scoring.center,
         "languages": languages,
         "sentences": sentence_count,
-        "bootstrap": bootstrap,
-        "seed": seed,
+        "bootstrap": scoring.bootstrap,
+        "seed": scoring.seed,
         "backend": _backend_kind(metric),
         "data_fingerprint": (settings or {}).get("data_fingerprint")
         or data_fingerprint(embeddings),
@@ -712,11 +628,8 @@ def _exhaustive_rows(
     embeddings: Mapping[str, tuple[Sequence[str], PackedSequences]],
     sentences: Mapping[str, Sequence[str]] | None,
     metric: Metric,
-    normalization: Normalization,
+    scoring: ScoringOptions,
     k: int,
-    center: bool,
-    bootstrap: int,
-    seed: int,
     progress: bool,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Summary and rank rows from every language pair's full score matrix; the correct
@@ -727,7 +640,7 @@ def _exhaustive_rows(
     codes = {lang: np.array([number[s] for s in values]) for lang, values in said.items()}
     frames = {lang: packed for lang, (_, packed) in embeddings.items()}
     raw_frames = frames
-    if center:
+    if scoring.center:
         frames = center_by_language(frames)
     computed: dict[tuple[str, str, bool], np.ndarray] = {}
 
@@ -748,8 +661,8 @@ def _exhaustive_rows(
         pairs, desc="language pairs", disable=not progress
     ):
         raw = scores(query_lang, candidate_lang, centered=False)
-        adjusted = scores(query_lang, candidate_lang, centered=True) if center else raw
-        adjusted = normalize_scores(adjusted, normalization, k)
+        adjusted = scores(query_lang, candidate_lang, centered=True) if scoring.center else raw
+        adjusted = normalize_scores(adjusted, scoring.normalization, k)
         targets = None  # the diagonal: query i's sentence is candidate i's
         row: dict[str, Any] = {"query_lang": query_lang, "candidate_lang": candidate_lang}
         row["n"], row["chance"] = len(adjusted), 1.0 / len(adjusted)
@@ -759,8 +672,10 @@ def _exhaustive_rows(
             row["chance"] = float(targets.sum(axis=1).mean() / targets.shape[1])
         ranks = ranks_of_targets(adjusted, targets)
         row.update(retrieval_measures(ranks))
-        if bootstrap:
-            row["ci_low"], row["ci_high"] = bootstrap_interval(ranks, bootstrap, seed)
+        if scoring.bootstrap:
+            row["ci_low"], row["ci_high"] = bootstrap_interval(
+                ranks, scoring.bootstrap, scoring.seed
+            )
         raw_ranks = ranks_of_targets(raw, targets)
         row.update({f"raw_{m}": v for m, v in retrieval_measures(raw_ranks).items()})
         rows.append(row)
@@ -924,18 +839,12 @@ def evaluate_grid(
     layers: Sequence[int] = (-1,),
     metrics: Sequence[str | Metric] = (DEFAULT_METRIC,),
     langs: Sequence[str] | None = None,
-    normalization: Normalization = DEFAULT_NORMALIZATION,
-    k: int = DEFAULT_NEIGHBOURS,
-    center: bool = False,
-    bootstrap: int = DEFAULT_BOOTSTRAP,
-    seed: int = DEFAULT_SEED,
+    scoring: ScoringOptions | None = None,
+    search: SearchOptions | None = None,
     backend: str = "auto",
     device: str | None = None,
     batch_size: int | None = None,
     progress: bool = True,
-    search: Search = DEFAULT_SEARCH,
-    candidates: int = DEFAULT_CANDIDATES,
-    agreement_sample: int | None = None,
     runner: EmbeddingRunner | None = None,
     recordings: Recordings = "all",
 ) -> dict[tuple[str, int], RetrievalResult]:
@@ -969,10 +878,9 @@ def evaluate_grid(
         :class:`~seqsim.distributed.ClusterMetric`).
     langs : sequence of str, optional
         The languages (at least two); all of the corpus or store by default.
-    normalization, k, center, bootstrap, search, candidates, agreement_sample
-        As in :func:`evaluate_embeddings`.
-    seed : int, default 0
-        Seed of the bootstrap, the agreement sample and ``recordings="one"``.
+    scoring, search
+        As in :func:`evaluate_embeddings`; ``scoring.seed`` also chooses the recording of
+        ``recordings="one"``.
     backend : str, default "auto"
         Backend of the metrics given by name (``"auto"``, ``"numba"``, ``"torch"``,
         ``"triton"``).
@@ -1049,8 +957,8 @@ def evaluate_grid(
         raise ValueError(
             "a corpus needs a model to embed it (or a store that holds its embeddings)"
         )
-    check_scoring_options(normalization, k, bootstrap, seed)
-    check_search_options(search, candidates, agreement_sample, normalization, center, bootstrap)
+    scoring, search = scoring or ScoringOptions(), search or SearchOptions()
+    search.check_scoring(scoring)
     check_languages(langs)
     check_choice("recordings", recordings, RECORDINGS)
     if not layers or not metrics:
@@ -1070,8 +978,8 @@ def evaluate_grid(
         if corpus is not None:
             corpus = parallel_corpus(corpus, langs)
             if recordings == "one":
-                corpus = corpus.keep_one(seed)
-            if search == "index" and corpus.multi_recording:
+                corpus = corpus.keep_one(scoring.seed)
+            if search.mode == "index" and corpus.multi_recording:
                 raise ValueError(_multi_positive_search())
             if model is not None:
                 report = embed_corpus(
@@ -1133,16 +1041,10 @@ def evaluate_grid(
                     embeddings,
                     metric_object,
                     sentences=sentences,
-                    normalization=normalization,
-                    k=k,
-                    center=center,
-                    bootstrap=bootstrap,
-                    seed=seed,
+                    scoring=scoring,
+                    search=search,
                     settings=settings,
                     progress=progress,
-                    search=search,
-                    candidates=candidates,
-                    agreement_sample=agreement_sample,
                 )
                 result.failures, result.embedding = failures, embedding
                 result.utterances = media  # what the HTML report plays and shows
@@ -1175,7 +1077,7 @@ def evaluate(
         Any registered metric name (or a :class:`Metric`); ``backend``/``device`` go to it.
     **options
         The other options of :func:`evaluate_grid` (``store``, ``model``, ``langs``,
-        ``normalization``, ...), documented there.
+        ``scoring``, ``search``, ...), documented there.
 
     Returns
     -------
@@ -1226,10 +1128,21 @@ def evaluate(
         for name, parameter in inspect.signature(evaluate_grid).parameters.items()
         if parameter.kind is inspect.Parameter.KEYWORD_ONLY and name not in ("layers", "metrics")
     ]
+    moved = {  # the options that dataclasses hold, named as the user knew them
+        **{
+            name: f"scoring=ScoringOptions({name}=...)"
+            for name in (field.name for field in fields(ScoringOptions))
+        },
+        "candidates": "search=SearchOptions(candidates=...)",
+        "agreement_sample": "search=SearchOptions(agreement_sample=...)",
+    }
     refuse_unknown(
         "evaluate",
         [name for name in options if name not in grid_options],
         ["layer", "metric", *grid_options],
+        hints=moved,
     )
+    if isinstance(options.get("search"), str):
+        raise TypeError(f"evaluate(): give search=SearchOptions({options['search']!r}, ...)")
     results = evaluate_grid(corpus, layers=[layer], metrics=[metric], **options)
     return next(iter(results.values()))

@@ -1176,8 +1176,8 @@ def search_summary(result: RetrievalResult) -> str:
     Parameters
     ----------
     result : RetrievalResult
-        A result of ``evaluate(..., search="index")`` (its summary has pooled rows and
-        agreement columns).
+        A result of ``evaluate(..., search=SearchOptions("index"))`` (its summary has pooled
+        rows and agreement columns).
 
     Returns
     -------
@@ -1198,11 +1198,12 @@ def search_summary(result: RetrievalResult) -> str:
     >>> import numpy as np
     >>> from seqsim import PackedSequences
     >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.evaluation_options import SearchOptions
     >>> from seqsim.report import search_summary
     >>> frames = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
     >>> ids = ["s1", "s2"]
     >>> result = evaluate_embeddings({"en": (ids, frames), "fr": (ids, frames)},
-    ...                              search="index", candidates=1)
+    ...                              search=SearchOptions("index", candidates=1))
     >>> print(search_summary(result))  # doctest: +NORMALIZE_WHITESPACE
     - en -> every other language pooled: R@1 100.0 %, R@10 100.0 %
     - fr -> every other language pooled: R@1 100.0 %, R@10 100.0 %

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import ExitStack
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -125,8 +126,16 @@ def evaluate_command(
     """R@1 / R@5 / R@10 / MRR matrices over language pairs, with tables and a heatmap;
     several models compared in one report (--model A,B); embedding and scoring on a Ray
     cluster with --ray."""
+    from ..evaluation_options import ScoringOptions, SearchOptions
+
     metrics = [place.metric(metric) for metric in metrics]
     options["runner"] = place.embedding()
+    options["scoring"] = ScoringOptions(
+        **{field.name: options.pop(field.name) for field in fields(ScoringOptions)}
+    )
+    options["search"] = SearchOptions(
+        options.pop("search"), options.pop("candidates"), options.pop("agreement_sample")
+    )
     if manifest is None and store_path is None:
         raise click.UsageError("give --manifest (with --model) or --store")
     if manifest is not None and not model:
