@@ -349,7 +349,7 @@ def test_bad_stores_and_corpora_are_named(tmp_path):
     store = store_of(tmp_path, {"en/s1": frames, "en/s2": frames * 2, "fr/s1": frames})
     with pytest.raises(StoreMismatchError, match=f"{store.path} holds layers \\[0\\]"):
         mine(store, store, layer=1)
-    with pytest.raises(ValueError, match=r"the targets \(.*store\) have no utterance in de"):
+    with pytest.raises(ValueError, match=r"the targets \(.*store\): no utterance in de"):
         mine(store, store, layer=0, target_langs=["de"])
     with pytest.raises(MiningError, match="no-such-thing: the sources are neither"):
         mine(tmp_path / "no-such-thing", store)

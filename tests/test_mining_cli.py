@@ -102,7 +102,7 @@ def test_bad_input_is_one_line_naming_it(two_languages, tmp_path):
     assert too_many.exit_code == 1
     assert "Error: --k 9 is more than the 8 targets" in too_many.output
     absent = run(*base, "--source-langs", "de")
-    assert absent.exit_code == 1 and "have no utterance in de" in absent.output
+    assert absent.exit_code == 1 and "no utterance in de; the languages there" in absent.output
     layer = run(*base[:-4], "--layer", "3", "--out", tmp_path / "out")
     assert layer.exit_code == 1 and "not layer 3" in layer.output
     both = run(*base, "--calibrate", "--threshold", "1.0")

@@ -131,3 +131,56 @@ def test_a_moved_store_is_found_beside_its_index_or_named_with_how_to_relink_it(
     assert list(first[first["rank"] == "1"]["candidate"]) == list(
         first[first["rank"] == "1"]["query"]
     )
+
+
+def test_an_index_of_some_languages_searched_with_the_filters(tmp_path, tiny_whisper_dir):
+    manifest = write_manifest(tmp_path)
+    store = tmp_path / "store"
+    assert run("embed", manifest, "--model", tiny_whisper_dir, "--out", store).exit_code == 0
+    index = tmp_path / "bc.index"
+    built = run(
+        "index", "build", "--store", store, "--langs", "cc,bb", "--out", index,
+        "--candidates", "10",
+    )  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert f"indexed 10 utterances in bb, cc of {store} (layer 2)" in built.output
+    keys, frames = EmbeddingStore(store).load(-1)
+    matrix = SeqSim().matrix(frames, frames)
+
+    def expected(query, allowed):
+        """The hand-filtered exhaustive ranking of ``query`` among the ``allowed`` keys."""
+        row = matrix[keys.index(query)]
+        chosen = [j for j, key in enumerate(keys) if allowed(key)]
+        return [keys[j] for j in sorted(chosen, key=lambda j: (-row[j], j))[:3]]
+
+    def hits(*options):
+        out = tmp_path / "hits.tsv"
+        result = run("search", index, "--store", store, "--k", "3", "--out", out, *options)
+        assert result.exit_code == 0, result.output
+        table = pd.read_csv(out, sep="\t", dtype={"query": str, "candidate": str})
+        return {q: list(rows["candidate"]) for q, rows in table.groupby("query", sort=False)}
+
+    def lang(key):
+        return key.split("/")[0]
+
+    # every query of bb finds itself first unless --exclude-self
+    plain = hits("--langs", "bb")
+    assert all(found[0] == query for query, found in plain.items()) and len(plain) == 5
+    itself = hits("--langs", "aa,bb", "--exclude-self")
+    for query in [key for key in keys if lang(key) in ("aa", "bb")]:
+        assert itself[query] == expected(
+            query, lambda key, q=query: lang(key) in ("bb", "cc") and key != q
+        )
+    own = hits("--langs", "bb,cc", "--exclude-own-language", "--candidate-langs", "cc")
+    assert set(own) == {key for key in keys if lang(key) == "bb"}  # cc queries: none left
+    for query, found in own.items():
+        assert found == expected(query, lambda key: lang(key) == "cc")
+    absent = run(
+        "search", index, "--store", store, "--candidate-langs", "aa", "--out", tmp_path / "h.tsv"
+    )
+    assert absent.exit_code == 1
+    assert "the index: no utterance in aa; the languages there: bb, cc" in absent.output
+    unknown = run("index", "build", "--store", store, "--langs", "xx", "--out", tmp_path / "x")
+    assert unknown.exit_code == 1 and "no utterance in xx; the languages there: aa, bb, cc" in (
+        unknown.output
+    )

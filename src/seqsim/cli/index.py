@@ -24,6 +24,7 @@ from .options import (
     RegistryChoice,
     backend_option,
     candidates_option,
+    comma_list,
     device_option,
     k_option,
     langs_option,
@@ -66,6 +67,7 @@ def index_group() -> None:
 @index_group.command(name="build")
 @store_option("Embedding store whose utterances become searchable.", required=True)
 @layer_option("Encoder layer of the store.")
+@langs_option("Index only the utterances in these languages, comma-separated [default: all].")
 @out_option("file", "Index file (replaced atomically).")
 @metric_option("Metric of the exact rerank.")
 @click.option(
@@ -111,6 +113,7 @@ def index_group() -> None:
 def build_index(
     store_path: Path,
     layer: int,
+    langs: list[str] | None,
     out: Path,
     metric: str,
     generator: str,
@@ -137,12 +140,19 @@ def build_index(
     )
     started = time.perf_counter()
     index = SequenceIndex.from_store(
-        store_path, layer, metric=metric, generator=generator, candidates=candidates, **options
+        store_path,
+        layer,
+        langs=langs,
+        metric=metric,
+        generator=generator,
+        candidates=candidates,
+        **options,
     )
     index.save(with_folder(out))
+    languages = f" in {', '.join(index.source['langs'])}" if langs else ""
     click.echo(
-        f"indexed {len(index)} utterances of {store_path} (layer {index.source['layer']}) in "
-        f"{time.perf_counter() - started:.1f} s -> {out}"
+        f"indexed {len(index)} utterances{languages} of {store_path} (layer "
+        f"{index.source['layer']}) in {time.perf_counter() - started:.1f} s -> {out}"
     )
 
 
@@ -158,6 +168,22 @@ def build_index(
     "where it was built, else the same place relative to the index file].",
 )
 @langs_option("Only queries in these languages, comma-separated.")
+@click.option(
+    "--candidate-langs",
+    callback=comma_list,
+    help="Only candidates in these languages, comma-separated [default: every indexed one].",
+)
+@click.option(
+    "--exclude-self",
+    is_flag=True,
+    help="Leave out the query itself (the candidate with its key): for queries from the "
+    "indexed store.",
+)
+@click.option(
+    "--exclude-own-language",
+    is_flag=True,
+    help="Leave out the candidates in the query's language.",
+)
 @k_option(DEFAULT_HITS, "Hits per query.")
 @out_option("file", "TSV of hits: query, rank, candidate, score.")
 @click.option(
@@ -174,6 +200,9 @@ def search_command(
     model: EncoderSpec | None,
     indexed_store: Path | None,
     langs: list[str] | None,
+    candidate_langs: list[str] | None,
+    exclude_self: bool,
+    exclude_own_language: bool,
     k: int,
     out: Path,
     exhaustive: bool,
@@ -186,11 +215,9 @@ def search_command(
     import tempfile
     import time
 
-    import numpy as np
-
-    from ..corpus import Utterance
     from ..embedding import embed_corpus, model_name
-    from ..search import SequenceIndex
+    from ..search import SequenceIndex, search_filtered
+    from ..search.filters import in_languages
     from ..store import EmbeddingStore
 
     if store_path is None and manifest is None:
@@ -219,15 +246,18 @@ def search_command(
                 f"of {source['model']!r} ({index_path})"
             )
         keys, frames = store.load(layer)
-        wanted = set(langs or [])
-        chosen = [
-            n for n, key in enumerate(keys) if not wanted or Utterance.from_key(key).lang in wanted
-        ]
-        if not chosen:
-            raise click.ClickException(f"no query utterance in {', '.join(sorted(wanted))}")
+        chosen = in_languages(keys, langs, "the queries")
         started = time.perf_counter()
-        scores, ids = place.index(index).search(
-            frames.subset(np.array(chosen)), k, exhaustive=exhaustive, progress=True
+        scores, ids = search_filtered(
+            place.index(index),
+            frames.subset(chosen),
+            [keys[n] for n in chosen],
+            k,
+            candidate_langs=candidate_langs,
+            exclude_self=exclude_self,
+            exclude_own_language=exclude_own_language,
+            exhaustive=exhaustive,
+            progress=True,
         )
         elapsed = time.perf_counter() - started
     rows = [

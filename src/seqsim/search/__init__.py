@@ -5,6 +5,8 @@
 - Shortlist generators (stage 1): :class:`CentroidInteraction` (the default),
   :class:`FrameVotes`, :class:`MeanPooled`, or your own :class:`CandidateGenerator`
   (:func:`register_generator` names it, so that an index of it saves and loads).
+- :func:`search_filtered`: a search among the candidates of some languages, without the
+  query itself or its own language (:mod:`seqsim.search.filters`, which mining shares).
 - :func:`agreement` and :class:`Agreement`: how often the index keeps exhaustive search's
   top-1.
 - :class:`SearchIndexError`: an index file or a search that cannot be used.
@@ -20,6 +22,7 @@ from .candidates import (
     MeanPooled,
     register_generator,
 )
+from .filtered import search_filtered
 from .index import SearchIndexError, SequenceIndex
 
 __all__ = [
@@ -32,4 +35,5 @@ __all__ = [
     "SequenceIndex",
     "agreement",
     "register_generator",
+    "search_filtered",
 ]

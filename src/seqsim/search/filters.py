@@ -64,6 +64,8 @@ def in_languages(keys: Sequence[str], langs: Collection[str] | None, what: str) 
     ------
     seqsim.corpus.CorpusError
         When a language of ``langs`` is not among the keys' (naming it and those there are).
+    TypeError
+        When ``langs`` is one string, or holds something else than strings.
 
     Examples
     --------
@@ -73,17 +75,24 @@ def in_languages(keys: Sequence[str], langs: Collection[str] | None, what: str) 
     >>> in_languages(["en/s1"], ["de"], "the sources")
     Traceback (most recent call last):
         ...
-    seqsim.corpus.CorpusError: the sources have no utterance in de; their languages: en
+    seqsim.corpus.CorpusError: the sources: no utterance in de; the languages there: en
+    >>> in_languages(["en/s1"], "en", "the sources")
+    Traceback (most recent call last):
+        ...
+    TypeError: the languages of the sources must be a list of strings, not the string 'en'
     """
     positions = np.arange(len(keys), dtype=np.int64)
     if langs is None:
         return positions
+    if isinstance(langs, str) or not all(isinstance(lang, str) for lang in langs):
+        given = f"the string {langs!r}" if isinstance(langs, str) else repr(langs)
+        raise TypeError(f"the languages of {what} must be a list of strings, not {given}")
     languages = languages_of(keys)
     present = set(languages)
     absent = [lang for lang in dict.fromkeys(langs) if lang not in present]
     if absent:
         raise CorpusError(
-            f"{what} have no utterance in {', '.join(absent)}; their languages: "
+            f"{what}: no utterance in {', '.join(absent)}; the languages there: "
             f"{', '.join(sorted(present))}"
         )
     return positions[np.isin(languages, list(langs))]

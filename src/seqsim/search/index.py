@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import torch
+from numpy.typing import ArrayLike
 
 from .._defaults import (
     DEFAULT_CANDIDATES,
@@ -58,6 +59,7 @@ from ._index_file import (
 )
 from .candidates import GENERATORS, CandidateGenerator, generator_class
 from .errors import SearchIndexError
+from .filters import in_languages, languages_of
 from .sequences import SequenceCollection
 
 FORMAT_VERSION = 1
@@ -306,16 +308,20 @@ class SequenceIndex:
         store: str | Path | EmbeddingStore,
         layer: int = DEFAULT_LAYER,
         *,
+        langs: Sequence[str] | None = None,
         progress: bool = True,
         **options: Any,
     ) -> SequenceIndex:
-        """An index of every utterance in ``store`` (layer ``layer``), built block by block
-        from its memory-mapped frames, which the index keeps using (never loaded whole).
+        """An index of every utterance in ``store`` (layer ``layer``), or of those in some
+        languages, built block by block from its memory-mapped frames.
 
-        The index records the store's path, model and layer in :attr:`source`, and its
-        fingerprint (a hash of every utterance's length and of sampled frames), by which
-        :meth:`load` knows the store again; it is saved pointing at the store, and refuses
-        :meth:`add` (add to the store and rebuild).
+        An index of the whole store keeps using the memory map (never loaded whole); an
+        index of some languages reads their frames into memory.
+
+        The index records the store's path, model, layer and languages in :attr:`source`,
+        and its fingerprint (a hash of every indexed utterance's length and of sampled
+        frames), by which :meth:`load` knows the store again; it is saved pointing at the
+        store, and refuses :meth:`add` (add to the store and rebuild).
 
         Parameters
         ----------
@@ -323,6 +329,9 @@ class SequenceIndex:
             The store (its folder).
         layer : int, default -1
             The stored layer (hidden-state index; negative counts from the last one).
+        langs : sequence of str, optional
+            Index only the utterances in these languages (their keys' ``lang/``); every
+            utterance when left out.
         progress : bool, default True
             Show a progress bar over the blocks indexed (on by default, as for the other
             store-wide jobs: embedding, evaluating a store).
@@ -340,6 +349,9 @@ class SequenceIndex:
         seqsim.store.StoreError
             If the store holds no embeddings, or does not hold ``layer``
             (:class:`~seqsim.store.StoreMismatchError`), or cannot be read.
+        seqsim.corpus.CorpusError
+            If the store has no utterance in one of ``langs`` (naming it, and the store's
+            languages), or a key that is not ``lang/id``.
         ValueError
             If ``progress`` is not True or False, or an option is bad (see
             :class:`SequenceIndex`).
@@ -369,12 +381,17 @@ class SequenceIndex:
         index = cls(**options)
         store = store if isinstance(store, EmbeddingStore) else EmbeddingStore(store)
         keys, frames = store.load(layer)
+        if langs is not None:
+            chosen = in_languages(keys, langs, f"the store {store.path}")
+            langs = sorted(set(langs))
+            keys, frames = [keys[n] for n in chosen], frames.subset(chosen)
         settings = store.settings or {}
         index.add(frames, keys, progress=progress)
         index.source = {
             "store": str(store.path.resolve()),
             "model": settings.get("model"),
             "layer": layer % settings.get("hidden_states", layer + 1),
+            **({} if langs is None else {"langs": langs}),
             "fingerprint": _store_fingerprint(frames),
         }
         return index
@@ -388,6 +405,7 @@ class SequenceIndex:
         *,
         exhaustive: bool = False,
         progress: bool = False,
+        among: ArrayLike | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The ``k`` best sequences for every query: ``(scores, ids)``, each (Q, k), best first.
 
@@ -397,6 +415,14 @@ class SequenceIndex:
         first). Scoring is the metric's: an index of a :class:`~seqsim.distributed.
         ClusterMetric` (``cluster.index(index)``) scores on a Ray cluster, with the same
         results.
+
+        **Searching among some sequences** (``among``, such as those of some languages:
+        :func:`seqsim.search.search_filtered`): an exhaustive search scores only those, so
+        it is exact. The shortlist of a search among a fraction *f* of the index is drawn
+        from the generator's ``max(k, candidates) / f`` most promising sequences (all of
+        them at most), and the first ``max(k, candidates)`` of those among ``among`` are
+        reranked: as many as an unrestricted search reranks, where the generator ranks the
+        chosen sequences as it ranks the others.
 
         Parameters
         ----------
@@ -409,6 +435,10 @@ class SequenceIndex:
             shortlist is measured against, :func:`seqsim.search.agreement`).
         progress : bool, default False
             Show a progress bar.
+        among : array_like of int, optional
+            The ids that may be returned (every indexed sequence when left out); ``k`` more
+            than they are is clamped to their number.
+
         Returns
         -------
         scores : numpy.ndarray
@@ -425,12 +455,13 @@ class SequenceIndex:
             values or its squared norm: its scores would be NaN), naming the query.
         ValueError
             If ``k`` is not an integer >= 1, or ``queries`` are empty, not 2-D float frames,
-            hold NaN/inf, or differ in dimension from the index.
+            hold NaN/inf, or differ in dimension from the index; if ``among`` is empty, or
+            holds an id that is not the index's.
 
         Warns
         -----
         UserWarning
-            If ``k`` is larger than the index (it is clamped).
+            If ``k`` is larger than the index, or than ``among`` (it is clamped).
 
         Examples
         --------
@@ -450,36 +481,65 @@ class SequenceIndex:
                [1., 0., 0.]])
         >>> index.search([b], k=1, exhaustive=True)[1]
         array([[1]])
+
+        Among the last two sequences only:
+
+        >>> index.search([a], k=1, among=[1, 2])[1]
+        array([[2]])
         """
-        k = self._checked_k(k)
+        if not len(self):
+            raise SearchIndexError("the index is empty: add sequences before searching")
+        chosen = None if among is None else self._checked_among(among)
+        k = self._checked_k(k, len(self) if chosen is None else len(chosen))
         packed = as_packed(queries, "queries", dim=self.dim)
         _check_float32_range(packed, "queries")
         if exhaustive:
-            return self._exhaustive(packed, k, progress)
-        scores, ids, diagnostics = self._reranked(packed, k, progress)
+            return self._exhaustive(packed, k, progress, chosen)
+        scores, ids, diagnostics = self._reranked(packed, k, progress, chosen)
         self.metric.record_diagnostics(diagnostics)  # once for the search: one warning at most
         return scores, ids
 
-    def _checked_k(self, k: int) -> int:
-        """``k`` for a search of this index, clamped to its size (with a warning); the checks
-        that :meth:`search` makes before any work, wherever the search runs."""
-        if not len(self):
-            raise SearchIndexError("the index is empty: add sequences before searching")
+    def _checked_among(self, among: ArrayLike) -> np.ndarray:
+        """``among`` as ascending unique int64 ids of this index, or a ValueError naming it."""
+        ids = np.asarray(among)
+        if ids.ndim != 1 or not (ids.size == 0 or np.issubdtype(ids.dtype, np.integer)):
+            raise ValueError(f"among must be a 1-D array of sequence ids, got {kind_of(among)}")
+        if not ids.size:
+            raise ValueError("among is empty: there is nothing to search among")
+        outside = ids[(ids < 0) | (ids >= len(self))]
+        if outside.size:
+            raise ValueError(
+                f"among holds id {int(outside[0])}, not one of the {len(self)} indexed sequences"
+            )
+        return np.unique(ids).astype(np.int64)
+
+    def _checked_k(self, k: int, size: int) -> int:
+        """``k`` for a search among ``size`` sequences, clamped to it (with a warning); the
+        checks that :meth:`search` makes before any work, wherever the search runs."""
         check_count("k", k, 1)
-        if k > len(self):
+        if k > size:
+            what = "sequences indexed" if size == len(self) else "sequences searched among"
             warnings.warn(
-                f"k={k} is more than the {len(self)} sequences indexed; returning {len(self)}",
+                f"k={k} is more than the {size} {what}; returning {size}",
                 stacklevel=_stacklevel_outside_package(),
             )
-        return min(k, len(self))
+        return min(k, size)
 
     def _reranked(
-        self, queries: PackedSequences, k: int, progress: bool
+        self, queries: PackedSequences, k: int, progress: bool, among: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """The two-stage search of checked ``queries`` (``k`` checked), and the metric's solver
-        diagnostics of all its reranks summed, neither recorded nor warned about (the caller
-        records them once)."""
-        shortlists = self.generator.shortlist(queries, max(k, self.candidates))
+        """The two-stage search of checked ``queries`` (``k`` checked) among the ids ``among``
+        (every one for None), and the metric's solver diagnostics of all its reranks summed,
+        neither recorded nor warned about (the caller records them once)."""
+        count = max(k, self.candidates)
+        if among is None:
+            shortlists = list(self.generator.shortlist(queries, count))
+        else:
+            widened = min(len(self), -(-count * len(self) // len(among)))
+            shortlists = [
+                row[np.isin(row, among)][:count]
+                for row in self.generator.shortlist(queries, widened)
+            ]
         shortlists = [np.unique(row[row >= 0]) for row in shortlists]  # ascending ids
         exact, diagnostics = self.metric.shortlist_scores(
             queries, self.sequences, shortlists, progress=progress
@@ -493,20 +553,25 @@ class SequenceIndex:
         return scores, ids, diagnostics
 
     def _exhaustive(
-        self, queries: PackedSequences, k: int, progress: bool
+        self, queries: PackedSequences, k: int, progress: bool, among: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Every indexed sequence scored, a chunk of queries at a time (:func:`~seqsim.
-        metrics.chunked.matrix_chunked`, which records the metric's diagnostics)."""
+        """Every indexed sequence (of ``among``, where given) scored, a chunk of queries at a
+        time (:func:`~seqsim.metrics.chunked.matrix_chunked`, which records the metric's
+        diagnostics)."""
+        references = self.sequences.whole() if among is None else self.sequences.subset(among)
         best = matrix_chunked(
             self.metric,
             queries,
-            self.sequences.whole(),
+            references,
             reduce_func=lambda scores, _: top_k(scores, k),
             chunk_size=DEFAULT_CHUNK_QUERIES,
             progress=progress,
         )
         found = list(best)
-        return np.concatenate([s for s, _ in found]), np.concatenate([i for _, i in found])
+        scores, ids = np.concatenate([s for s, _ in found]), np.concatenate([i for _, i in found])
+        if among is not None:
+            ids = np.where(ids >= 0, among[np.maximum(ids, 0)], -1)
+        return scores, ids
 
     # ------------------------------------------------------------------ saving
 
@@ -725,6 +790,10 @@ class SequenceIndex:
         if index.source:
             field(where, index.source, "store", str)
             field(where, index.source, "layer", int)
+            if "langs" in index.source:
+                langs = field(where, index.source, "langs", list)
+                if not all(isinstance(lang, str) for lang in langs):
+                    raise SearchIndexError(f"{where}: its source's 'langs' are not strings")
             folder = _store_folder(where, index.source, index_path, store)
             stored = _store_frames(where, folder, index.source, keys, given=store is not None)
             index.sequences.append(stored)
@@ -836,6 +905,9 @@ def _store_frames(
         model = (store.settings or {}).get("model")
     except StoreError as error:
         raise SearchIndexError(f"{where}: its store cannot be read ({error})") from None
+    if "langs" in source:
+        chosen = np.flatnonzero(np.isin(languages_of(stored_keys), source["langs"]))
+        stored_keys, frames = [stored_keys[n] for n in chosen], frames.subset(chosen)
     recorded = source.get("fingerprint")
     if stored_keys != keys:
         difference = f"{len(stored_keys)} utterances now, {len(keys)} indexed"
