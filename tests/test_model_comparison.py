@@ -3,6 +3,7 @@ each model's own R@1, the command writes the comparison and a report per model, 
 interrupted run resumes every model, one model writes what it always wrote, and models that
 cannot be compared are refused before any work."""
 
+import json
 import re
 
 import numpy as np
@@ -17,6 +18,7 @@ from seqsim.corpus import read_manifest
 from seqsim.encoders import EncoderInfo
 from seqsim.evaluation import evaluate
 from seqsim.model_comparison import (
+    ModelComparison,
     ModelComparisonError,
     compare_models,
     compared_models,
@@ -321,3 +323,77 @@ def test_a_whisper_and_a_wav2vec2_folder_compare(tmp_path, models, manifest):
     alone = evaluate(corpus, model=str(folder), progress=False)
     for pair, value in pair_values(alone).items():
         assert mixed.table().loc[pair, "w2v"] == pytest.approx(value)
+
+
+def hits_by_query(result):
+    """Whether each query's correct candidate ranked first, by (query_lang, candidate_lang, id)."""
+    ranks = result.ranks
+    return {
+        (q, c, i): r == 1
+        for q, c, i, r in zip(
+            ranks["query_lang"], ranks["candidate_lang"], ranks["id"], ranks["rank"], strict=True
+        )
+    }
+
+
+def test_models_are_compared_with_paired_tests_on_the_same_queries(comparison):
+    from scipy.stats import binomtest
+
+    (label_a, result_a), (label_b, result_b) = comparison.compared().items()
+    tests = comparison.significance(samples=200)
+    test = tests[label_a].comparisons[label_b]
+    hits_a, hits_b = hits_by_query(result_a), hits_by_query(result_b)
+    assert hits_a.keys() == hits_b.keys() and test.queries == len(hits_a)
+    only_a = sum(hits_a[q] and not hits_b[q] for q in hits_a)
+    only_b = sum(hits_b[q] and not hits_a[q] for q in hits_a)
+    assert (test.only_first, test.only_second) == (only_a, only_b)
+    assert test.p_mcnemar == pytest.approx(binomtest(only_a, only_a + only_b, 0.5).pvalue)
+    assert test.difference == pytest.approx(result_a.mean() - result_b.mean())
+    assert test.low <= test.difference <= test.high
+    mirrored = tests[label_b].comparisons[label_a]
+    assert mirrored.difference == pytest.approx(-test.difference)
+    assert (mirrored.only_first, mirrored.only_second) == (only_b, only_a)
+    assert tests[label_a].mean_r1.value == pytest.approx(result_a.mean())
+
+
+def test_models_that_rank_other_queries_are_not_paired(comparison):
+    (label_a, result_a), (label_b, result_b) = comparison.compared().items()
+    fewer = RetrievalResult(
+        result_b.languages, result_b.summary, result_b.ranks.iloc[1:], result_b.settings
+    )
+    results = {label_a: {("seqsim", -1): result_a}, label_b: {("seqsim", -1): fewer}}
+    with pytest.warns(UserWarning, match=f"models '{label_a}' and '{label_b}' rank different"):
+        tests = ModelComparison(comparison.models, results).significance(samples=50)
+    assert tests[label_a].comparisons == {} and tests[label_b].comparisons == {}
+    per_pair = (fewer.ranks["rank"] == 1).groupby(
+        [fewer.ranks["query_lang"], fewer.ranks["candidate_lang"]]
+    )
+    assert tests[label_b].mean_r1.value == pytest.approx(per_pair.mean().mean())
+
+
+def test_the_comparison_report_holds_the_tests_and_a_page_of_every_model(tmp_path, comparison):
+    out = tmp_path / "report"
+    report = comparison.write(out, "svg")
+    (label_a, result_a), (label_b, _) = comparison.compared().items()
+    record = json.loads((out / "model_comparison.json").read_text())
+    assert record["models"] == [label_a, label_b] and record["layer"] == -1
+    tests = comparison.significance()
+    saved = record["significance"][label_a]
+    assert saved == json.loads(json.dumps(tests[label_a].to_dict()))
+    assert [c["name"] for c in saved["comparisons"]] == [label_b]
+    markdown = (out / "model_comparison.md").read_text()
+    assert "## Significance" in markdown and f"### {label_a}" in markdown
+    assert f"| {label_b} | {tests[label_a].comparisons[label_b].queries} |" in markdown
+    page = (out / "report.html").read_text()
+    assert page.count('<section class="view"') == 2
+    assert f'<option value="0">{label_a}</option>' in page
+    assert f"<td>{label_a}</td><td>{label_b}</td>" in page  # the paired test, once
+    assert f"<td>{label_b}</td><td>{label_a}</td>" not in page
+    cells = re.findall(
+        r'data-query-lang="(\w+)" data-candidate-lang="(\w+)" data-value="([\d.]+)"', page
+    )
+    first_view = dict(((q, c), float(v)) for q, c, v in cells[: len(PAIRS)])
+    for pair, value in pair_values(result_a).items():
+        assert first_view[tuple(pair.split("→"))] == pytest.approx(value, abs=0.05)
+    assert {"model_comparison.json", "report.html"} <= set(read_run_record(out)["files"])
+    assert out / "report.html" in report.files

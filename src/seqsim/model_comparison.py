@@ -18,6 +18,7 @@ import inspect
 import json
 import math
 import re
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,13 +42,22 @@ from .report import (
     markdown_table,
     metric_comparison,
     save_figure,
+    significance_markdown,
+    write_comparison_page,
     write_grid,
 )
 from .result import RetrievalResult
 from .run_folder import RunFolder
+from .significance import (
+    SIGNIFICANCE_SAMPLES,
+    ResultSignificance,
+    result_significance,
+    same_queries,
+)
 
 COMPARISON_FILE = "model_comparison"
-"""The stem of the comparison's files in the report folder: ``.csv``, ``.md`` and the picture."""
+"""The stem of the comparison's files in the report folder: ``.csv``, ``.md``, ``.json`` and
+the picture."""
 SLUG_DIGITS = 8
 """Hex digits of the model's digest that end its slug (:func:`model_slug`)."""
 SLUG_NAME_LENGTH = 40
@@ -333,6 +343,77 @@ class ModelComparison:
         key = (self.metric, self.layer)
         return {model.label: self.results[model.label][key] for model in self.models}
 
+    def significance(
+        self, samples: int = SIGNIFICANCE_SAMPLES
+    ) -> dict[str, ResultSignificance | None]:
+        """Each model's mean R@1 with its bootstrap interval, and its paired tests against
+        every other model (:func:`~seqsim.significance.result_significance`), on the
+        compared metric and layer.
+
+        Two models are tested only where they rank the same queries; models whose embedding
+        failed on different utterances are not, with a warning that names them.
+
+        Parameters
+        ----------
+        samples : int, default 1000
+            Bootstrap samples.
+
+        Returns
+        -------
+        dict of str to ResultSignificance or None
+            By model label; its comparisons are named by the other models' labels. None for
+            a result without per-query ranks.
+
+        Warns
+        -----
+        UserWarning
+            For two models that rank different queries.
+
+        Examples
+        --------
+        Two models of two sentences, one right on both and one wrong on both:
+
+        >>> import numpy as np
+        >>> from seqsim import PackedSequences
+        >>> from seqsim.encoders import EncoderInfo, EncoderSpec
+        >>> from seqsim.evaluation import evaluate_embeddings
+        >>> from seqsim.model_comparison import ComparedModel, ModelComparison
+        >>> same = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+        >>> swapped = PackedSequences.from_lengths(np.eye(4, dtype=np.float32)[[2, 3, 0, 1]],
+        ...                                        [2, 2])
+        >>> ids = ["s1", "s2"]
+        >>> good = evaluate_embeddings({"en": (ids, same), "fr": (ids, same)})
+        >>> bad = evaluate_embeddings({"en": (ids, same), "fr": (ids, swapped)})
+        >>> models = [ComparedModel(EncoderSpec(n), EncoderInfo("toy", n, 1, 0.02), n, n)
+        ...           for n in ("good", "bad")]
+        >>> comparison = ModelComparison(models, {"good": {("seqsim", -1): good},
+        ...                                       "bad": {("seqsim", -1): bad}})
+        >>> tests = comparison.significance()
+        >>> test = tests["good"].comparisons["bad"]
+        >>> test.difference, test.only_first, test.only_second, test.p_mcnemar  # 2 * 0.5 ** 4
+        (1.0, 4, 0, 0.125)
+        """
+        compared = self.compared()
+        tests: dict[str, ResultSignificance | None] = {}
+        for label, result in compared.items():
+            if result.ranks.empty:
+                tests[label] = None
+                continue
+            others = {}
+            for other, other_result in compared.items():
+                if other == label or other_result.ranks.empty:
+                    continue
+                if same_queries(result, other_result):
+                    others[other] = other_result
+                elif label < other:  # warned once per pair
+                    warnings.warn(
+                        f"models {label!r} and {other!r} rank different queries (an "
+                        "utterance failed for one of them): no paired test between them",
+                        stacklevel=2,
+                    )
+            tests[label] = result_significance(result, others, samples)
+        return tests
+
     def table(self, measure: str = "r@1") -> pd.DataFrame:
         """``measure`` in percent by language pair (rows ``q→c``, then ``mean`` over them)
         and model (columns, by label): the study's Table 6.
@@ -398,16 +479,22 @@ class ModelComparison:
             format=format,
         )
 
-    def markdown(self) -> str:
-        """The comparison as markdown: what was compared, the R@1 table (:meth:`table`), and
+    def markdown(self, significance: Mapping[str, ResultSignificance | None] | None = None) -> str:
+        """The comparison as markdown: what was compared, the R@1 table (:meth:`table`),
         each model's family, layer, frame rate, sentences, mean R@1, settings hash and report
-        folder.
+        folder, and each model's tests against the others.
+
+        Parameters
+        ----------
+        significance : mapping of str to ResultSignificance or None, optional
+            What :meth:`significance` returned (computed here when left out).
 
         Returns
         -------
         str
             The text, ending in a newline.
         """
+        tests = self.significance() if significance is None else significance
         rows = []
         for model, result in zip(self.models, self.compared().values(), strict=True):
             rows.append(
@@ -432,7 +519,13 @@ class ModelComparison:
             markdown_table(self.table()),
             "## Models",
             markdown_table(models),
+            "## Significance",
+            "Per model, the mean R@1 with its bootstrap interval over sentences, and the model "
+            "against each other one on the same queries.",
         ]
+        for label, test in tests.items():
+            text = "no per-query ranks to test" if test is None else significance_markdown(test)
+            parts += [f"### {label}", text]
         return "\n\n".join(parts) + "\n"
 
     def write(
@@ -448,10 +541,13 @@ class ModelComparison:
         """Write the comparison into ``out`` and each model's report into ``out/<slug>``.
 
         In ``out``: ``model_comparison.csv`` (:meth:`table`, two decimals),
-        ``model_comparison.md`` (:meth:`markdown`) and ``model_comparison.png`` (or ``.svg``,
-        ``.pdf``: :meth:`plot`). In ``out/<slug>``: the model's report, as
-        :func:`~seqsim.report.write_reports` writes it. All are files of one run of the
-        folder (:mod:`seqsim.run_folder`).
+        ``model_comparison.md`` (:meth:`markdown`), ``model_comparison.json`` (the models
+        compared and :meth:`significance`), ``model_comparison.png`` (or ``.svg``, ``.pdf``:
+        :meth:`plot`) and ``report.html``: every model's matrix with a selector, each pair's
+        queries with their audio, and the paired tests between the models
+        (:func:`~seqsim.report.write_comparison_page`). In ``out/<slug>``: the model's
+        report, as :func:`~seqsim.report.write_reports` writes it. All are files of one run
+        of the folder (:mod:`seqsim.run_folder`).
 
         Parameters
         ----------
@@ -485,11 +581,22 @@ class ModelComparison:
         check_choice("figure format", figure_format, PICTURE_FORMATS)
         with RunFolder(out, overwrite=overwrite).writing() as run:
             report = ComparisonReport(run.folder)
+            tests = self.significance()
             self.table().round(2).to_csv(csv := run.file(f"{COMPARISON_FILE}.csv"))
-            (markdown := run.file(f"{COMPARISON_FILE}.md")).write_text(self.markdown())
+            (markdown := run.file(f"{COMPARISON_FILE}.md")).write_text(self.markdown(tests))
             picture = run.file(f"{COMPARISON_FILE}.{figure_format}")
             self.plot(picture, format=figure_format)
-            report.files += [csv, markdown, picture]
+            record = {
+                "metric": self.metric,
+                "layer": self.layer,
+                "models": [model.label for model in self.models],
+                "significance": {
+                    label: None if test is None else test.to_dict() for label, test in tests.items()
+                },
+            }
+            (data := run.file(f"{COMPARISON_FILE}.json")).write_text(json.dumps(record, indent=2))
+            page = write_comparison_page(self.compared(), tests, run, copy_audio=copy_audio)
+            report.files += [csv, markdown, data, picture, page]
             for model in self.models:
                 grid = write_grid(
                     self.results[model.label],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -419,8 +419,10 @@ def _page_view(
     pages: _Pages,
     run: RunFolder,
     prefix: str,
+    label: str | None = None,
 ) -> PageView:
-    """The result as the pages show it, its pair pictures drawn where asked."""
+    """The result as the pages show it (named ``label``, else :func:`result_label`), its pair
+    pictures drawn where asked."""
     facts = [_corpus_line(result).rstrip(".")]
     if significance is not None:
         mean = significance.mean_r1
@@ -435,7 +437,7 @@ def _page_view(
     if pages.pictures and pages.store is not None:
         pictures = render_pictures(result, pages.store, pages.pictures, run, prefix.rstrip("/"))
     return PageView(
-        result_label(result),
+        label or result_label(result),
         result,
         result.matrix("r@1").round(DIGITS),
         facts,
@@ -716,20 +718,91 @@ def _write_grid_page(
 ) -> Path:
     """The page of every result of a grid, a selector between them, and each compared pair
     of them once."""
-    keys = list(written)
-    rows = []
-    for number, key in enumerate(keys):
-        significance = written[key].significance
-        for other in keys[number + 1 :]:
-            if significance is not None and names[other] in significance.comparisons:
-                comparison = significance.comparisons[names[other]]
-                rows.append(
-                    ComparisonRow(written[key].view.label, written[other].view.label, comparison)
-                )
-    views = [written[key].view for key in keys]
+    views = [report.view for report in written.values()]
+    rows = _comparison_rows(
+        [(names[key], report.view.label, report.significance) for key, report in written.items()]
+    )
     path = run.file(prefix + PAGE_FILE)
     page = html_page(views, rows, path.parent, pages.audio, _picture_notes(views))
     path.write_text(page, encoding="utf-8")
+    return path
+
+
+def _comparison_rows(
+    results: Sequence[tuple[str, str, ResultSignificance | None]],
+) -> list[ComparisonRow]:
+    """Each compared pair of ``results`` (name, label on the page, tests) once, in order."""
+    rows = []
+    for number, (_, label, significance) in enumerate(results):
+        for name, other_label, _ in results[number + 1 :]:
+            if significance is not None and name in significance.comparisons:
+                rows.append(ComparisonRow(label, other_label, significance.comparisons[name]))
+    return rows
+
+
+def write_comparison_page(
+    results: Mapping[str, RetrievalResult],
+    significance: Mapping[str, ResultSignificance | None],
+    run: RunFolder,
+    *,
+    copy_audio: bool = False,
+) -> Path:
+    """``report.html`` at the top of a run's folder, over results reported elsewhere in it
+    (one per model, say): a selector between their matrices, each pair's queries with
+    their audio, and the paired tests of each two results once.
+
+    Parameters
+    ----------
+    results : mapping of str to RetrievalResult
+        The results, by the name the tests know them by and the page shows; the first is
+        shown first.
+    significance : mapping of str to ResultSignificance or None
+        Each result's tests (:func:`~seqsim.significance.result_significance`), against the
+        others by their names.
+    run : RunFolder
+        The run being written.
+    copy_audio : bool, default False
+        Copy the audio into the run's folder (once per run: where the results' own pages
+        copied it, this page links the copies).
+
+    Returns
+    -------
+    pathlib.Path
+        The page.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from seqsim import PackedSequences
+    >>> from seqsim.evaluation import evaluate_embeddings
+    >>> from seqsim.report import write_comparison_page
+    >>> from seqsim.run_folder import RunFolder
+    >>> from seqsim.significance import result_significance
+    >>> same = PackedSequences.from_lengths(np.eye(4, dtype=np.float32), [2, 2])
+    >>> swapped = PackedSequences.from_lengths(np.eye(4, dtype=np.float32)[[2, 3, 0, 1]], [2, 2])
+    >>> ids = ["s1", "s2"]
+    >>> results = {"good": evaluate_embeddings({"en": (ids, same), "fr": (ids, same)}),
+    ...            "bad": evaluate_embeddings({"en": (ids, same), "fr": (ids, swapped)})}
+    >>> tests = {name: result_significance(result, {o: r for o, r in results.items() if o != name})
+    ...          for name, result in results.items()}
+    >>> with tempfile.TemporaryDirectory() as out:
+    ...     with RunFolder(out).writing() as run:
+    ...         page = write_comparison_page(results, tests, run)
+    ...     text = page.read_text()
+    >>> page.name, text.count('data-query-lang="en"'), "McNemar" in text
+    ('report.html', 2, True)
+    """
+    pages = _Pages(AudioLinks(run, copy_audio))
+    views = [
+        _page_view(result, significance[name], pages, run, "", label=name)
+        for name, result in results.items()
+    ]
+    rows = _comparison_rows(
+        [(name, view.label, significance[name]) for name, view in zip(results, views, strict=True)]
+    )
+    path = run.file(PAGE_FILE)
+    path.write_text(html_page(views, rows, path.parent, pages.audio), encoding="utf-8")
     return path
 
 
