@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from seqsim import report_html
 from seqsim.corpus import demo_corpus
 from seqsim.evaluation import evaluate_grid
 from seqsim.evaluation_options import ScoringOptions
@@ -237,3 +238,27 @@ def test_a_report_with_copied_audio_plays_after_it_is_moved(browser, evaluated, 
     assert len(durations) == 3 * SENTENCES and all(d > 0 for d in durations), durations
     audio = [url for url in requests if "/audio/" in url]
     assert audio and all(url.startswith(Path(moved).as_uri()) for url in audio)
+
+
+def test_a_shortened_pair_says_how_many_it_lists_and_lists_its_failures(
+    browser, evaluated, tmp_path, monkeypatch
+):
+    result = evaluated[0][("seqsim", 2)]
+    monkeypatch.setattr(report_html, "PAGE_QUERIES", 2 * len(PAIRS))  # 2 listed of 6 a pair
+    write_report(result, tmp_path / "short")
+    opened = Page(browser, tmp_path / "short" / "report.html")
+    ranks = result.ranks
+    checked = 0
+    for query_lang, candidate_lang in PAIRS:
+        opened.open_pair(query_lang, candidate_lang)
+        rows = opened.rows()
+        pair = ranks[(ranks.query_lang == query_lang) & (ranks.candidate_lang == candidate_lang)]
+        failures = int((pair["rank"] > 1).sum())
+        assert len(rows) == 2
+        assert sum(int(row["rank"]) > 1 for row in rows) == min(2, failures)
+        shown = opened.page.text_content("#pair-shown")
+        assert shown.startswith(f"showing 2 of 2 queries listed (the pair has {SENTENCES}:")
+        checked += failures > 0
+    assert checked  # some pair put its failures first
+    assert not opened.errors, opened.errors
+    opened.close()

@@ -19,7 +19,7 @@ import soundfile
 from click.testing import CliRunner
 from helpers import tone
 
-from seqsim import PackedSequences, SeqSim
+from seqsim import PackedSequences, SeqSim, report_html
 from seqsim.cli import main
 from seqsim.cli.view import serve
 from seqsim.evaluation import evaluate_embeddings
@@ -139,6 +139,32 @@ def test_the_page_holds_the_matrix_and_every_pairs_queries_as_the_files_do(resul
         )
         keys = [page.data["media"][index]["key"] for index in pair["wrong"]]
         assert keys == [f"{candidate_lang}/{w}" for w in rows["wrong"]]
+
+
+def test_a_large_run_lists_each_pairs_failures_first_within_the_page_budget(
+    result, tmp_path, monkeypatch
+):
+    ranks = result.ranks
+    pairs = ranks.groupby(["query_lang", "candidate_lang"])
+    assert len(pairs) == 2 and (ranks["rank"] > 1).sum() >= 2  # some failures to put first
+    monkeypatch.setattr(report_html, "PAGE_QUERIES", 8)  # 12 queries: 4 listed per pair
+    files = write_report(result, tmp_path / "report")
+    text = files["report.html"].read_text(encoding="utf-8")
+    page = Page(text)
+    assert "This run ranks 12 queries; the page lists at most 4 per language pair" in text
+    for (query_lang, candidate_lang), rows in pairs:
+        listed = page.data["views"][0]["pairs"][f"{query_lang}\t{candidate_lang}"]
+        failures = rows[rows["rank"] > 1].sort_values(
+            ["rank", "score"], ascending=[False, True], kind="stable"
+        )
+        # the reference, by hand: the worst failures, then the first hits, in corpus order
+        kept = list(failures.index[:4])
+        kept += list(rows[rows["rank"] == 1].index[: 4 - len(kept)])
+        assert listed["id"] == rows.loc[sorted(kept), "id"].tolist()
+        assert listed["total"] == 6 and len(listed["rank"]) == 4
+    monkeypatch.undo()
+    whole = Page(write_report(result, tmp_path / "whole")["report.html"].read_text())
+    assert all("total" not in pair for pair in whole.data["views"][0]["pairs"].values())
 
 
 def test_the_page_needs_nothing_but_its_own_file_and_the_audio(result, audio, tmp_path):

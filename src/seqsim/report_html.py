@@ -54,6 +54,10 @@ PICTURE_QUALITY = 75
 """JPEG quality of the pair pictures: about 30 kB each on the demo, a third of a PNG's."""
 SCORE_DIGITS = 4
 """Decimals of the scores the page shows (and holds)."""
+PAGE_QUERIES = 200_000
+"""Query rows a page lists at most, over all its results and pairs (about 90 bytes each in
+the page: some 18 MB). A larger run lists, per pair, an equal share of them: the failures
+first, worst first (:func:`listed_queries`); ``ranks.csv`` holds every query."""
 _PLACES = ("@@TITLE@@", "@@BODY@@", "@@DATA@@")
 """Where the template takes the title, the body and the data."""
 
@@ -177,6 +181,41 @@ def pair_queries(result: RetrievalResult) -> dict[tuple[str, str], pd.DataFrame]
         for (q, c), rows in grouped
         if c in result.languages
     }
+
+
+def listed_queries(queries: pd.DataFrame, limit: int) -> pd.DataFrame:
+    """The queries of a pair that a page lists when it can list only ``limit``: the
+    failures first, worst first (:func:`worst_failures`), then the hits, in corpus order.
+
+    Parameters
+    ----------
+    queries : pandas.DataFrame
+        A pair's queries (:func:`pair_queries`).
+    limit : int
+        How many at most.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The queries listed, in their corpus order (all of them within the limit).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from seqsim.report_html import listed_queries
+    >>> queries = pd.DataFrame({"id": ["a", "b", "c", "d", "e"],
+    ...                         "rank": [1.0, 3.0, 1.0, 2.0, 1.0]})
+    >>> listed_queries(queries, 3)["id"].tolist()
+    ['a', 'b', 'd']
+    >>> listed_queries(queries, 1)["id"].tolist()
+    ['b']
+    """
+    if len(queries) <= limit:
+        return queries
+    failures = worst_failures(queries, limit)
+    hits = queries[~queries.index.isin(failures.index)].head(limit - len(failures))
+    kept = queries.index.isin(failures.index) | queries.index.isin(hits.index)
+    return queries[kept]
 
 
 def worst_failures(queries: pd.DataFrame, count: int) -> pd.DataFrame:
@@ -368,9 +407,14 @@ def html_page(
     page_folder: Path,
     audio: AudioLinks,
     notes: Sequence[str] = (),
+    max_queries: int | None = None,
 ) -> str:
     """The page: every view's matrix (a selector where there are several), the comparisons,
     and the data of each pair's queries for the page's script.
+
+    A run of more than ``max_queries`` queries over its results and pairs lists an equal
+    share of them per pair (:func:`listed_queries`), and says so at the top of the page and
+    of each pair shortened.
 
     Parameters
     ----------
@@ -384,6 +428,8 @@ def html_page(
         Where the audio is.
     notes : sequence of str
         Lines under the title (what the page lacks, what the pictures cost).
+    max_queries : int, optional
+        Query rows the page lists at most; :data:`PAGE_QUERIES` when left out.
 
     Returns
     -------
@@ -409,12 +455,24 @@ def html_page(
     True
     """
     media = _MediaTable(audio, page_folder)
+    pairs = [pair_queries(view.result) for view in views]
+    total = sum(len(queries) for view_pairs in pairs for queries in view_pairs.values())
+    count = sum(len(view_pairs) for view_pairs in pairs)
+    budget = PAGE_QUERIES if max_queries is None else max_queries
+    limit = total if total <= budget else max(1, budget // count)
     data = {
         "views": [
-            {"label": view.label, "pairs": _pairs_data(view, media, page_folder)} for view in views
+            {"label": view.label, "pairs": _pairs_data(view, queries, media, page_folder, limit)}
+            for view, queries in zip(views, pairs, strict=True)
         ],
         "media": media.rows,
     }
+    if limit < total:
+        notes = [
+            *notes,
+            f"This run ranks {total:,} queries; the page lists at most {limit:,} per language "
+            "pair, the failures first (worst first), then hits. ranks.csv lists every query.",
+        ]
     if media.rows and not any(row["audio"] for row in media.rows) and not audio.missing:
         notes = [
             *notes,
@@ -489,12 +547,20 @@ def _rounded(values: pd.Series) -> list[float | None]:
     return [round(float(v), SCORE_DIGITS) if math.isfinite(v) else None for v in values]
 
 
-def _pairs_data(view: PageView, media: _MediaTable, page_folder: Path) -> dict[str, Any]:
-    """The page's data of each pair's queries, by ``QUERY\\tCANDIDATE``: columns of values,
-    and indices into the media table."""
+def _pairs_data(
+    view: PageView,
+    pairs: Mapping[tuple[str, str], pd.DataFrame],
+    media: _MediaTable,
+    page_folder: Path,
+    limit: int,
+) -> dict[str, Any]:
+    """The page's data of each pair's queries (``pairs``, at most ``limit`` listed), by
+    ``QUERY\\tCANDIDATE``: columns of values, indices into the media table, and ``total``
+    where the list is shortened."""
     utterances = view.result.utterances
-    pairs = {}
-    for (query_lang, candidate_lang), queries in pair_queries(view.result).items():
+    data = {}
+    for (query_lang, candidate_lang), every in pairs.items():
+        queries = listed_queries(every, limit)
         ids = [str(i) for i in queries["id"]]
         column: dict[str, Any] = {
             "id": ids,
@@ -512,8 +578,10 @@ def _pairs_data(view: PageView, media: _MediaTable, page_folder: Path) -> dict[s
         pictures = [view.pictures.get((query_lang, candidate_lang, i)) for i in ids]
         if any(pictures):
             column["picture"] = [link(p, page_folder) if p else None for p in pictures]
-        pairs[f"{query_lang}\t{candidate_lang}"] = column
-    return pairs
+        if len(queries) < len(every):
+            column["total"] = len(every)
+        data[f"{query_lang}\t{candidate_lang}"] = column
+    return data
 
 
 def _header(views: Sequence[PageView]) -> str:
