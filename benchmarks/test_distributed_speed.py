@@ -25,6 +25,7 @@ pytest.importorskip("ray", reason="the Ray benchmarks need the optional extra se
 from seqsim import EmbeddingStore, SeqSim, WhisperEmbedder  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
 from seqsim.distributed import RayCluster, embed_on_ray  # noqa: E402
+from seqsim.embed_runs import embed  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
 from seqsim.whisper.loading import OFFLINE_BASE  # noqa: E402
 
@@ -59,7 +60,7 @@ def test_local_embedding(benchmark, size, stores, tmp_path_factory):
 
     def run() -> None:
         embedder = WhisperEmbedder(OFFLINE_BASE, layers=[LAYER], progress=False)
-        store.embed(items, embedder)
+        embed(store, items, embedder)
 
     started = time.perf_counter()
     measure(

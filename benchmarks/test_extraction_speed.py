@@ -14,6 +14,7 @@ from harness import fastest_seconds, measure
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE, load
+from seqsim.embed_runs import embed
 from seqsim.encoders.whisper import encoder_hidden_states
 from seqsim.whisper.loading import OFFLINE_BASE
 
@@ -47,13 +48,13 @@ def test_embed_into_store(benchmark, embedder, tmp_path_factory):
     utterances = [(f"u{k}", p) for k, p in enumerate(PATHS)]
 
     def run():
-        EmbeddingStore(tmp_path_factory.mktemp("store")).embed(utterances, embedder)
+        embed(EmbeddingStore(tmp_path_factory.mktemp("store")), utterances, embedder)
 
     measure(
         benchmark,
         run,
         group="extraction",
-        name="EmbeddingStore.embed: everything + storing",
+        name="embed_runs.embed: everything + storing",
         items=len(PATHS),
     )
 

@@ -90,6 +90,7 @@ PUBLIC_MODULES = (
     "seqsim.metrics",
     "seqsim.functional",
     "seqsim.store",
+    "seqsim.embed_runs",
     "seqsim.search",
     "seqsim.distributed",
     "seqsim.recipes",

@@ -18,6 +18,7 @@ import tempfile
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.corpus import demo_corpus
+from seqsim.embed_runs import embed
 from seqsim.evaluation import evaluate_grid
 from seqsim.report import markdown_table, metric_comparison
 
@@ -39,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as temporary:
         store = EmbeddingStore(args.store or temporary)
         # What the store holds already is skipped: a second run only scores.
-        store.embed(corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
+        embed(store, corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
         results = evaluate_grid(corpus, store=store, layers=[args.layer], metrics=METRICS)
 
     table = metric_comparison({name: result for (name, _), result in results.items()})

@@ -30,6 +30,7 @@ import numpy as np
 
 from seqsim import EmbeddingStore, Metric, SeqSim, WhisperEmbedder, register_metric
 from seqsim.corpus import demo_corpus
+from seqsim.embed_runs import embed
 from seqsim.evaluation import evaluate
 from seqsim.report import markdown_table
 
@@ -66,7 +67,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as temporary:
         store = EmbeddingStore(args.store or temporary)
-        store.embed(corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
+        embed(store, corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
 
         # 1. The evaluator, by name (every sentence of the store in these languages).
         langs = corpus.languages

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.corpus import demo_corpus
+from seqsim.embed_runs import embed
 from seqsim.evaluation import evaluate_grid
 from seqsim.report import layer_ablation, markdown_table, metric_comparison, plot_layer_ablation
 
@@ -41,7 +42,7 @@ def main() -> None:
         store = EmbeddingStore(args.store or temporary)
         # One pass of the encoder gives every layer; what the store holds already is skipped.
         embedder = WhisperEmbedder(MODEL, layers="all")
-        store.embed(corpus.audio_items(), embedder)
+        embed(store, corpus.audio_items(), embedder)
         layers = embedder.layers  # 0 (input embeddings) to 6 (the final output)
         results = evaluate_grid(corpus, store=store, layers=layers, metrics=[args.metric])
 

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.corpus import read_manifest
+from seqsim.embed_runs import embed
 from seqsim.evaluation import evaluate
 from seqsim.report import markdown_table, write_report
 
@@ -74,7 +75,7 @@ def main() -> None:
     corpus = read_manifest(manifest)  # raises CorpusError naming file:line on a bad row
     store = EmbeddingStore(args.store or out / "store")
     # Every layer: the encoder computes them anyway, and the store then serves any of them.
-    report = store.embed(corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
+    report = embed(store, corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
     print(
         f"embedded {report.embedded}, already stored {report.skipped}, "
         f"failed {len(report.failures)} -> {store.path}"

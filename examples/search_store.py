@@ -23,6 +23,7 @@ import numpy as np
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.corpus import Utterance, demo_corpus
+from seqsim.embed_runs import embed
 from seqsim.search import SequenceIndex, agreement
 
 MODEL = "whisper-base-offline"
@@ -43,7 +44,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as temporary:
         store = EmbeddingStore(args.store or temporary)
-        store.embed(corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
+        embed(store, corpus.audio_items(), WhisperEmbedder(MODEL, layers="all"))
         keys, frames = store.load(args.layer)  # memory-mapped; a store may hold more
         row = {key: number for number, key in enumerate(keys)}
         query_keys = [u.key for u in corpus.utterances if u.lang == args.query_lang]

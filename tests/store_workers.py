@@ -66,12 +66,12 @@ class WaitFor(DieAfter):
 
 def embed(store_path: str, model: str, manifest: str, wrap, **options) -> None:
     """Embed a manifest's layer 1 into a store, one utterance per batch, through ``wrap``."""
-    from seqsim import EmbeddingStore, WhisperEmbedder
+    from seqsim import EmbeddingStore, WhisperEmbedder, embed_runs
     from seqsim.corpus import read_manifest
 
     embedder = WhisperEmbedder(model, layers=[1], batch_size=1, progress=False)
     items = read_manifest(manifest).audio_items()
-    EmbeddingStore(store_path).embed(items, wrap(embedder), **options)
+    embed_runs.embed(EmbeddingStore(store_path), items, wrap(embedder), **options)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """The layout's rules, read from the source: no import cycle between seqsim's modules and
-subpackages (function-local imports included: they hide cycles, they do not remove them), and
+subpackages (function-local imports included: they hide cycles, they do not remove them),
 nothing outside ``seqsim.distributed`` takes a cluster (a cluster wraps a metric, an index or
-an embedding run instead: docs/architecture.md)."""
+an embedding run instead), and the store imports nothing of audio, encoders or the runs that
+fill it (docs/architecture.md)."""
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import seqsim
@@ -29,7 +31,10 @@ def imported(path: Path) -> set[str]:
             base = (
                 package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             )
-            names.add(".".join([*base, *([node.module] if node.module else [])]))
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            if not node.module:  # from .. import audio: seqsim.audio
+                names.update(f"{module}.{alias.name}" for alias in node.names)
         elif isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
     return {name for name in names if name.startswith("seqsim.")}
@@ -99,3 +104,54 @@ def test_only_seqsim_distributed_takes_a_cluster():
                 if any(argument.arg == "cluster" for argument in arguments):
                     takers.append(f"{module_name(path)}.{node.name}")
     assert takers == []
+
+
+STORE_MUST_NOT_IMPORT = (
+    "seqsim.audio",
+    "seqsim.provenance",
+    "seqsim.encoders",
+    "seqsim.embed_runs",
+)
+"""What the store must not know (issue 23: the store apart from the runs that fill it): audio,
+what audio a key stands for, encoders, and the embed runs."""
+
+
+def store_imports_it_must_not_have() -> list[str]:
+    """``module -> imported`` for every import under ``seqsim/store/`` (function-local ones
+    included) of a module of :data:`STORE_MUST_NOT_IMPORT` or one inside it."""
+    return sorted(
+        f"{module_name(path)} -> {name}"
+        for path in (SOURCE / "store").rglob("*.py")
+        for name in imported(path)
+        if any(name == banned or name.startswith(f"{banned}.") for banned in STORE_MUST_NOT_IMPORT)
+    )
+
+
+def test_the_store_imports_no_audio_provenance_encoders_or_embed_runs():
+    assert "seqsim.store.store" in {module_name(p) for p in (SOURCE / "store").rglob("*.py")}
+    assert store_imports_it_must_not_have() == []
+
+
+def test_the_store_rule_fails_on_the_store_that_ran_embed_runs(tmp_path, monkeypatch):
+    """store.py's imports when it ran embed runs itself (before issue 23), and the ways around
+    the rule (a function-local import, ``from .. import``, a submodule), are each caught."""
+    package = tmp_path / "seqsim"
+    (package / "store").mkdir(parents=True)
+    (package / "store" / "__init__.py").write_text("from .store import EmbeddingStore\n")
+    (package / "store" / "store.py").write_text(
+        "from ..audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioError, describe\n"
+        "from ..checks import check_choice\n"
+        "from ..provenance import describe_record, identify, same_audio\n"
+        "from . import locks\n"
+        "\n"
+        "def embed(store):\n"
+        "    from .. import embed_runs\n"
+        "    from seqsim.encoders.base import SpeechEncoder\n"
+    )
+    monkeypatch.setattr(sys.modules[__name__], "SOURCE", package)
+    assert store_imports_it_must_not_have() == [
+        "seqsim.store.store -> seqsim.audio",
+        "seqsim.store.store -> seqsim.embed_runs",
+        "seqsim.store.store -> seqsim.encoders.base",
+        "seqsim.store.store -> seqsim.provenance",
+    ]

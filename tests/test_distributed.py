@@ -46,6 +46,7 @@ from seqsim import (  # noqa: E402
 from seqsim.cli import main  # noqa: E402
 from seqsim.corpus import demo_corpus  # noqa: E402
 from seqsim.distributed import ClusterMetric, RayCluster, embed_on_ray  # noqa: E402
+from seqsim.embed_runs import embed  # noqa: E402
 from seqsim.evaluation import evaluate  # noqa: E402
 from seqsim.evaluation_options import SearchOptions
 from seqsim.metrics import register_metric  # noqa: E402
@@ -151,7 +152,7 @@ def test_ray_embed_equals_local_embed_and_records_bad_audio(address, tiny_whispe
     items = corpus.audio_items()
     local = EmbeddingStore(tmp_path / "local")
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[1, 2], progress=False)
-    local_report = local.embed(items, embedder)
+    local_report = embed(local, items, embedder)
 
     distributed = EmbeddingStore(tmp_path / "distributed")
     with RayCluster(address=address, workers=2) as cluster:
@@ -200,7 +201,7 @@ def test_an_encoder_of_a_plugin_file_embeds_on_the_cluster_and_its_store_gains_a
     try:
         items = read_manifest(write_manifest(tmp_path), check_files=False).audio_items()
         local = EmbeddingStore(tmp_path / "local")
-        local.embed(items, load_encoder("bands", layers="all", progress=False))
+        embed(local, items, load_encoder("bands", layers="all", progress=False))
         distributed = EmbeddingStore(tmp_path / "distributed")
         with RayCluster(address=address, workers=2) as cluster:
             first = embed_on_ray(
@@ -228,7 +229,7 @@ def demo_items():
 @pytest.fixture(scope="module")
 def demo_reference(demo_items, tmp_path_factory):
     store = EmbeddingStore(tmp_path_factory.mktemp("reference"))
-    store.embed(demo_items, WhisperEmbedder(OFFLINE_BASE, layers=[6], progress=False))
+    embed(store, demo_items, WhisperEmbedder(OFFLINE_BASE, layers=[6], progress=False))
     return store
 
 

@@ -41,6 +41,7 @@ from transformers import (
 
 from seqsim.audio import AudioError
 from seqsim.cli import main
+from seqsim.embed_runs import embed
 from seqsim.encoders import EncoderSpec, encoder_info, family_of, load_encoder
 from seqsim.encoders.wav2vec2 import Wav2Vec2Encoder, Wav2Vec2ModelError, fbank_frames
 from seqsim.evaluation import evaluate
@@ -417,7 +418,7 @@ def test_a_store_of_wav2vec2_frames_names_the_family_and_frame_rate(
     utterances = _utterances()
     items = [(f"u{index}", (samples, 16_000)) for index, samples in enumerate(utterances)]
     store = EmbeddingStore(tmp_path / "store")
-    report = store.embed(items, encoder, dtype="float32")
+    report = embed(store, items, encoder, dtype="float32")
     assert report.embedded == 3
     settings = store.settings
     assert settings is not None

@@ -38,12 +38,13 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The first SENTENCES demo sentences in LANGS, every layer, embedded once."""
     from seqsim import EmbeddingStore, WhisperEmbedder
     from seqsim.corpus import Corpus, demo_corpus
+    from seqsim.embed_runs import embed
 
     sentences = [f"s{number:02d}" for number in range(1, SENTENCES + 1)]
     corpus = Corpus([u for u in demo_corpus().utterances if u.lang in LANGS and u.id in sentences])
     path = tmp_path_factory.mktemp("examples") / "store"
     embedder = WhisperEmbedder(MODEL, layers="all", progress=False)
-    report = EmbeddingStore(path).embed(corpus.audio_items(), embedder)
+    report = embed(EmbeddingStore(path), corpus.audio_items(), embedder)
     assert report.embedded == len(LANGS) * SENTENCES and not report.failures
     return path
 

@@ -16,7 +16,8 @@ from helpers import tone
 from store_workers import SETTINGS, frames_for
 
 from seqsim import EmbeddingStore, SeqSim, WhisperEmbedder
-from seqsim.audio import SAMPLE_RATE, AudioError
+from seqsim.audio import SAMPLE_RATE, SAMPLES_PER_FRAME, AudioError
+from seqsim.embed_runs import embed, embed_with
 from seqsim.store import CorruptShardError, StoreError, StoreFullError, StoreMismatchError
 from seqsim.store import files as files_module
 from seqsim.store import store as store_module
@@ -58,7 +59,7 @@ class InterruptAfter:
 
 def test_round_trip_memory_mapped_and_float16(tmp_path, corpus, embedder):
     store = EmbeddingStore(tmp_path / "store")
-    report = store.embed(corpus, embedder, shard_size=3)
+    report = embed(store, corpus, embedder, shard_size=3)
     assert (report.embedded, report.skipped, report.failures) == (7, 0, [])
     keys, packed = store.load(2)
     assert keys == [key for key, _ in corpus]
@@ -76,7 +77,7 @@ def test_round_trip_memory_mapped_and_float16(tmp_path, corpus, embedder):
 def test_interrupted_job_resumes_without_recomputing(tmp_path, corpus, embedder):
     store = EmbeddingStore(tmp_path / "store")
     with pytest.raises(KeyboardInterrupt):
-        store.embed(corpus, InterruptAfter(embedder, 4), shard_size=3)
+        embed(store, corpus, InterruptAfter(embedder, 4), shard_size=3)
     assert (
         len(store.keys()) == 4
     )  # one full shard of 3, plus the partial one flushed on the way out
@@ -84,13 +85,13 @@ def test_interrupted_job_resumes_without_recomputing(tmp_path, corpus, embedder)
     leftover = store.shard_dir / ".seqsim-tmp.deadhost-1-00000000.20260101T000000-x.npz"
     leftover.write_bytes(b"\0" * 10)
     counter = InterruptAfter(embedder, 10**9)
-    report = EmbeddingStore(tmp_path / "store").embed(corpus, counter, shard_size=3)
+    report = embed(EmbeddingStore(tmp_path / "store"), corpus, counter, shard_size=3)
     assert (report.embedded, report.skipped, counter.seen) == (3, 4, 3)
     assert not leftover.exists()
     keys, packed = store.load(1)
     assert sorted(keys) == sorted(key for key, _ in corpus)
     fresh = EmbeddingStore(tmp_path / "fresh")
-    fresh.embed(corpus, embedder)
+    embed(fresh, corpus, embedder)
     fresh_keys, fresh_packed = fresh.load(1)
     for key in keys:
         np.testing.assert_array_equal(
@@ -106,7 +107,7 @@ def test_failures_are_recorded_and_the_job_goes_on(tmp_path, corpus, embedder):
         + corpus[2:3]
     )
     store = EmbeddingStore(tmp_path / "store")
-    report = store.embed(utterances, embedder)
+    report = embed(store, utterances, embedder)
     assert report.embedded == 3
     assert [f["key"] for f in report.failures] == ["bad", "gone"]
     lines = [
@@ -116,26 +117,26 @@ def test_failures_are_recorded_and_the_job_goes_on(tmp_path, corpus, embedder):
     assert "broken.wav: unreadable or corrupt audio" in lines[0]["reason"]
     assert "gone.wav: file not found" in lines[1]["reason"]
     with pytest.raises(AudioError, match="broken.wav"):
-        EmbeddingStore(tmp_path / "strict").embed(utterances, embedder, fail_fast=True)
+        embed(EmbeddingStore(tmp_path / "strict"), utterances, embedder, fail_fast=True)
 
 
 def test_mismatched_settings_and_layers_are_refused(tmp_path, corpus, embedder, tiny_whisper_dir):
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(corpus[:2], embedder)
+    embed(store, corpus[:2], embedder)
     other = WhisperEmbedder(str(tiny_whisper_dir), layers=[0], progress=False)
     with pytest.raises(
         StoreMismatchError, match=r"layers=\[1, 2\], but layers=\[0\] was asked for"
     ):
-        store.embed(corpus, other)
+        embed(store, corpus, other)
     with pytest.raises(StoreMismatchError, match=r"holds layers \[1, 2\] .* not layer 0"):
         store.load(0)
     with pytest.raises(ValueError, match="duplicate utterance keys: \\['u0'\\]"):
-        store.embed(corpus[:1] * 2, embedder)
+        embed(store, corpus[:1] * 2, embedder)
 
 
 def test_float32_storage(tmp_path, corpus, embedder):
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(corpus[:2], embedder, dtype="float32")
+    embed(store, corpus[:2], embedder, dtype="float32")
     keys, packed = store.load(2)
     torch.testing.assert_close(
         torch.from_numpy(np.array(packed[0])), embedder.embed(corpus[0][1]).layers[2]
@@ -226,7 +227,7 @@ def test_opening_and_cleaning_touch_only_dead_writers_own_files(tmp_path):
 
 def test_a_truncated_shard_is_named_then_set_aside_and_re_embedded(tmp_path, corpus, embedder):
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(corpus, embedder, shard_size=3)
+    embed(store, corpus, embedder, shard_size=3)
     first = sorted(store.shard_dir.glob("*.npz"))[0]
     first.write_bytes(first.read_bytes()[:-100])  # as a disk copy cut short would leave it
     (tmp_path / "store" / "index.json").unlink()
@@ -235,7 +236,7 @@ def test_a_truncated_shard_is_named_then_set_aside_and_re_embedded(tmp_path, cor
     with pytest.raises(CorruptShardError, match=str(first)):
         store.keys()
     counter = InterruptAfter(embedder, 10**9)
-    report = store.embed(corpus, counter, shard_size=3)
+    report = embed(store, corpus, counter, shard_size=3)
     assert report.set_aside == [str(store.shard_dir / "set-aside" / first.name)]
     assert (report.embedded, report.skipped, counter.seen) == (3, 4, 3)
     keys, _ = store.load(1)
@@ -244,7 +245,7 @@ def test_a_truncated_shard_is_named_then_set_aside_and_re_embedded(tmp_path, cor
 
 def test_damaged_frames_fail_their_checksum_and_are_re_embedded(tmp_path, corpus, embedder):
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(corpus, embedder, shard_size=4)
+    embed(store, corpus, embedder, shard_size=4)
     shard = sorted(store.shard_dir.glob("*.npz"))[0]
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0xFF  # one flipped byte inside the frames: the index still reads
@@ -252,7 +253,7 @@ def test_damaged_frames_fail_their_checksum_and_are_re_embedded(tmp_path, corpus
     (tmp_path / "store" / "index.json").unlink()
     with pytest.raises(CorruptShardError, match=f"{shard}: corrupt shard .*CRC"):
         store.consolidate()
-    report = store.embed(corpus, embedder, shard_size=4)
+    report = embed(store, corpus, embedder, shard_size=4)
     assert report.set_aside == [str(store.shard_dir / "set-aside" / shard.name)]
     assert report.embedded == 4 and len(store.keys()) == 7
 
@@ -270,7 +271,7 @@ def test_files_follow_the_umask(tmp_path, corpus, embedder):
     previous = os.umask(0o002)
     try:
         store = EmbeddingStore(tmp_path / "store")
-        store.embed(corpus[:2] + [("gone", tmp_path / "gone.wav")], embedder)
+        embed(store, corpus[:2] + [("gone", tmp_path / "gone.wav")], embedder)
     finally:
         os.umask(previous)
     files = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
@@ -315,6 +316,17 @@ def test_store_of_an_older_format_is_refused(tmp_path):
     (tmp_path / "old" / "store.json").write_text(json.dumps({"format": 1, "model": "m"}))
     with pytest.raises(StoreMismatchError, match="store of format 1, this seqsim reads format 3"):
         EmbeddingStore(tmp_path / "old").load(0)
+
+
+def test_a_store_without_encoder_settings_reads_as_whispers_frames_of_20_ms(tmp_path):
+    """The store knows no audio: its default seconds per frame must stay Whisper's, the audio
+    module's samples per frame at its sample rate (a store made before other encoders)."""
+    (tmp_path / "old").mkdir()
+    settings = {"format": 3, "model": "m", "layers": [0], "dtype": "float16", "hidden_states": 1}
+    (tmp_path / "old" / "store.json").write_text(json.dumps(settings))
+    stored = EmbeddingStore(tmp_path / "old").settings
+    assert stored["frame_seconds"] == SAMPLES_PER_FRAME / SAMPLE_RATE == 0.02
+    assert stored["family"] == "whisper"
 
 
 def test_flush_bounds_what_a_killed_run_loses(tmp_path, monkeypatch):
@@ -376,14 +388,14 @@ def test_any_producer_writes_an_embed_run_through_the_writer(tmp_path):
     store = EmbeddingStore(tmp_path / "store")
     write(store, ["a", "b"])
     items = [("a", "x"), ("b", "x"), ("c", "x"), ("d", "bad"), ("e", "x")]
-    report = store.embed_with(producer, items, SETTINGS)
+    report = embed_with(store, producer, items, SETTINGS)
     assert given == [["c", "d", "e"]]
     assert (report.embedded, report.skipped, [f["key"] for f in report.failures]) == (2, 2, ["d"])
     assert '"d"' in (store.path / "failures.jsonl").read_text()
     assert_holds_exactly(store, ["a", "b", "c", "e"])
     assert (store.path / "layer_0.npy").is_file()  # consolidated
     with pytest.raises(StoreMismatchError, match="layers"):
-        store.embed_with(producer, items, {**SETTINGS, "layers": [0]})
+        embed_with(store, producer, items, {**SETTINGS, "layers": [0]})
 
 
 def test_utterances_written_on_another_node_but_missing_here_are_named(tmp_path):

@@ -31,7 +31,8 @@ from helpers import write_manifest
 from store_workers import SETTINGS, frames_for
 from test_faults import embed, one_line_error, run
 
-from seqsim import EmbeddingStore, WhisperEmbedder
+from seqsim import EmbeddingStore, WhisperEmbedder, embed_runs
+from seqsim.embed_runs import embed_with
 from seqsim.store import StoreCorruptError, StoreError, StoreLinkError
 from seqsim.store import layers as layers_module
 
@@ -112,7 +113,7 @@ def new_store(path: Path) -> EmbeddingStore:
 
 
 def embed_one_more(store: EmbeddingStore) -> None:
-    store.embed_with(produce, [(key, f"{key}.wav") for key in [*KEYS, "f"]], SETTINGS)
+    embed_with(store, produce, [(key, f"{key}.wav") for key in [*KEYS, "f"]], SETTINGS)
 
 
 def write_one_more(store: EmbeddingStore) -> None:
@@ -159,14 +160,14 @@ def test_a_link_in_place_of_a_store_file_is_refused_and_its_target_untouched(
 
 
 def test_a_link_in_place_of_the_embed_lock_with_a_real_model(tmp_path, outside, tiny_whisper_dir):
-    """As ``seqsim embed`` reached it: EmbeddingStore.embed with a (tiny) Whisper."""
+    """As ``seqsim embed`` reached it: embed_runs.embed with a (tiny) Whisper."""
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[1], progress=False)
     audio = [("tone", (np.sin(np.arange(8000) / 5).astype(np.float32), 16_000))]
     store = EmbeddingStore(tmp_path / "store")
     store.path.mkdir()
     (store.path / "embed.lock").symlink_to(outside / "target")
     with pytest.raises(StoreLinkError, match=f"^{link_message(store.path / 'embed.lock')}"):
-        store.embed(audio, embedder)
+        embed_runs.embed(store, audio, embedder)
     assert snapshot(outside) == {"target": OUTSIDE_BYTES}
     assert not (store.path / "store.json").exists()  # refused before anything was written
 
@@ -232,6 +233,7 @@ UNPRIVILEGED_CASE = """
 import json, os, sys
 from pathlib import Path
 from store_workers import SETTINGS, frames_for
+from seqsim.embed_runs import embed_with
 from seqsim.store import EmbeddingStore, StoreLinkError
 
 # The interpreter and its libraries are under root's home here: everything is imported
@@ -249,7 +251,7 @@ def produce(store, settings, todo, report):
     pass
 errors = []
 for operation in (
-    lambda: store.embed_with(produce, [("b", "b.wav")], SETTINGS),
+    lambda: embed_with(store, produce, [("b", "b.wav")], SETTINGS),
     store.consolidate,
 ):
     try:

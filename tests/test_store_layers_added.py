@@ -22,7 +22,8 @@ from store_workers import frames_for
 
 from seqsim import Embedding, EmbeddingStore, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE
-from seqsim.store import EmbedderProducer, StoreMismatchError
+from seqsim.embed_runs import EmbedderProducer, embed, embed_with
+from seqsim.store import StoreMismatchError
 from seqsim.store.shards import read_contents
 
 SIX = {"model": "synthetic", "layers": [6], "dtype": "float32", "hidden_states": 7}
@@ -70,7 +71,7 @@ class Producer:
 def six_store(path: Path, keys: list[str] = KEYS) -> EmbeddingStore:
     """A consolidated store of layer 6 of ``keys``, two utterances a shard."""
     store = EmbeddingStore(path)
-    store.embed_with(Producer(), items(keys), SIX)
+    embed_with(store, Producer(), items(keys), SIX)
     return store
 
 
@@ -107,7 +108,7 @@ def test_adding_layer_4_keeps_layer_6_byte_for_byte_and_gives_layer_4_to_every_k
     store.load(6)
     layer_6, shards = layer_file_state(store, 6), shard_hashes(store)
     producer = Producer()
-    report = store.embed_with(producer, items(KEYS), BOTH)
+    report = embed_with(store, producer, items(KEYS), BOTH)
     assert producer.calls == [([4], KEYS)]  # only the layer added, only for stored keys
     assert (report.embedded, report.skipped, report.layers_added) == (6, 0, [4])
     assert stored_layers(store) == [4, 6] and store.settings["model"] == "synthetic"
@@ -119,14 +120,14 @@ def test_adding_layer_4_keeps_layer_6_byte_for_byte_and_gives_layer_4_to_every_k
     assert_frames(store, 4, KEYS)
     assert_frames(store, 6, KEYS)
     again = Producer()
-    assert store.embed_with(again, items(KEYS), BOTH).skipped == 6 and again.calls == []
+    assert embed_with(store, again, items(KEYS), BOTH).skipped == 6 and again.calls == []
 
 
 def test_new_keys_get_every_layer_while_stored_keys_get_the_added_one(tmp_path):
     store = six_store(tmp_path / "store", KEYS[:4])
     layer_6_before = {key: np.array(frames) for key, frames in zip(*store.load(6), strict=True)}
     producer = Producer()
-    report = store.embed_with(producer, items(["e", "a", "f", "b", "c", "d"]), BOTH)
+    report = embed_with(store, producer, items(["e", "a", "f", "b", "c", "d"]), BOTH)
     assert producer.calls == [([4, 6], ["e", "f"]), ([4], ["a", "b", "c", "d"])]
     assert (report.embedded, report.skipped, report.layers_added) == (6, 0, [4])
     keys = ["a", "b", "c", "d", "e", "f"]
@@ -142,7 +143,7 @@ def test_an_interrupted_addition_reads_as_before_and_the_same_run_resumes(tmp_pa
     store.load(6)
     layer_6 = layer_file_state(store, 6)
     with pytest.raises(KeyboardInterrupt):
-        store.embed_with(Producer(stop_after=3), items(KEYS), BOTH)
+        embed_with(store, Producer(stop_after=3), items(KEYS), BOTH)
     # three keys hold layer 4 now, in shards; the store still reads as a store of layer 6
     assert stored_layers(store) == [6] and store.keys() == KEYS
     assert_frames(store, 6, KEYS)
@@ -150,7 +151,7 @@ def test_an_interrupted_addition_reads_as_before_and_the_same_run_resumes(tmp_pa
     with pytest.raises(StoreMismatchError, match=r"holds layers \[6\] of synthetic, not layer 4"):
         store.load(4)
     resumed = Producer()
-    report = store.embed_with(resumed, items(KEYS), BOTH)
+    report = embed_with(store, resumed, items(KEYS), BOTH)
     assert resumed.calls == [([4], ["d", "e", "f"])]
     assert (report.embedded, report.skipped, report.layers_added) == (3, 3, [4])
     assert stored_layers(store) == [4, 6]
@@ -177,14 +178,14 @@ def test_corrupt_shards_are_set_aside_while_layers_are_added(tmp_path):
     store = six_store(tmp_path / "store")
     old_shards = sorted(store.shard_dir.glob("*.npz"))
     with pytest.raises(KeyboardInterrupt):
-        store.embed_with(Producer(stop_after=2), items(KEYS), BOTH)
+        embed_with(store, Producer(stop_after=2), items(KEYS), BOTH)
     layer_4_shard = next(p for p in store.shard_dir.glob("*.npz") if p not in old_shards)
     assert read_contents(layer_4_shard).keys == ["a", "b"]
     flip(layer_4_shard, frame_byte(layer_4_shard, "layer_4.npy"))  # found when read whole
     truncated = old_shards[1]  # c and d: found at once
     truncated.write_bytes(truncated.read_bytes()[:200])
     producer = Producer()
-    report = store.embed_with(producer, items(KEYS), BOTH)
+    report = embed_with(store, producer, items(KEYS), BOTH)
     set_aside = [Path(path).name for path in report.set_aside]
     assert set_aside == [truncated.name, layer_4_shard.name]
     assert producer.calls == [
@@ -204,7 +205,7 @@ def test_a_layer_copy_of_another_length_is_set_aside_and_made_again(tmp_path):
         writer.add("a", {4: np.ones((len(frames_of("a", 6)) + 1, DIM))})
     assert_frames(store, 6, ["a", "b"])  # layer 6 reads as before
     producer = Producer()
-    report = store.embed_with(producer, items(["a", "b"]), BOTH)
+    report = embed_with(store, producer, items(["a", "b"]), BOTH)
     assert producer.calls == [([4], ["b"]), ([4], ["a"])]
     assert len(report.set_aside) == 1 and report.layers_added == [4]
     assert_frames(store, 4, ["a", "b"])
@@ -214,8 +215,8 @@ def test_a_stored_utterance_whose_audio_fails_keeps_the_layer_from_being_added(t
     store = six_store(tmp_path / "store")
     store.load(6)
     layer_6 = layer_file_state(store, 6)
-    with caplog.at_level(logging.WARNING, logger="seqsim.store.store"):
-        report = store.embed_with(Producer(fail=("c",)), items(KEYS), BOTH)
+    with caplog.at_level(logging.WARNING, logger="seqsim.embed_runs"):
+        report = embed_with(store, Producer(fail=("c",)), items(KEYS), BOTH)
     assert [failure["key"] for failure in report.failures] == ["c"]
     assert report.layers_added == [] and stored_layers(store) == [6]
     assert "layers [4] not added yet: 1 stored utterance(s) lack them" in caplog.text
@@ -224,7 +225,7 @@ def test_a_stored_utterance_whose_audio_fails_keeps_the_layer_from_being_added(t
     with pytest.raises(StoreMismatchError, match="not layer 4"):
         store.load(4)
     producer = Producer()
-    assert store.embed_with(producer, items(KEYS), BOTH).layers_added == [4]
+    assert embed_with(store, producer, items(KEYS), BOTH).layers_added == [4]
     assert producer.calls == [([4], ["c"])]
     assert_frames(store, 4, KEYS)
 
@@ -237,17 +238,17 @@ def test_adding_a_layer_without_the_audio_of_every_stored_utterance_is_refused(t
         match=r"adding layers \[4\] needs the audio of every stored utterance, but 2 are not "
         r"given \(e.g. \['e', 'f'\]\); give them too, or drop them first",
     ):
-        store.embed_with(producer, items(KEYS[:4]), BOTH)
+        embed_with(store, producer, items(KEYS[:4]), BOTH)
     assert producer.calls == [] and stored_layers(store) == [6]
 
 
 def test_asking_for_a_subset_of_the_stored_layers_embeds_nothing(tmp_path):
     store = EmbeddingStore(tmp_path / "store")
-    store.embed_with(Producer(), items(KEYS), BOTH)
+    embed_with(store, Producer(), items(KEYS), BOTH)
     store.load(4)
     files = {layer: layer_file_state(store, layer) for layer in (4, 6)}
     producer = Producer()
-    report = store.embed_with(producer, items(KEYS), SIX)
+    report = embed_with(store, producer, items(KEYS), SIX)
     assert producer.calls == [] and (report.embedded, report.skipped) == (0, 6)
     assert stored_layers(store) == [4, 6]
     assert {layer: layer_file_state(store, layer) for layer in (4, 6)} == files
@@ -256,7 +257,7 @@ def test_asking_for_a_subset_of_the_stored_layers_embeds_nothing(tmp_path):
         match=r"layers=\[4, 6\], but layers=\[6\] was asked for: the 1 utterance\(s\) to embed "
         r"\(e.g. \['g'\]\) need every stored layer",
     ):
-        store.embed_with(producer, items([*KEYS, "g"]), SIX)
+        embed_with(store, producer, items([*KEYS, "g"]), SIX)
     assert producer.calls == [] and store.keys() == KEYS
 
 
@@ -279,7 +280,7 @@ def test_another_model_dtype_or_layers_without_the_stored_ones_are_refused(
     before = (store.path / "store.json").read_text(), shard_hashes(store)
     producer = Producer()
     with pytest.raises(StoreMismatchError, match=message):
-        store.embed_with(producer, items([*KEYS, "g"]), {**BOTH, **other})
+        embed_with(store, producer, items([*KEYS, "g"]), {**BOTH, **other})
     assert producer.calls == []
     assert ((store.path / "store.json").read_text(), shard_hashes(store)) == before
 
@@ -320,7 +321,7 @@ def test_an_embedder_of_every_layer_is_made_once_and_writes_only_the_layers_aske
         audio.append((key, tmp_path / f"{key}.wav"))
     before = set(store.shard_dir.glob("*.npz"))
     producer = EmbedderProducer(make, shard_size=2)
-    report = store.embed_with(producer, audio, BOTH)
+    report = embed_with(store, producer, audio, BOTH)
     assert len(made) == 1 and report.layers_added == [4]
     dims = [set(read_contents(p).dims) for p in sorted(set(store.shard_dir.glob("*.npz")) - before)]
     assert sorted(map(sorted, dims)) == [[4], [4], [4, 6]]  # stored keys: layer 4 alone
@@ -332,7 +333,7 @@ def test_a_made_embedder_without_a_planned_layer_is_refused(tmp_path):
     store = six_store(tmp_path / "store")
     producer = EmbedderProducer(lambda: StandIn([6]))
     with pytest.raises(StoreMismatchError, match=r"has layers=\[6\], without the planned \[4\]"):
-        store.embed_with(producer, items(KEYS), BOTH)
+        embed_with(store, producer, items(KEYS), BOTH)
     assert stored_layers(store) == [6]
 
 
@@ -353,14 +354,14 @@ def test_a_layer_added_to_a_whisper_store_equals_a_fresh_store_of_that_layer(
         return WhisperEmbedder(str(tiny_whisper_dir), layers=layers, batch_size=2, progress=False)
 
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(corpus, embedder([2]))
+    embed(store, corpus, embedder([2]))
     layer_2 = layer_file_state(store, 2)
-    report = store.embed(corpus, embedder([1, 2]))
+    report = embed(store, corpus, embedder([1, 2]))
     assert (report.embedded, report.layers_added) == (5, [1])
     assert store.settings["layers"] == [1, 2]
     assert layer_file_state(store, 2) == layer_2
     fresh = EmbeddingStore(tmp_path / "fresh")
-    fresh.embed(corpus, embedder([1]))
+    embed(fresh, corpus, embedder([1]))
     keys, added = store.load(1)
     fresh_keys, expected = fresh.load(1)
     assert keys == fresh_keys == [key for key, _ in corpus]

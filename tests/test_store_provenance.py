@@ -11,8 +11,10 @@ from helpers import tone, write_manifest
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.corpus import read_manifest
+from seqsim.embed_runs import embed
 from seqsim.evaluation import evaluate
-from seqsim.store import AudioChangedError, StoreMismatchError
+from seqsim.provenance import AudioChangedError
+from seqsim.store import StoreMismatchError
 from seqsim.store import store as store_module
 
 
@@ -64,8 +66,8 @@ def test_changed_audio_is_embedded_again_and_counted(tmp_path, corpus_files, tin
     manifest, swapped = corpus_files
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[2], progress=False)
     store = EmbeddingStore(tmp_path / "store")
-    store.embed(read_manifest(manifest).audio_items(), embedder, shard_size=4)
-    report = store.embed(read_manifest(swapped).audio_items(), embedder, shard_size=4)
+    embed(store, read_manifest(manifest).audio_items(), embedder, shard_size=4)
+    report = embed(store, read_manifest(swapped).audio_items(), embedder, shard_size=4)
     assert (report.embedded, report.skipped) == (5, 10)
     assert [change["key"] for change in report.changed] == [f"bb/{k}" for k in range(5)]
     assert report.changed[0]["stored"].endswith("audio/1/0.wav")
@@ -76,7 +78,7 @@ def test_changed_audio_is_embedded_again_and_counted(tmp_path, corpus_files, tin
     for row, key in enumerate(keys):  # every key's frames are now those of its given audio
         expected = embedder.embed(given[key]).layers[2].numpy().astype(np.float16)
         np.testing.assert_array_equal(np.asarray(frames[row]), expected)
-    again = store.embed(read_manifest(swapped).audio_items(), embedder)
+    again = embed(store, read_manifest(swapped).audio_items(), embedder)
     assert (again.embedded, again.skipped, again.changed) == (0, 15, [])
 
 
@@ -87,14 +89,14 @@ def test_a_file_rewritten_in_place_is_embedded_again_a_touched_one_is_not(
     soundfile.write(path, tone(0.5), 16_000)
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[2], progress=False)
     store = EmbeddingStore(tmp_path / "store")
-    store.embed([("aa/s1", path)], embedder)
+    embed(store, [("aa/s1", path)], embedder)
     status = os.stat(path)
     os.utime(path, ns=(status.st_atime_ns, status.st_mtime_ns + 5 * 10**9))
-    touched = store.embed([("aa/s1", path)], embedder)
+    touched = embed(store, [("aa/s1", path)], embedder)
     assert (touched.embedded, touched.changed) == (0, [])
     soundfile.write(path, tone(0.5, frequency=300.0), 16_000)  # same size, other samples
     assert os.stat(path).st_size == status.st_size
-    rewritten = store.embed([("aa/s1", path)], embedder)
+    rewritten = embed(store, [("aa/s1", path)], embedder)
     assert rewritten.embedded == 1 and rewritten.changed[0]["key"] == "aa/s1"
     _, frames = store.load(2)
     expected = embedder.embed(path).layers[2].numpy().astype(np.float16)
@@ -125,13 +127,13 @@ def test_audio_that_cannot_be_checked_is_reused_and_listed(tmp_path, tiny_whispe
         soundfile.write(path, tone(0.4), 16_000)
     embedder = WhisperEmbedder(str(tiny_whisper_dir), layers=[2], progress=False)
     store = EmbeddingStore(tmp_path / "store")
-    store.embed([("aa/kept", kept), ("aa/moved", moved)], embedder)
+    embed(store, [("aa/kept", kept), ("aa/moved", moved)], embedder)
     with store.writer(store.settings) as writer:  # a producer of one's own records no audio
         writer.add("aa/own", {2: np.ones((3, 32))})
     kept.unlink()  # gone from the path it was stored from
     shutil.move(moved, tmp_path / "elsewhere.wav")
     items = [("aa/kept", kept), ("aa/moved", tmp_path / "gone.wav"), ("aa/own", "own.wav")]
-    report = store.embed(items, embedder)
+    report = embed(store, items, embedder)
     assert report.unchecked == ["aa/kept", "aa/own"]
     # a stored key given a path that does not exist is other audio: dropped, then it fails
     assert [change["key"] for change in report.changed] == ["aa/moved"]

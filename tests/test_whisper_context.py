@@ -14,6 +14,7 @@ from transformers import WhisperConfig, WhisperFeatureExtractor, WhisperModel
 
 from seqsim import EmbeddingStore, WhisperEmbedder
 from seqsim.audio import SAMPLE_RATE
+from seqsim.embed_runs import embed
 from seqsim.encoders import EncoderSpec, encoder_info
 from seqsim.encoders.whisper import whisper_encoder_info
 from seqsim.store import StoreMismatchError
@@ -214,6 +215,6 @@ def test_encoder_info_of_a_model_in_memory_plans_the_short_context_settings():
 
 def test_a_store_refuses_frames_of_the_other_context(tiny_whisper_dir, short, tmp_path):
     default = WhisperEmbedder(str(tiny_whisper_dir), layers="all", progress=False)
-    EmbeddingStore(tmp_path / "store").embed([("a", (noise(16_000, 1), SAMPLE_RATE))], short)
+    embed(EmbeddingStore(tmp_path / "store"), [("a", (noise(16_000, 1), SAMPLE_RATE))], short)
     with pytest.raises(StoreMismatchError, match="options"):
-        EmbeddingStore(tmp_path / "store").embed([("b", (noise(9_000, 2), SAMPLE_RATE))], default)
+        embed(EmbeddingStore(tmp_path / "store"), [("b", (noise(9_000, 2), SAMPLE_RATE))], default)

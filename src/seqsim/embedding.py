@@ -21,8 +21,9 @@ from .audio import AudioInput
 from .backends import resolve_device
 from .checks import check_choice
 from .corpus import Corpus
+from .embed_runs import EmbedderProducer, EmbedReport, embed, embed_with
 from .encoders import EncoderSpec, LayerSelection, SpeechEncoder, encoder_spec
-from .store import EmbedderProducer, EmbeddingStore, EmbedReport
+from .store import EmbeddingStore
 from .store.store import STORAGE_DTYPES, check_flush_policy
 
 
@@ -124,8 +125,9 @@ class LocalEmbedding:
         if isinstance(encoder.model, str):  # checked against the store now, loaded when needed
             settings = encoder.planned_settings(layers, dtype, "auto", on)
             producer = EmbedderProducer(make_encoder, shard_size, flush_seconds, fail_fast)
-            return store.embed_with(producer, utterances, settings)
-        return store.embed(
+            return embed_with(store, producer, utterances, settings)
+        return embed(
+            store,
             utterances,
             make_encoder(),
             dtype=dtype,
@@ -179,15 +181,15 @@ def embed_corpus(
     here or (with ``runner``) wherever the runner embeds, such as a Ray cluster.
 
     A store of this model keeps the layers it holds and gains those asked for that it lacks:
-    every stored utterance gets them too (:meth:`EmbeddingStore.embed_with
-    <seqsim.store.EmbeddingStore.embed_with>`). Utterances whose audio fails are
-    recorded in the report (and the store's ``failures.jsonl``), not raised. A model given by
+    every stored utterance gets them too (:func:`~seqsim.embed_runs.embed_with`). Utterances
+    whose audio fails are recorded in the report (and the store's ``failures.jsonl``), not
+    raised. A model given by
     name is checked against the store from its configuration, and loaded only when there is
     something to embed: a store of another encoder (family, model, options) or storage dtype
     is refused at once, and a
     store that holds every utterance is read without loading the model. An utterance stored
     from other audio than the corpus gives is embedded again (see
-    :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`).
+    :func:`~seqsim.embed_runs.embed_with`).
 
     Parameters
     ----------

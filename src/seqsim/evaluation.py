@@ -33,13 +33,14 @@ from ._version import __version__
 from .backends import Backend
 from .checks import check_choice, check_count, option, refuse_unknown
 from .corpus import Corpus, CorpusError, Utterance
+from .embed_runs import EmbedReport
 from .embedding import EmbeddingRunner, model_name
 from .embedding import embed_corpus as embed_corpus  # importable from here too, as before
 from .encoders import EncoderSpec, encoder_spec, resolve_layers
 from .evaluation_options import ScoringOptions, SearchOptions
 from .metrics.base import Metric, get_metric
 from .progress import progress_bar
-from .provenance import audio_fingerprint
+from .provenance import audio_fingerprint, check_audio
 from .ranking import (
     bootstrap_interval,
     normalize_scores,
@@ -56,7 +57,7 @@ from .result import RetrievalResult as RetrievalResult
 from .result import utterance_media
 from .search.retrieval import search_rows
 from .sequences import PackedSequences
-from .store import EmbeddingStore, EmbedReport, StoreMismatchError
+from .store import EmbeddingStore, StoreMismatchError
 
 Recordings = Literal["all", "one"]
 
@@ -1011,7 +1012,7 @@ def evaluate_grid(
             )
         if corpus is not None and model is None:  # frames read as they are: the audio must match
             given = [(u.key, u.audio if u.audio is not None else u.path) for u in corpus.utterances]
-            store.check_audio([(key, audio) for key, audio in given if audio is not None])
+            check_audio(store, [(key, audio) for key, audio in given if audio is not None])
         sources = store.sources()
         results = {}
         for layer in layers:

@@ -15,6 +15,11 @@ recorded path with the recorded size and modification time is taken as unchanged
 being read (one ``stat``, as ``git`` and ``make`` do); any other file is read and hashed, so a
 file that was only touched is still the same audio, and a different file behind the same key
 never is. Lazy audio is read on every check.
+
+:func:`audio_changes` compares a store's records with the audio given now, for an embed run
+(:func:`seqsim.embed_runs.embed_with`, which embeds a changed key again); :func:`check_audio`
+refuses changed audio (:class:`AudioChangedError`), for an evaluation that reads a store without
+a model.
 """
 
 from __future__ import annotations
@@ -22,13 +27,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .audio import Audio, AudioError, AudioInput, LazyAudio, check_regular_file, describe
+from .store import EmbeddingStore, StoreMismatchError
 
 AudioRecord = dict[str, Any]
 """An audio identity as JSON-ready data: ``sha256`` always; ``path``, ``size`` and
@@ -233,3 +239,178 @@ def audio_fingerprint(records: Iterable[tuple[str, Mapping[str, Any] | None]]) -
         (key, None if record is None else record.get("sha256")) for key, record in records
     )
     return hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
+
+
+class AudioChangedError(StoreMismatchError):
+    """A store asked for frames of audio other than the audio they were made from.
+
+    Also a :class:`~seqsim.store.StoreMismatchError` (and a ``ValueError``). Raised by
+    :func:`check_audio`, which an evaluation that reads a store without a model runs first.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The store.
+    changed : list of dict
+        ``key``, ``stored`` and ``given`` (what each audio is) of every changed key.
+
+    Attributes
+    ----------
+    changed : list of dict
+        As given.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> from seqsim.provenance import AudioChangedError
+    >>> error = AudioChangedError(Path("store"), [
+    ...     {"key": "nl/s01", "stored": "/corpus/nl/s01.wav", "given": "/corpus/nl/s02.wav"}])
+    >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
+    store holds 1 utterance(s) made from other audio than given now: nl/s01 was
+    /corpus/nl/s01.wav, is now /corpus/nl/s02.wav; embed them again (evaluate with a model,
+    or seqsim embed), or use another store
+    """
+
+    def __init__(self, path: Path, changed: list[dict[str, str]]) -> None:
+        shown = "; ".join(
+            f"{change['key']} was {change['stored']}, is now {change['given']}"
+            for change in changed[:3]
+        )
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        super().__init__(
+            f"{path} holds {len(changed)} utterance(s) made from other audio than given now: "
+            f"{shown}{more}; embed them again (evaluate with a model, or seqsim embed), or "
+            "use another store"
+        )
+        self.changed = changed
+
+
+def audio_changes(
+    store: EmbeddingStore, utterances: Sequence[tuple[str, AudioInput]]
+) -> tuple[list[dict[str, str]], list[str]]:
+    """The keys of ``utterances`` that ``store`` holds from other audio than given now, and
+    those whose audio cannot be checked.
+
+    A key's record (:meth:`EmbeddingStore.sources <seqsim.store.EmbeddingStore.sources>`) is
+    compared with the audio given (:func:`identify`, :func:`same_audio`). Keys the store lacks
+    are left out.
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        The store.
+    utterances : sequence of (str, AudioInput)
+        Keys and the audio they stand for now.
+
+    Returns
+    -------
+    changed : list of dict
+        ``key``, ``stored`` and ``given`` (:func:`describe_record` of each audio, or why the
+        audio given cannot be read) of every key stored from other audio.
+    unchecked : list of str
+        The keys stored without a record of their audio, or recorded from a file that is
+        gone from the very path given now.
+
+    Raises
+    ------
+    CorruptShardError
+        Naming a shard that cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from seqsim.provenance import audio_changes, identify
+    >>> from seqsim.store import EmbeddingStore
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> spoken, other = (np.full(1600, 0.1), 16_000), (np.full(1600, 0.2), 16_000)
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     store = EmbeddingStore(folder)
+    ...     with store.writer(settings) as writer:
+    ...         writer.add("en/s01", {6: np.ones((3, 4))}, identify(spoken))
+    ...         writer.add("fr/s01", {6: np.ones((3, 4))})
+    ...     changed, unchecked = audio_changes(store, [("en/s01", other), ("fr/s01", other)])
+    >>> [change["key"] for change in changed], unchecked
+    (['en/s01'], ['fr/s01'])
+    """
+    stored = store.sources()
+    changed: list[dict[str, str]] = []
+    unchecked: list[str] = []
+    for key, source in utterances:
+        if key not in stored:
+            continue
+        record = stored[key]
+        if record is None:
+            unchecked.append(key)
+            continue
+        try:
+            identity = identify(source, known=record)
+        except AudioError as error:
+            given_path = str(Path(source).absolute()) if isinstance(source, (str, Path)) else None
+            if given_path is not None and given_path == record.get("path"):
+                unchecked.append(key)
+            else:
+                change = {"key": key, "stored": describe_record(record), "given": str(error)}
+                changed.append(change)
+            continue
+        if not same_audio(record, identity):
+            change = {
+                "key": key,
+                "stored": describe_record(record),
+                "given": describe_record(identity),
+            }
+            changed.append(change)
+    return changed, unchecked
+
+
+def check_audio(store: EmbeddingStore, utterances: Sequence[tuple[str, AudioInput]]) -> list[str]:
+    """Check that the frames ``store`` holds of ``utterances`` were made from the audio given.
+
+    What an evaluation that reads a store without a model to embed with does first: a
+    key stored from other audio (another file, or the same file changed) is refused, never
+    scored with the old frames. Files at their recorded path, size and modification time
+    are not read (see the module documentation).
+
+    Parameters
+    ----------
+    store : EmbeddingStore
+        The store.
+    utterances : sequence of (str, AudioInput)
+        Keys and the audio they stand for; keys the store lacks are not checked.
+
+    Returns
+    -------
+    list of str
+        The keys that could not be checked (as in the ``unchecked`` of an
+        :class:`~seqsim.embed_runs.EmbedReport`).
+
+    Raises
+    ------
+    AudioChangedError
+        Naming the store, how many keys changed, and the first ones with both audio.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from seqsim.provenance import check_audio, identify
+    >>> from seqsim.store import EmbeddingStore
+    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+    >>> spoken, other = (np.full(1600, 0.1), 16_000), (np.full(1600, 0.2), 16_000)
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> store = EmbeddingStore(folder.name)
+    >>> with store.writer(settings) as writer:
+    ...     writer.add("en/s01", {6: np.ones((3, 4))}, identify(spoken))
+    >>> check_audio(store, [("en/s01", spoken)])
+    []
+    >>> check_audio(store, [("en/s01", other)])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    seqsim.provenance.AudioChangedError: /... holds 1 utterance(s) made from other audio \
+than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
+    >>> folder.cleanup()
+    """
+    changed, unchecked = audio_changes(store, utterances)
+    if changed:
+        raise AudioChangedError(store.path, changed)
+    return unchecked

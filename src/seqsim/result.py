@@ -73,7 +73,7 @@ class RetrievalResult:
         ``already_stored`` (counts), ``changed`` (utterances stored from other audio, embedded
         again: key, stored, given), ``unchecked`` (keys reused without a check of their
         audio) and ``short`` (implausibly short audio: key, source, reason); see
-        :class:`~seqsim.store.EmbedReport`.
+        :class:`~seqsim.embed_runs.EmbedReport`.
     utterances : dict of str to dict of str to str, default {}
         Per utterance key (``lang/id``, :attr:`Utterance.key <seqsim.corpus.Utterance.key>`),
         what a report shows of it: ``path`` (its audio file) and ``text`` (its transcript),

@@ -7,7 +7,7 @@ decoding and resampling in Ray tasks -> a pool of actors, each holding one
 encodes a batch and writes it into the store through :meth:`EmbeddingStore.writer` -> one
 small row per utterance back to this process (stored, or why it failed). The run around it,
 lock, resumption, corrupt shards, consolidation and ``failures.jsonl``, is the store's
-(:meth:`EmbeddingStore.embed_with`), as for a local run.
+(:func:`~seqsim.embed_runs.embed_with`), as for a local run.
 
 A Ray task or actor that dies is retried by Ray; what it had flushed stays in the store and
 what it redoes is read once (the first copy of a key wins), so the store ends with every
@@ -34,16 +34,12 @@ from .. import audio as audio_io
 from .._defaults import DEFAULT_LAYER, DEFAULT_STORAGE_DTYPE, PLUGIN_MODULE_PREFIX, RAY_SHARD_SIZE
 from ..audio import SAMPLE_RATE, AudioError, AudioInput, short_audio_note
 from ..checks import check_choice, check_count, check_flag
+from ..embed_runs import EmbedReport, embed_with, failure_record
 from ..encoders import EncoderSpec, LayerSelection, encoder_spec
 from ..progress import progress_bar
 from ..provenance import identify
-from ..store import EmbeddingStore, EmbedReport, StoreError
-from ..store.store import (
-    DEFAULT_FLUSH_SECONDS,
-    STORAGE_DTYPES,
-    check_flush_policy,
-    failure_record,
-)
+from ..store import EmbeddingStore, StoreError
+from ..store.store import DEFAULT_FLUSH_SECONDS, STORAGE_DTYPES, check_flush_policy
 from .cluster import RayCluster, cluster_session, require_ray, use_cpus
 
 BATCHES_PER_WORKER = 8
@@ -57,13 +53,12 @@ core) and are bounded by this instead; each task process imports seqsim once (~2
 
 @dataclass
 class RayProducer:
-    """An embed run's producer (:class:`~seqsim.store.Producer`) on a Ray cluster.
+    """An embed run's producer (:class:`~seqsim.embed_runs.Producer`) on a Ray cluster.
 
-    Called by :meth:`EmbeddingStore.embed_with <seqsim.store.EmbeddingStore.embed_with>`
-    with the utterances not stored yet: it stops the cluster's scoring workers, runs the
-    Ray Data pipeline, counts what the actors wrote and records failures in the report, then
-    checks that the store, as this process sees it, holds what the workers wrote
-    (:func:`check_written`).
+    Called by :func:`~seqsim.embed_runs.embed_with` with the utterances not stored yet: it
+    stops the cluster's scoring workers, runs the Ray Data pipeline, counts what the actors
+    wrote and records failures in the report, then checks that the store, as this process
+    sees it, holds what the workers wrote (:func:`check_written`).
 
     Parameters
     ----------
@@ -328,7 +323,7 @@ def embed_on_ray(
     fail_fast: bool = False,
     progress: bool = True,
 ) -> EmbedReport:
-    """:meth:`EmbeddingStore.embed <seqsim.store.EmbeddingStore.embed>` on a Ray cluster.
+    """:func:`~seqsim.embed_runs.embed` on a Ray cluster.
 
     Every ``(key, audio file)`` not stored yet is decoded by Ray tasks and encoded by the
     cluster's workers (``cluster.worker_count()`` actors), each loading ``model`` once and
@@ -447,7 +442,7 @@ def embed_on_ray(
         producer = RayProducer(
             active, encoder, run_options, shard_size, flush_seconds, fail_fast, progress
         )
-        return store.embed_with(producer, utterances, settings)
+        return embed_with(store, producer, utterances, settings)
 
 
 class RayEmbedding:

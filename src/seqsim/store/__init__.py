@@ -8,24 +8,16 @@ from .shards import CorruptShardError
 from .store import (
     DEFAULT_FLUSH_SECONDS,
     DEFAULT_SHARD_SIZE,
-    AudioChangedError,
-    EmbedderProducer,
     EmbeddingStore,
-    EmbedReport,
-    Producer,
     ShardWriter,
     StoreMismatchError,
 )
 
 __all__ = [
-    "AudioChangedError",
     "DEFAULT_FLUSH_SECONDS",
     "DEFAULT_SHARD_SIZE",
     "CorruptShardError",
-    "EmbedReport",
-    "EmbedderProducer",
     "EmbeddingStore",
-    "Producer",
     "ShardWriter",
     "StoreBusyError",
     "StoreCorruptError",

@@ -2,7 +2,7 @@
 
 A key can be in several shards: written twice (two writers were given the same utterance), or
 written with the layers the store held and again, in a later shard, with only the layers an
-embed run adds (:meth:`~seqsim.store.EmbeddingStore.embed_with`). Its frames of layer K are
+embed run adds (:func:`~seqsim.embed_runs.embed_with`). Its frames of layer K are
 those of the first shard, in name order, that holds the key with layer K. A key is stored
 (:meth:`~seqsim.store.EmbeddingStore.keys`, :meth:`~seqsim.store.EmbeddingStore.load`) once
 it holds every layer of the store, so that a run adding layers, interrupted, leaves no key

@@ -34,34 +34,18 @@ import json
 import logging
 import os
 import time
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, BinaryIO, Protocol, TypeGuard
+from typing import Any, BinaryIO, TypeGuard
 
 import numpy as np
 import torch
 
-from .._defaults import (
-    DEFAULT_FLUSH_SECONDS,
-    DEFAULT_SHARD_SIZE,
-    DEFAULT_STORAGE_DTYPE,
-    STORAGE_DTYPES,
-)
+from .._defaults import DEFAULT_FLUSH_SECONDS, DEFAULT_SHARD_SIZE, STORAGE_DTYPES
 from .._version import __version__
-from ..audio import (
-    SAMPLE_RATE,
-    SAMPLES_PER_FRAME,
-    AudioError,
-    AudioInput,
-    describe,
-    short_audio_note,
-)
 from ..checks import check_choice, check_count, check_positive
-from ..provenance import describe_record, identify, same_audio
 from ..sequences import PackedSequences
 from . import locks
 from .copies import Copies
@@ -90,18 +74,40 @@ FORMAT_VERSION = 3
 IDENTITY = ("family", "model", "options", "dtype")
 """The settings that must match for frames to share a store: the encoder family, the model,
 the family's options that change the frames, and the storage dtype (its layers can grow:
-:meth:`EmbeddingStore.embed_with`)."""
+:func:`seqsim.embed_runs.embed_with`)."""
 ENCODER_DEFAULTS: dict[str, Any] = {
     "family": "whisper",
     "options": {},
-    "frame_seconds": SAMPLES_PER_FRAME / SAMPLE_RATE,
+    "frame_seconds": 0.02,
 }
 """The encoder settings of a store that does not record them (made before seqsim took other
-encoders than Whisper, or written by hand): Whisper's, with no options."""
+encoders than Whisper, or written by hand): Whisper's, with no options, and its frames of
+20 ms (:data:`seqsim.audio.SAMPLES_PER_FRAME` at :data:`seqsim.audio.SAMPLE_RATE`)."""
 
 
-def _identity(settings: Mapping[str, Any], name: str) -> Any:
-    """The identity setting ``name`` of ``settings``, its default where it is not recorded."""
+def identity_setting(settings: Mapping[str, Any], name: str) -> Any:
+    """The identity setting ``name`` of ``settings``, its default where it is not recorded.
+
+    Parameters
+    ----------
+    settings : mapping
+        A store's settings, or those an embed run asks for.
+    name : str
+        One of :data:`IDENTITY`.
+
+    Returns
+    -------
+    Any
+        ``settings[name]``, else its default in :data:`ENCODER_DEFAULTS` (None where it has
+        none).
+
+    Examples
+    --------
+    >>> from seqsim.store.store import identity_setting
+    >>> settings = {"model": "toy", "dtype": "float16"}
+    >>> identity_setting(settings, "model"), identity_setting(settings, "family")
+    ('toy', 'whisper')
+    """
     return settings.get(name, ENCODER_DEFAULTS.get(name))
 
 
@@ -139,98 +145,6 @@ class StoreMismatchError(StoreError, ValueError):
     """
 
 
-class AudioChangedError(StoreMismatchError):
-    """A store asked for frames of audio other than the audio they were made from.
-
-    Also a :class:`StoreMismatchError` (and a ``ValueError``). Raised by
-    :meth:`EmbeddingStore.check_audio`, which an evaluation that reads a store without a
-    model runs first.
-
-    Parameters
-    ----------
-    path : pathlib.Path
-        The store.
-    changed : list of dict
-        ``key``, ``stored`` and ``given`` (what each audio is) of every changed key.
-
-    Attributes
-    ----------
-    changed : list of dict
-        As given.
-
-    Examples
-    --------
-    >>> from pathlib import Path
-    >>> from seqsim.store import AudioChangedError
-    >>> error = AudioChangedError(Path("store"), [
-    ...     {"key": "nl/s01", "stored": "/corpus/nl/s01.wav", "given": "/corpus/nl/s02.wav"}])
-    >>> print(error)  # doctest: +NORMALIZE_WHITESPACE
-    store holds 1 utterance(s) made from other audio than given now: nl/s01 was
-    /corpus/nl/s01.wav, is now /corpus/nl/s02.wav; embed them again (evaluate with a model,
-    or seqsim embed), or use another store
-    """
-
-    def __init__(self, path: Path, changed: list[dict[str, str]]) -> None:
-        shown = "; ".join(
-            f"{change['key']} was {change['stored']}, is now {change['given']}"
-            for change in changed[:3]
-        )
-        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
-        super().__init__(
-            f"{path} holds {len(changed)} utterance(s) made from other audio than given now: "
-            f"{shown}{more}; embed them again (evaluate with a model, or seqsim embed), or "
-            "use another store"
-        )
-        self.changed = changed
-
-
-@dataclass
-class EmbedReport:
-    """What one :meth:`EmbeddingStore.embed` (or :meth:`~EmbeddingStore.embed_with`) run did.
-
-    Parameters
-    ----------
-    embedded : int, default 0
-        Utterances embedded and written in this run (those given layers the run adds
-        included).
-    skipped : int, default 0
-        Utterances stored with every layer of the run when it began.
-    failures : list of dict, default []
-        One :func:`failure_record` per utterance that failed (``key``, ``source``,
-        ``reason``), as written to ``failures.jsonl``.
-    set_aside : list of str, default []
-        Corrupt shards moved to ``shards/set-aside/`` (their utterances were embedded again).
-    changed : list of dict, default []
-        Utterances stored from other audio than they were given now (``key``, ``stored``,
-        ``given``: what each audio is, :func:`~seqsim.provenance.describe_record`): their old
-        frames were dropped and they were embedded again (counted in ``embedded``).
-    unchecked : list of str, default []
-        Keys reused without a check of their audio: stored without a record of it (by a
-        producer of one's own), or recorded from a file that is gone from the same path.
-    short : list of dict, default []
-        Utterances embedded whose audio is implausibly short (``key``, ``source``,
-        ``reason``; see :data:`~seqsim.audio.SHORT_AUDIO_SECONDS`).
-    layers_added : list of int, default []
-        Layers the run added to the store (every stored utterance now holds them).
-
-    Examples
-    --------
-    >>> from seqsim.store import EmbedReport
-    >>> EmbedReport()
-    EmbedReport(embedded=0, skipped=0, failures=[], set_aside=[], changed=[], unchecked=[], \
-short=[], layers_added=[])
-    """
-
-    embedded: int = 0
-    skipped: int = 0
-    failures: list[dict[str, str]] = field(default_factory=list)
-    set_aside: list[str] = field(default_factory=list)
-    changed: list[dict[str, str]] = field(default_factory=list)
-    unchecked: list[str] = field(default_factory=list)
-    short: list[dict[str, str]] = field(default_factory=list)
-    layers_added: list[int] = field(default_factory=list)
-
-
 def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
     """Check the options of :class:`ShardWriter` that say when a shard is flushed.
 
@@ -259,212 +173,6 @@ def check_flush_policy(shard_size: int, flush_seconds: float) -> None:
     check_positive("flush_seconds", flush_seconds, "number of seconds", zero=True)
 
 
-class Producer(Protocol):
-    """What :meth:`EmbeddingStore.embed_with` runs to make the frames of an embed run.
-
-    Any callable with :meth:`__call__`'s signature: :class:`EmbedderProducer` (this
-    process's embedder), a Ray pipeline (:func:`seqsim.distributed.embed_on_ray`), or one of
-    your own. An embed run calls it at most twice (and again for the utterances of a shard
-    found corrupt): once with the utterances new to the store, whose ``settings["layers"]``
-    are every layer of the run, and, where the run adds layers to the store, once with the
-    stored utterances, whose ``settings["layers"]`` are only the layers added. It must make
-    exactly the layers that ``settings`` name, or more: the writer keeps those it writes.
-
-    Examples
-    --------
-    A producer that writes two zero frames for every layer asked of it; the second run adds
-    layer 1 to the store:
-
-    >>> import tempfile
-    >>> import numpy as np
-    >>> from seqsim.store import EmbeddingStore
-    >>> settings = {"model": "zeros", "layers": [0], "dtype": "float16", "hidden_states": 2}
-    >>> def zeros(store, settings, todo, report):
-    ...     print("layers", settings["layers"], "of", [key for key, _ in todo])
-    ...     with store.writer(settings) as writer:
-    ...         for key, _ in todo:
-    ...             writer.add(key, {layer: np.zeros((2, 4)) for layer in settings["layers"]})
-    ...             report.embedded += 1
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     store = EmbeddingStore(folder)
-    ...     first = store.embed_with(zeros, [("a", "a.wav")], settings)
-    ...     both = [("a", "a.wav"), ("b", "b.wav")]
-    ...     second = store.embed_with(zeros, both, {**settings, "layers": [0, 1]})
-    ...     print(store.settings["layers"], second.layers_added, store.load(1)[0])
-    layers [0] of ['a']
-    layers [0, 1] of ['b']
-    layers [1] of ['a']
-    [0, 1] [1] ['a', 'b']
-    """
-
-    def __call__(
-        self,
-        store: EmbeddingStore,
-        settings: Mapping[str, Any],
-        todo: list[tuple[str, AudioInput]],
-        report: EmbedReport,
-    ) -> None:
-        """Write the frames of ``settings["layers"]`` of every ``(key, audio)`` of ``todo``.
-
-        Write through ``store.writer(settings)``; count each written one in
-        ``report.embedded`` and record each that fails in ``report.failures`` (``key``,
-        ``source``, ``reason``; see :func:`failure_record`).
-
-        Parameters
-        ----------
-        store : EmbeddingStore
-            The store to write.
-        settings : mapping
-            The run's settings, with the layers to make for ``todo``: to pass to
-            :meth:`EmbeddingStore.writer`.
-        todo : list of (str, AudioInput)
-            The utterances that lack those layers.
-        report : EmbedReport
-            The run's report, to update.
-        """
-
-
-def failure_record(key: str, source: AudioInput, error: AudioError) -> dict[str, str]:
-    """A ``failures.jsonl`` row: the key, where its audio came from, and what was wrong.
-
-    Parameters
-    ----------
-    key : str
-        The utterance's key.
-    source : AudioInput
-        Its audio (a path is named; in-memory audio is called so).
-    error : AudioError
-        What was wrong.
-
-    Returns
-    -------
-    dict of str to str
-        ``key``, ``source`` and ``reason``.
-
-    Examples
-    --------
-    >>> from seqsim.audio import AudioError
-    >>> from seqsim.store.store import failure_record
-    >>> failure_record("en/s01", "en/s01.wav", AudioError("en/s01.wav: file not found"))
-    {'key': 'en/s01', 'source': 'en/s01.wav', 'reason': 'en/s01.wav: file not found'}
-    """
-    return {"key": key, "source": describe(source), "reason": str(error)}
-
-
-@dataclass
-class EmbedderProducer:
-    """The :class:`Producer` that embeds in this process, through one :class:`ShardWriter`.
-
-    :meth:`EmbeddingStore.embed` uses it.
-
-    Every utterance is written with the identity of its audio
-    (:func:`~seqsim.provenance.identify`), and an implausibly short one is listed in the
-    report's ``short``.
-
-    Parameters
-    ----------
-    embedder : WhisperEmbedder or callable
-        A :class:`~seqsim.WhisperEmbedder`, or anything with its ``embed_iter``, that makes
-        every layer of the run. Or a function without arguments that makes one: it is called
-        only when there is something to embed (once, however often the producer is called),
-        so that a run that finds every utterance stored loads no model. The embedder it makes
-        must have the run's model and make its layers (``settings()``, as the store records
-        them). Where a call asks for fewer layers (those a run adds to stored utterances),
-        the writer keeps only those.
-    shard_size, flush_seconds : int, float
-        When the writer flushes a shard (see :class:`ShardWriter`).
-    fail_fast : bool, default False
-        Raise the first :class:`~seqsim.audio.AudioError` instead of recording it.
-
-    Examples
-    --------
-    With a stand-in embedder that gives two frames of ones for every utterance:
-
-    >>> import torch
-    >>> from seqsim.encoders import Embedding
-    >>> from seqsim.store import EmbedderProducer, EmbeddingStore
-    >>> class Ones:
-    ...     def embed_iter(self, sources):
-    ...         for index, _ in enumerate(sources):
-    ...             yield index, Embedding({6: torch.ones(2, 4)}, num_samples=640)
-    >>> import tempfile
-    >>> import numpy as np
-    >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
-    >>> with tempfile.TemporaryDirectory() as folder:
-    ...     store = EmbeddingStore(folder)
-    ...     audio = [("en/s01", (np.full(640, 0.1), 16_000))]
-    ...     report = store.embed_with(EmbedderProducer(Ones()), audio, settings)
-    ...     print(report.embedded, store.keys(), list(store.sources()["en/s01"]))
-    1 ['en/s01'] ['sha256']
-    """
-
-    embedder: Any
-    shard_size: int = DEFAULT_SHARD_SIZE
-    flush_seconds: float = DEFAULT_FLUSH_SECONDS
-    fail_fast: bool = False
-    _made: Any = field(default=None, init=False, repr=False)
-
-    def __call__(
-        self,
-        store: EmbeddingStore,
-        settings: Mapping[str, Any],
-        todo: list[tuple[str, AudioInput]],
-        report: EmbedReport,
-    ) -> None:
-        """Embed ``todo`` and write it into ``store``, as :meth:`Producer.__call__` says.
-
-        Raises
-        ------
-        AudioError
-            With ``fail_fast``, at the first bad audio.
-        StoreMismatchError
-            When the embedder made by a function has another model than the run's, or lacks
-            some of its layers.
-        """
-        embedder = self._embedder(store, settings)
-        with store.writer(
-            settings, shard_size=self.shard_size, flush_seconds=self.flush_seconds
-        ) as writer:
-            for index, result in embedder.embed_iter([source for _, source in todo]):
-                key, source = todo[index]
-                try:
-                    if isinstance(result, AudioError):
-                        raise result
-                    identity = identify(source)
-                except AudioError as error:
-                    if self.fail_fast:
-                        raise
-                    report.failures.append(failure_record(key, source, error))
-                    continue
-                writer.add(key, result.layers, identity)
-                report.embedded += 1
-                note = short_audio_note(describe(source), result.num_samples)
-                if note is not None:
-                    report.short.append({"key": key, "source": describe(source), "reason": note})
-
-    def _embedder(self, store: EmbeddingStore, settings: Mapping[str, Any]) -> Any:
-        """The embedder; where a function was given, the one it made (on the first call), checked
-        against the run's settings."""
-        if hasattr(self.embedder, "embed_iter"):
-            return self.embedder
-        if self._made is None:
-            self._made = self.embedder()
-        made = {**self._made.settings(), "dtype": settings["dtype"]}
-        problems = [
-            f"{name}={_identity(made, name)!r}, not the planned {_identity(settings, name)!r}"
-            for name in IDENTITY
-            if _identity(made, name) != _identity(settings, name)
-        ]
-        lacking = sorted(set(settings["layers"]) - set(made.get("layers", ())))
-        if lacking:
-            problems.append(f"layers={made.get('layers')!r}, without the planned {lacking}")
-        if problems:
-            raise StoreMismatchError(
-                f"the embedder made for {store.path} has " + "; ".join(problems)
-            )
-        return self._made
-
-
 def _write_new_shard(
     store: EmbeddingStore,
     owner: str,
@@ -484,63 +192,6 @@ def _write_new_shard(
 
     write_atomically(path, owner, write, needed=shard_bytes(lengths, layers))
     return path
-
-
-@dataclass
-class _Plan:
-    """What an embed run gives its producer.
-
-    Attributes
-    ----------
-    layers : list of int
-        Every layer of the run and the store: what new utterances are given.
-    added : list of int
-        The layers the run adds to the store: what stored utterances are given.
-    new : list of (str, AudioInput)
-        The utterances to embed with every layer (not stored, or stored from other audio).
-    lacking : list of (str, AudioInput)
-        The stored utterances that lack some of the layers added, in storage order.
-    not_given : list of str
-        Stored keys that lack some of the layers added but are not among the utterances.
-    """
-
-    layers: list[int]
-    added: list[int]
-    new: list[tuple[str, AudioInput]]
-    lacking: list[tuple[str, AudioInput]]
-    not_given: list[str]
-
-
-def _plan(
-    copies: Copies,
-    utterances: Sequence[tuple[str, AudioInput]],
-    stored: list[int],
-    asked: list[int],
-    redo: set[str],
-    failed: set[str],
-) -> _Plan:
-    """What an embed run of ``utterances`` asking for ``asked`` layers gives its producer, in a
-    store of ``stored`` layers whose shards ``copies`` describes; keys in ``redo`` are embedded
-    again, keys in ``failed`` left out."""
-    added = sorted(set(asked) - set(stored))
-    new, lacking = [], []
-    for key, source in utterances:
-        if key in failed:
-            continue
-        held = copies.layers(key)
-        if key in redo or not held.issuperset(stored):
-            new.append((key, source))
-        elif not held.issuperset(added):
-            lacking.append((key, source))
-    order = {key: number for number, key in enumerate(copies.rows)}
-    lacking.sort(key=lambda item: order[item[0]])
-    given = {key for key, _ in utterances}
-    not_given = [
-        key
-        for key in (copies.holding(stored) if added else [])
-        if key not in given and not copies.layers(key).issuperset(added)
-    ]
-    return _Plan(sorted(set(stored) | set(asked)), added, new, lacking, not_given)
 
 
 class ShardWriter:
@@ -598,7 +249,7 @@ class ShardWriter:
         flush_seconds: float,
         layers: Sequence[int] | None = None,
     ) -> None:
-        settings = store._require_settings()
+        settings = store.require_settings()
         self.store, self.owner = store, owner
         self.layers: list[int] = list(settings["layers"] if layers is None else layers)
         self.dtype = np.dtype(settings["dtype"])
@@ -847,9 +498,49 @@ class EmbeddingStore:
         unrecorded = {name: ENCODER_DEFAULTS[name] for name in ("family", "frame_seconds")}
         return {**unrecorded, **settings}
 
+    def claim(self, settings: Mapping[str, Any]) -> None:
+        """Create the store with ``settings``, or check that it holds frames of the same
+        :data:`IDENTITY` (encoder family, model, options and storage dtype).
+
+        What :meth:`writer` does first, and an embed run before it plans
+        (:func:`seqsim.embed_runs.embed_with`). The layers may differ from the store's: a
+        writer may write the layers an embed run adds.
+
+        Parameters
+        ----------
+        settings : mapping
+            As :meth:`writer` takes them.
+
+        Raises
+        ------
+        ValueError
+            When ``settings`` lack one of ``model``, ``layers``, ``dtype`` and
+            ``hidden_states``, or the layers or dtype are bad.
+        StoreMismatchError
+            When the store holds embeddings with another identity.
+        StoreWriteError
+            When the store cannot be created.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     store.claim(settings)
+        ...     store.claim({**settings, "layers": [4, 6]})  # other layers: the same identity
+        ...     print(store.settings["model"], store.settings["layers"])
+        ...     store.claim({**settings, "dtype": "float32"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        seqsim.store.store.StoreMismatchError: /... holds embeddings with dtype='float16', ...
+        """
+        with locks.owner(self.path) as owner:
+            self._claim(settings, owner)
+
     def _claim(self, settings: Mapping[str, Any], owner: str) -> None:
-        """Create the store with ``settings``, or check that it holds the same identity (its
-        layers may differ: see :meth:`embed_with`)."""
+        """:meth:`claim`, for ``owner``."""
         needed = ("model", "dtype", "layers", "hidden_states")
         missing = [name for name in needed if name not in settings]
         if missing:
@@ -866,13 +557,13 @@ class EmbeddingStore:
             record = {"format": FORMAT_VERSION, "seqsim_version": __version__, **settings}
             text = json.dumps(record, indent=2)
             write_text_atomically(self.path / "store.json", owner, text, replace=False)
-        existing = self._require_settings()
+        existing = self.require_settings()
         for name in IDENTITY:
-            if _identity(existing, name) != _identity(settings, name):
+            held, asked = identity_setting(existing, name), identity_setting(settings, name)
+            if held != asked:
                 raise StoreMismatchError(
-                    f"{self.path} holds embeddings with {name}={_identity(existing, name)!r}, "
-                    f"but {name}={_identity(settings, name)!r} was asked for; use another "
-                    "store directory"
+                    f"{self.path} holds embeddings with {name}={held!r}, but {name}={asked!r} "
+                    "was asked for; use another store directory"
                 )
 
     @contextmanager
@@ -886,10 +577,11 @@ class EmbeddingStore:
         """A :class:`ShardWriter` for frames made with ``settings``, as a context manager.
 
         The first writer creates the store with ``settings``; later ones must ask for the same
-        model and storage dtype. They write the layers ``settings`` name: the store's, or
-        others that an embed run adds (:meth:`embed_with`; an utterance is stored once it
-        holds every layer of the store). Many writers, in one process or many, may write one
-        store at once. Temporary files of dead writers are removed first.
+        model and storage dtype (:meth:`claim`). They write the layers ``settings`` name: the
+        store's, or others that an embed run adds (:func:`seqsim.embed_runs.embed_with`; an
+        utterance is stored once it holds every layer of the store). Many writers, in one
+        process or many, may write one store at once. Temporary files of dead writers are
+        removed first.
 
         Parameters
         ----------
@@ -961,6 +653,70 @@ class EmbeddingStore:
         folders = [self.path, self.shard_dir]
         return locks.remove_dead_owners_files(self.path, folders)
 
+    @contextmanager
+    def embed_run_lock(self) -> Iterator[None]:
+        """Hold the store's ``embed.lock`` while the block runs: one embed run at a time.
+
+        The store's folder is created first where it is missing. An embed run
+        (:func:`seqsim.embed_runs.embed_with`) holds it from its plan to ``failures.jsonl``;
+        writers (:meth:`writer`) do not take it.
+
+        Yields
+        ------
+        None
+
+        Raises
+        ------
+        StoreBusyError
+            Naming the store and the process whose embed run holds it.
+        StoreWriteError
+            When the folder or the lock file cannot be created.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from seqsim.store import EmbeddingStore
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.embed_run_lock(), store.embed_run_lock():
+        ...         pass  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        seqsim.store.locks.StoreBusyError: /... is in use by another embed run (pid ...
+        """
+        make_folder(self.path)
+        with locks.exclusive(self.path / "embed.lock", "embed run"):
+            yield
+
+    def write_failures(self, failures: Sequence[Mapping[str, str]]) -> None:
+        """Replace ``failures.jsonl`` with ``failures``, one JSON object a line (atomically).
+
+        Parameters
+        ----------
+        failures : sequence of mapping
+            The utterances that failed in the last embed run: ``key``, ``source``,
+            ``reason`` (:func:`seqsim.embed_runs.failure_record`); none leaves an empty file.
+
+        Raises
+        ------
+        StoreWriteError
+            When the file cannot be written.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from seqsim.store import EmbeddingStore
+        >>> failed = {"key": "en/s01", "source": "s01.wav", "reason": "s01.wav: file not found"}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     store.write_failures([failed])
+        ...     print((store.path / "failures.jsonl").read_text(), end="")
+        {"key": "en/s01", "source": "s01.wav", "reason": "s01.wav: file not found"}
+        """
+        lines = "".join(json.dumps(failure) + "\n" for failure in failures)
+        with locks.owner(self.path) as owner:
+            write_text_atomically(self.path / "failures.jsonl", owner, lines)
+
     # ------------------------------------------------------------------ shards
 
     def _shards(self) -> list[Path]:
@@ -973,6 +729,40 @@ class EmbeddingStore:
     def _contents(self) -> list[ShardContents]:
         """Every shard's contents, checked, in name order."""
         return [read_contents(shard) for shard in self._shards()]
+
+    def copies(self) -> Copies:
+        """Every copy of every key in the shards, and the layers each holds.
+
+        Returns
+        -------
+        Copies
+            Read from the shards, in name order (:class:`~seqsim.store.copies.Copies`);
+            empty where there is no store.
+
+        Raises
+        ------
+        CorruptShardError
+            Naming a shard whose keys, lengths or layer headers cannot be read.
+
+        Examples
+        --------
+        A key written with layer 6, then given layer 4 by another writer:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...     with store.writer({**settings, "layers": [4]}) as writer:
+        ...         writer.add("en/s01", {4: np.ones((3, 4))})
+        ...     copies = store.copies()
+        ...     print(copies.rows["en/s01"], sorted(copies.layers("en/s01")))
+        [(0, 0), (1, 0)] [4, 6]
+        """
+        return Copies(self._contents())
 
     def keys(self) -> list[str]:
         """Keys of every stored utterance, each once, in storage order.
@@ -1005,7 +795,7 @@ class EmbeddingStore:
         ['en/s01', 'fr/s01']
         """
         settings = self.settings
-        return Copies(self._contents()).holding(settings["layers"] if settings else [])
+        return self.copies().holding(settings["layers"] if settings else [])
 
     def set_aside_corrupt_shards(self, check_frames: bool = True) -> list[Path]:
         """Move every shard that cannot be read back to ``shards/set-aside/``.
@@ -1063,263 +853,7 @@ class EmbeddingStore:
         logger.warning("%s; moved to %s, its utterances will be embedded again", error, target)
         return target
 
-    # ------------------------------------------------------------------ embedding
-
-    def embed(
-        self,
-        utterances: Sequence[tuple[str, AudioInput]],
-        embedder: Any,
-        *,
-        dtype: str = DEFAULT_STORAGE_DTYPE,
-        shard_size: int = DEFAULT_SHARD_SIZE,
-        flush_seconds: float = DEFAULT_FLUSH_SECONDS,
-        fail_fast: bool = False,
-    ) -> EmbedReport:
-        """Embed every ``(key, audio)`` not stored yet with ``embedder`` here, then consolidate.
-
-        Shards are flushed every ``shard_size`` utterances or ``flush_seconds`` seconds,
-        whichever comes first: a killed run loses at most that much work, and the next run
-        resumes where it stopped. Bad audio is recorded in ``failures.jsonl`` and skipped
-        (raised at once with ``fail_fast``). The rest is :meth:`embed_with`'s (one run at a
-        time, corrupt shards set aside and redone, layers that ``embedder`` makes beyond the
-        store's added to it).
-
-        Parameters
-        ----------
-        utterances : sequence of (str, AudioInput)
-            Keys (unique) and their audio.
-        embedder : WhisperEmbedder
-            A :class:`~seqsim.WhisperEmbedder`; its :meth:`~seqsim.WhisperEmbedder.settings`
-            identify the frames. To add layers to a store, it makes the stored ones too.
-        dtype : {"float16", "float32"}, default "float16"
-            How frames are stored.
-        shard_size, flush_seconds, fail_fast
-            See :class:`EmbedderProducer`.
-
-        Returns
-        -------
-        EmbedReport
-            What the run did.
-
-        Raises
-        ------
-        ValueError
-            For a bad ``dtype`` or flush option (before anything runs) and duplicate keys.
-        StoreMismatchError
-            When the store holds embeddings of another model or dtype, or layers that
-            ``embedder`` does not make (see :meth:`embed_with`).
-        StoreBusyError
-            When another embed run holds the store.
-        StoreWriteError
-            When the store cannot be written (a :class:`~seqsim.store.StoreFullError` on a
-            full disk; finished shards are kept).
-        AudioError
-            With ``fail_fast``, at the first bad audio.
-
-        Examples
-        --------
-        A bundled demo utterance and a silent one, embedded by the offline whisper-base; a
-        second run finds nothing to do:
-
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from seqsim import WhisperEmbedder
-        >>> from seqsim.corpus import demo_corpus
-        >>> from seqsim.store import EmbeddingStore
-        >>> english = [(u.key, u.path) for u in demo_corpus().by_language("en")[:1]]
-        >>> silence = ("en/silence", (np.zeros(1600), 16_000))
-        >>> embedder = WhisperEmbedder("whisper-base-offline", progress=False)
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     store = EmbeddingStore(folder)
-        ...     first = store.embed([*english, silence], embedder)
-        ...     again = store.embed(english, embedder)
-        ...     keys, frames = store.load(-1)
-        >>> first.embedded, [failure["key"] for failure in first.failures]
-        (1, ['en/silence'])
-        >>> again.embedded, again.skipped
-        (0, 1)
-        >>> keys, frames.lengths, frames.dim, frames.frames.dtype
-        (['en/s01'], array([151]), 512, dtype('float16'))
-        """
-        check_choice("dtype", dtype, STORAGE_DTYPES)
-        check_flush_policy(shard_size, flush_seconds)
-        producer = EmbedderProducer(embedder, shard_size, flush_seconds, fail_fast)
-        return self.embed_with(producer, utterances, {**embedder.settings(), "dtype": dtype})
-
-    def embed_with(
-        self,
-        producer: Producer,
-        utterances: Sequence[tuple[str, AudioInput]],
-        settings: Mapping[str, Any],
-    ) -> EmbedReport:
-        """One embed run: ``producer`` writes what the store lacks of ``utterances``.
-
-        The producer writes through :meth:`writer`; then the store is consolidated and
-        ``failures.jsonl`` written. The producer may be this process's embedder
-        (:meth:`embed`), a Ray pipeline whose actors write shards on other hosts
-        (:func:`seqsim.distributed.embed_on_ray`), or any other. Keys already stored, or failed
-        earlier in this run, are never given to it. A corrupt shard is set aside and its
-        utterances produced again. One run at a time per store.
-
-        **Adding layers.** Where ``settings["layers"]`` are the store's and more, the run
-        adds those layers: the producer is given the new utterances with every layer, and the
-        stored ones with only the layers added (see :class:`Producer`). The frames stored
-        are kept as they are. Once every stored utterance holds the new layers, ``store.json``
-        names them too (an atomic rewrite, after the consolidation that writes their layer
-        files). Until then the store reads as before: an interrupted run leaves its old layers
-        and keys, and the same run again resumes. Layers can be added only with the audio of
-        every stored utterance, and a stored utterance whose audio fails now keeps the new
-        layers from being added (it is in ``failures``). A run asking for fewer layers than
-        the store holds is one with nothing to embed, or is refused.
-
-        A key stored from other audio than it is given now (another file, or the same file
-        with other bytes: :mod:`seqsim.provenance`) is embedded again, its old frames dropped
-        first (:meth:`discard`), and listed in the report's ``changed``: stored frames are
-        never reused for other audio. Keys whose audio cannot be checked are reused and listed
-        in ``unchecked``.
-
-        Parameters
-        ----------
-        producer : Producer
-            What makes and writes the frames.
-        utterances : sequence of (str, AudioInput)
-            Keys (unique) and their audio.
-        settings : mapping
-            What the frames are made with: ``model``, ``layers``, ``dtype``,
-            ``hidden_states``, ... (as :meth:`writer` takes them).
-
-        Returns
-        -------
-        EmbedReport
-            What the run did.
-
-        Raises
-        ------
-        ValueError
-            For duplicate keys, and settings :meth:`writer` refuses.
-        StoreMismatchError
-            When the store holds embeddings of another model or dtype; when ``settings``
-            lack some of the store's layers and there is something to embed, or add layers
-            while stored utterances are not given.
-        StoreBusyError
-            When another embed run holds the store.
-        StoreWriteError
-            When the store cannot be written.
-
-        Examples
-        --------
-        See :class:`Producer` for a producer of one's own, and one that adds a layer.
-
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from seqsim.store import EmbeddingStore
-        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
-        >>> def ones(store, settings, todo, report):
-        ...     with store.writer(settings) as writer:
-        ...         for key, _ in todo:
-        ...             writer.add(key, {6: np.ones((2, 4))})
-        ...             report.embedded += 1
-        >>> with tempfile.TemporaryDirectory() as folder:
-        ...     store = EmbeddingStore(folder)
-        ...     first = store.embed_with(ones, [("en/s01", "a.wav")], settings)
-        ...     both = [("en/s01", "a.wav"), ("fr/s01", "b.wav")]
-        ...     second = store.embed_with(ones, both, settings)
-        >>> first.embedded, second.embedded, second.skipped
-        (1, 1, 1)
-        """
-        counts = Counter(key for key, _ in utterances)
-        duplicates = sorted(key for key, count in counts.items() if count > 1)
-        if duplicates:
-            raise ValueError(f"duplicate utterance keys: {duplicates[:5]}")
-        report = EmbedReport()
-        make_folder(self.path)
-        with locks.exclusive(self.path / "embed.lock", "embed run"):
-            for attempt in range(3):  # a shard found corrupt while consolidating: another round
-                with locks.owner(self.path) as owner:
-                    self._claim(settings, owner)
-                stored = self._require_settings()["layers"]
-                self.remove_dead_writers_files()
-                report.set_aside += [
-                    str(p) for p in self.set_aside_corrupt_shards(check_frames=False)
-                ]
-                if attempt == 0:
-                    report.changed, report.unchecked = self._audio_changes(utterances)
-                plan = _plan(
-                    self._copies(),
-                    utterances,
-                    stored,
-                    settings["layers"],
-                    redo={change["key"] for change in report.changed} if attempt == 0 else set(),
-                    failed={failure["key"] for failure in report.failures},
-                )
-                self._check_plan(plan, stored, settings["layers"])
-                if attempt == 0:
-                    self.discard(change["key"] for change in report.changed)
-                    report.skipped = len(utterances) - len(plan.new) - len(plan.lacking)
-                if plan.new:
-                    producer(self, {**settings, "layers": plan.layers}, plan.new, report)
-                if plan.lacking:
-                    producer(self, {**settings, "layers": plan.added}, plan.lacking, report)
-                layers = self._held_by_all(plan)
-                set_aside = self._consolidate(repair=True, layers=layers)
-                report.set_aside += [str(p) for p in set_aside]
-                if not set_aside:
-                    report.layers_added = plan.added if layers == plan.layers else []
-                    break
-            lines = "".join(json.dumps(failure) + "\n" for failure in report.failures)
-            with locks.owner(self.path) as owner:
-                write_text_atomically(self.path / "failures.jsonl", owner, lines)
-        return report
-
-    def _copies(self) -> Copies:
-        """Every copy of every key in the shards (:class:`~seqsim.store.copies.Copies`)."""
-        return Copies(self._contents())
-
-    def _check_plan(self, plan: _Plan, stored: list[int], asked: list[int]) -> None:
-        """Refuse a run whose layers lack some of the store's while it has something to embed,
-        and a run that adds layers without the audio of every stored utterance."""
-        if not set(stored) <= set(asked):
-            if set(asked) - set(stored):
-                raise StoreMismatchError(
-                    f"{self.path} holds embeddings with layers={stored!r}, but "
-                    f"layers={asked!r} was asked for; to add layers, ask for the stored ones "
-                    f"too: layers={plan.layers!r}"
-                )
-            if plan.new:
-                raise StoreMismatchError(
-                    f"{self.path} holds embeddings with layers={stored!r}, but "
-                    f"layers={asked!r} was asked for: the {len(plan.new)} utterance(s) to "
-                    f"embed (e.g. {[key for key, _ in plan.new[:3]]}) need every stored "
-                    f"layer; ask for layers={stored!r}, or more to add layers"
-                )
-        if plan.not_given:
-            raise StoreMismatchError(
-                f"{self.path}: adding layers {plan.added} needs the audio of every stored "
-                f"utterance, but {len(plan.not_given)} are not given (e.g. "
-                f"{plan.not_given[:3]}); give them too, or drop them first with "
-                "EmbeddingStore.discard(keys)"
-            )
-
-    def _held_by_all(self, plan: _Plan) -> list[int]:
-        """The layers of ``plan`` where every stored utterance holds them all now, else the
-        store's (with a warning that says how many utterances lack the layers added)."""
-        stored = self._require_settings()["layers"]
-        if not plan.added:
-            return stored
-        copies = self._copies()
-        lacking = len(copies.holding(stored)) - len(copies.holding(plan.layers))
-        if not lacking:
-            return plan.layers
-        logger.warning(
-            "%s: layers %s not added yet: %d stored utterance(s) lack them (see "
-            "failures.jsonl); the store reads as before, and the same run again adds them",
-            self.path,
-            plan.added,
-            lacking,
-        )
-        return stored
-
-    # ------------------------------------------------------------------ provenance
+    # ------------------------------------------------------------------ sources
 
     def sources(self) -> dict[str, dict[str, Any] | None]:
         """For every stored key, the identity of the audio its frames were made from.
@@ -1359,92 +893,6 @@ class EmbeddingStore:
             for key, source in zip(shard.keys, shard.sources, strict=True):
                 first.setdefault(key, source)
         return first
-
-    def _audio_changes(
-        self, utterances: Sequence[tuple[str, AudioInput]]
-    ) -> tuple[list[dict[str, str]], list[str]]:
-        """The stored keys whose audio is not the audio given now (key, stored, given), and
-        those that cannot be checked: stored without a record of their audio, or recorded
-        from a file that is gone from the very path given now."""
-        stored = self.sources()
-        changed: list[dict[str, str]] = []
-        unchecked: list[str] = []
-        for key, source in utterances:
-            if key not in stored:
-                continue
-            record = stored[key]
-            if record is None:
-                unchecked.append(key)
-                continue
-            try:
-                identity = identify(source, known=record)
-            except AudioError as error:
-                given_path = (
-                    str(Path(source).absolute()) if isinstance(source, (str, Path)) else None
-                )
-                if given_path is not None and given_path == record.get("path"):
-                    unchecked.append(key)
-                else:
-                    change = {"key": key, "stored": describe_record(record), "given": str(error)}
-                    changed.append(change)
-                continue
-            if not same_audio(record, identity):
-                change = {
-                    "key": key,
-                    "stored": describe_record(record),
-                    "given": describe_record(identity),
-                }
-                changed.append(change)
-        return changed, unchecked
-
-    def check_audio(self, utterances: Sequence[tuple[str, AudioInput]]) -> list[str]:
-        """Check that the stored frames of ``utterances`` were made from the audio given.
-
-        What an evaluation that reads a store without a model to embed with does first: a
-        key stored from other audio (another file, or the same file changed) is refused, never
-        scored with the old frames. Files at their recorded path, size and modification time
-        are not read (:mod:`seqsim.provenance`).
-
-        Parameters
-        ----------
-        utterances : sequence of (str, AudioInput)
-            Keys and the audio they stand for; keys the store lacks are not checked.
-
-        Returns
-        -------
-        list of str
-            The keys that could not be checked (see :attr:`EmbedReport.unchecked`).
-
-        Raises
-        ------
-        AudioChangedError
-            Naming the store, how many keys changed, and the first ones with both audio.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> import numpy as np
-        >>> from seqsim.provenance import identify
-        >>> from seqsim.store import EmbeddingStore
-        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
-        >>> spoken, other = (np.full(1600, 0.1), 16_000), (np.full(1600, 0.2), 16_000)
-        >>> folder = tempfile.TemporaryDirectory()
-        >>> store = EmbeddingStore(folder.name)
-        >>> with store.writer(settings) as writer:
-        ...     writer.add("en/s01", {6: np.ones((3, 4))}, identify(spoken))
-        >>> store.check_audio([("en/s01", spoken)])
-        []
-        >>> store.check_audio([("en/s01", other)])  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-            ...
-        seqsim.store.store.AudioChangedError: /... holds 1 utterance(s) made from other audio \
-than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
-        >>> folder.cleanup()
-        """
-        changed, unchecked = self._audio_changes(utterances)
-        if changed:
-            raise AudioChangedError(self.path, changed)
-        return unchecked
 
     def discard(self, keys: Iterable[str]) -> list[str]:
         """Remove every copy of ``keys`` from the store (an embed run can then add them again).
@@ -1505,8 +953,30 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
 
     # ------------------------------------------------------------------ reading
 
-    def _require_settings(self) -> dict[str, Any]:
-        """The settings, or a :class:`StoreError` where there is no store."""
+    def require_settings(self) -> dict[str, Any]:
+        """The :attr:`settings` of a store that exists.
+
+        Returns
+        -------
+        dict
+            As :attr:`settings` gives them.
+
+        Raises
+        ------
+        StoreError
+            Where there is no store at ``path`` (no ``store.json``), and as :attr:`settings`
+            raises it.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from seqsim.store import EmbeddingStore
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     EmbeddingStore(folder).require_settings()  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+            ...
+        seqsim.store.files.StoreError: /... is not an embedding store (no store.json)
+        """
         settings = self.settings
         if settings is None:
             raise StoreError(f"{self.path} is not an embedding store (no store.json)")
@@ -1549,11 +1019,63 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         """
         self._consolidate(repair=False)
 
+    def consolidate_or_set_aside(self, layers: list[int]) -> list[Path]:
+        """Consolidate with ``layers`` as the store's, or set aside a corrupt shard found.
+
+        What an embed run does last (:func:`seqsim.embed_runs.embed_with`). ``layers`` are
+        the store's, or the store's and layers that every stored utterance holds now (an
+        embed run added them): their layer files are written, then ``store.json`` names them
+        (an atomic rewrite). A shard found corrupt on the way is moved to
+        ``shards/set-aside/`` (as :meth:`set_aside_corrupt_shards` moves it) instead of
+        raised, and nothing is consolidated: embed its utterances again, then call this
+        again.
+
+        Parameters
+        ----------
+        layers : list of int
+            The store's layers, and any it gains.
+
+        Returns
+        -------
+        list of pathlib.Path
+            Where the corrupt shard went; empty when the store was consolidated.
+
+        Raises
+        ------
+        StoreError
+            When there is no store at ``path``.
+        StoreCorruptError
+            Naming ``index.json``, when it is damaged, and how to rebuild it.
+        StoreWriteError
+            When the files cannot be written.
+
+        Examples
+        --------
+        Layer 4 added to the one utterance of a store of layer 6, then a damaged shard:
+
+        >>> import tempfile
+        >>> import numpy as np
+        >>> from seqsim.store import EmbeddingStore
+        >>> settings = {"model": "toy", "layers": [6], "dtype": "float16", "hidden_states": 7}
+        >>> with tempfile.TemporaryDirectory() as folder:
+        ...     store = EmbeddingStore(folder)
+        ...     with store.writer(settings) as writer:
+        ...         writer.add("en/s01", {6: np.ones((3, 4))})
+        ...     with store.writer({**settings, "layers": [4]}) as writer:
+        ...         writer.add("en/s01", {4: np.zeros((3, 4))})
+        ...     print(store.consolidate_or_set_aside([4, 6]), store.settings["layers"])
+        ...     _ = (store.shard_dir / "junk.npz").write_bytes(b"not a zip")
+        ...     print([path.name for path in store.consolidate_or_set_aside([4, 6])])
+        [] [4, 6]
+        ['junk.npz']
+        """
+        return self._consolidate(repair=True, layers=layers)
+
     def _consolidate(self, repair: bool, layers: list[int] | None = None) -> list[Path]:
-        """Consolidate the store's layers, or ``layers`` (the store's and those every stored
-        utterance holds now: ``store.json`` then names them). With ``repair``, a corrupt shard
-        found is set aside instead of raised: returns where it went."""
-        settings = self._require_settings()
+        """Consolidate the store's layers, or ``layers`` (see :meth:`consolidate_or_set_aside`).
+        With ``repair``, a corrupt shard found is set aside instead of raised: returns where it
+        went."""
+        settings = self.require_settings()
         target = settings if layers is None else {**settings, "layers": layers}
         if target == settings and self._index_is_current(settings):
             return []  # also what lets a read-only store be read
@@ -1666,7 +1188,7 @@ than given now: en/s01 was in-memory audio ..., is now in-memory audio ...; ...
         ...     print(keys, frames[0].tolist())
         ['en/s01'] [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
         """
-        settings = self._require_settings()
+        settings = self.require_settings()
         if layer < 0:
             layer += settings["hidden_states"]
         if layer not in settings["layers"]:
