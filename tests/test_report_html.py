@@ -23,7 +23,7 @@ from seqsim import PackedSequences, SeqSim, report_html
 from seqsim.cli import main
 from seqsim.cli.view import serve
 from seqsim.evaluation import evaluate_embeddings
-from seqsim.evaluation_options import ScoringOptions
+from seqsim.evaluation_options import ScoringOptions, SearchOptions
 from seqsim.report import write_report, write_reports
 from seqsim.report_html import HtmlReportError
 from seqsim.result import RetrievalResult
@@ -165,6 +165,30 @@ def test_a_large_run_lists_each_pairs_failures_first_within_the_page_budget(
     monkeypatch.undo()
     whole = Page(write_report(result, tmp_path / "whole")["report.html"].read_text())
     assert all("total" not in pair for pair in whole.data["views"][0]["pairs"].values())
+
+
+def test_the_page_of_an_index_search_shows_its_scores_and_margins(audio, tmp_path):
+    rng = np.random.default_rng(0)
+    embeddings = {lang: (IDS, frames_of(rng, len(IDS), 0.8)) for lang in LANGS}
+    searched = evaluate_embeddings(
+        embeddings, settings={"model": "toy", "layer": 3}, search=SearchOptions("index", 3)
+    )
+    searched.utterances = audio
+    files = write_report(searched, tmp_path / "report")
+    page = Page(files["report.html"].read_text(encoding="utf-8"))
+    ranks = pd.read_csv(files["ranks.csv"], dtype={"id": str, "wrong": str})
+    assert set(page.data["views"][0]["pairs"]) == {"en\tfr", "fr\ten"}  # pooled rows: no cell
+    for (query_lang, candidate_lang), rows in ranks.groupby(["query_lang", "candidate_lang"]):
+        if candidate_lang == "pooled":
+            continue
+        pair = page.data["views"][0]["pairs"][f"{query_lang}\t{candidate_lang}"]
+        scores = SeqSim().matrix(embeddings[query_lang][1], embeddings[candidate_lang][1])
+        assert pair["score"] == pytest.approx(np.diag(scores).tolist(), abs=5e-5)
+        assert pair["margin"] == pytest.approx(
+            (rows["score"] - rows["wrong_score"]).tolist(), abs=5e-5
+        )
+        keys = [page.data["media"][index]["key"] for index in pair["wrong"]]
+        assert keys == [f"{candidate_lang}/{w}" for w in rows["wrong"]]
 
 
 def test_the_page_needs_nothing_but_its_own_file_and_the_audio(result, audio, tmp_path):

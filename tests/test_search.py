@@ -373,6 +373,44 @@ def test_a_narrow_shortlist_reports_its_disagreement():
         SearchOptions("faiss")
 
 
+def test_an_index_search_records_the_scores_of_the_correct_and_best_wrong_candidates(tmp_path):
+    from seqsim.evaluation import evaluate_embeddings
+    from seqsim.report import write_report
+    from seqsim.result import RetrievalResult
+
+    embeddings = parallel_languages(np.random.default_rng(12), sentences=30, noise=2.5)
+    searched = evaluate_embeddings(embeddings, "seqsim", search=SearchOptions("index", 1))
+    ranks = searched.ranks
+    pairs = ranks[ranks["candidate_lang"] != "pooled"]
+    assert np.isinf(pairs["rank"]).any() and (pairs["rank"] == 1).any()  # misses and hits
+    for (query_lang, candidate_lang), rows in pairs.groupby(["query_lang", "candidate_lang"]):
+        matrix = SeqSim().matrix(embeddings[query_lang][1], embeddings[candidate_lang][1])
+        ids = embeddings[candidate_lang][0]
+        for n, row in enumerate(rows.itertuples()):
+            # the correct candidate's exact score, found or missed by the shortlist
+            assert row.score == pytest.approx(matrix[n, n], abs=1e-5)
+            wrong = ids.index(row.wrong)
+            assert wrong != n and row.wrong_score == pytest.approx(matrix[n, wrong], abs=1e-5)
+            if row.rank == 1:
+                assert row.wrong_score <= row.score
+            elif np.isfinite(row.rank):
+                assert row.wrong_score >= row.score
+    pooled = ranks[ranks["candidate_lang"] == "pooled"]
+    for query_lang, rows in pooled.groupby("query_lang"):
+        others = [lang for lang in embeddings if lang != query_lang]
+        best = np.max(
+            [
+                np.diag(SeqSim().matrix(embeddings[query_lang][1], embeddings[lang][1]))
+                for lang in others
+            ],
+            axis=0,
+        )
+        np.testing.assert_allclose(rows["score"], best, atol=1e-5)  # the best recording
+    write_report(searched, tmp_path / "report")
+    loaded = RetrievalResult.load(tmp_path / "report")
+    np.testing.assert_allclose(loaded.ranks["score"], ranks["score"])
+
+
 def test_a_pickled_index_of_a_store_carries_the_store_path_not_its_frames(tmp_path):
     """What Ray ships to a worker: the shortlist's arrays and the store's path."""
     store = EmbeddingStore(tmp_path / "store")
@@ -457,6 +495,35 @@ def registry():
     yield GENERATORS
     GENERATORS.clear()
     GENERATORS.update(before)
+
+
+class WorstFirst(MeanPooled):
+    """A shortlist of the least promising sequences: the correct one is missed."""
+
+    def shortlist(self, queries, count):
+        everything = super().shortlist(queries, self.index.ntotal)
+        return everything[:, ::-1][:, :count]
+
+
+def test_a_missed_query_may_score_above_its_best_wrong_hit_and_reads_back(tmp_path, registry):
+    from seqsim._defaults import DEFAULT_GENERATOR
+    from seqsim.evaluation import evaluate_embeddings
+    from seqsim.report import write_report
+    from seqsim.result import RetrievalResult
+
+    embeddings = parallel_languages(np.random.default_rng(13), sentences=20, noise=0.3)
+    registry[DEFAULT_GENERATOR] = WorstFirst  # the evaluator's shortlist, made adversarial
+    searched = evaluate_embeddings(embeddings, "seqsim", search=SearchOptions("index", 1))
+    ranks = searched.ranks
+    missed = ranks[np.isinf(ranks["rank"]) & (ranks["candidate_lang"] != "pooled")]
+    assert len(missed) and (missed["score"] > missed["wrong_score"]).all()
+    for row in missed.itertuples():  # the exact scores, from the metric
+        query, candidate = embeddings[row.query_lang][1], embeddings[row.candidate_lang][1]
+        n = int(row.id[1:])
+        assert row.score == pytest.approx(SeqSim().matrix([query[n]], [candidate[n]])[0, 0])
+    write_report(searched, tmp_path / "report")
+    loaded = RetrievalResult.load(tmp_path / "report")
+    np.testing.assert_allclose(loaded.ranks["wrong_score"], ranks["wrong_score"])
 
 
 def test_an_index_of_your_own_generator_is_refused_at_save_until_registered(

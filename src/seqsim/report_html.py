@@ -376,7 +376,8 @@ def render_pictures(
     for (query_lang, candidate_lang), queries in pair_queries(result).items():
         if "wrong" not in queries.columns:
             continue
-        for query in worst_failures(queries, count).itertuples():
+        named = queries[[_named(wrong) for wrong in queries["wrong"]]]
+        for query in worst_failures(named, count).itertuples():
             names = (_key(query_lang, query.id), _key(candidate_lang, query.wrong))
             absent = [name for name in names if name not in position]
             if absent:
@@ -542,6 +543,12 @@ class _MediaTable:
         return self._index[key]
 
 
+def _named(value: Any) -> bool:
+    """Whether a ``wrong`` cell names a candidate (a search whose hits were all correct
+    names none: None in memory, an empty cell read back)."""
+    return isinstance(value, str) and value != ""
+
+
 def _rounded(values: pd.Series) -> list[float | None]:
     """Scores for the page: :data:`SCORE_DIGITS` decimals, None where not finite."""
     return [round(float(v), SCORE_DIGITS) if math.isfinite(v) else None for v in values]
@@ -573,7 +580,8 @@ def _pairs_data(
         if "score" in queries.columns:
             column.update({name: _rounded(queries[name]) for name in ("score", "top", "margin")})
             column["wrong"] = [
-                media.index(_key(candidate_lang, w), utterances) for w in queries["wrong"]
+                media.index(_key(candidate_lang, w), utterances) if _named(w) else None
+                for w in queries["wrong"]
             ]
         pictures = [view.pictures.get((query_lang, candidate_lang, i)) for i in ids]
         if any(pictures):

@@ -18,7 +18,10 @@ give the pair's r@1, r@5, r@10 and mrr again: the measures are recomputed from t
 
 Where ``ranks.csv`` holds scores (``score``, ``wrong``, ``wrong_score``), they are finite
 numbers that agree with the ranks: a query at rank 1 has no wrong candidate above its correct
-one, a query at a lower rank has one at least as good. ``utterances`` in ``results.json``
+one, a query at a lower rank has one at least as good. (A search through an index: a query
+it missed, rank ``inf``, may score its correct candidate above the best wrong hit; a query
+whose hits are all correct, in the pooled rows, has no ``wrong`` and an empty
+``wrong_score``.) ``utterances`` in ``results.json``
 holds texts only. Reports of an older seqsim, without ``utterances`` or scores, load all the
 same (``utterances`` empty).
 
@@ -613,8 +616,10 @@ def _check_rank_scores(path: Path, ranks: pd.DataFrame) -> None:
         column: pd.to_numeric(ranks[column], errors="coerce").to_numpy(dtype=float)
         for column in RANK_SCORE_COLUMNS
     }
+    unnamed = ranks["wrong"].isna() | (ranks["wrong"].astype(str) == "")  # read back: ""
+    no_wrong = unnamed.to_numpy() & np.isnan(scores["wrong_score"])
     for column, values in scores.items():
-        bad = ~np.isfinite(values)
+        bad = ~np.isfinite(values) & ~(no_wrong if column == "wrong_score" else False)
         if bad.any():
             row = int(np.argmax(bad))
             raise ResultFileError(
@@ -622,8 +627,9 @@ def _check_rank_scores(path: Path, ranks: pd.DataFrame) -> None:
                 "score is a finite number"
             )
     score, wrong_score = scores["score"], scores["wrong_score"]
-    first = ranks["rank"].to_numpy(dtype=float) == 1
-    disagree = (first & (wrong_score > score)) | (~first & (wrong_score < score))
+    rank = pd.to_numeric(ranks["rank"], errors="coerce").to_numpy(dtype=float)
+    first, later = rank == 1, (rank > 1) & np.isfinite(rank) & ~no_wrong
+    disagree = (first & (wrong_score > score)) | (later & (wrong_score < score))
     if disagree.any():
         row = int(np.argmax(disagree))
         raise ResultFileError(

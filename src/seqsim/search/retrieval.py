@@ -81,7 +81,10 @@ def search_rows(
         ``agreement_r@10`` and ``agreement_queries``.
     rank_rows : list of dict
         Per query and row: ``query_lang``, ``candidate_lang``, ``id``, ``rank`` (inf where
-        missed) and ``retrieved`` (the sentence id of the top hit).
+        missed), ``retrieved`` (the sentence id of the top hit), ``score`` (the best correct
+        candidate's: the rerank's, or the metric's exact score where the search missed it),
+        ``wrong`` and ``wrong_score`` (the best wrong hit; None and NaN where every hit is
+        correct).
 
     Raises
     ------
@@ -107,8 +110,11 @@ def search_rows(
     ...  for row in rows]  # doctest: +NORMALIZE_WHITESPACE
     [('en', 'fr', 1.0, 1.0), ('fr', 'en', 1.0, 1.0),
      ('en', 'pooled', 1.0, 1.0), ('fr', 'pooled', 1.0, 1.0)]
-    >>> rank_rows[1]
-    {'query_lang': 'en', 'candidate_lang': 'fr', 'id': 's2', 'rank': 1.0, 'retrieved': 's2'}
+    >>> {name: rank_rows[1][name] for name in ("id", "rank", "retrieved")}
+    {'id': 's2', 'rank': 1.0, 'retrieved': 's2'}
+    >>> row = rank_rows[1]
+    >>> row["wrong"] in {"s1", "s3"}, row["score"] > row["wrong_score"]
+    (True, True)
     """
     languages = list(embeddings)
     ids = list(embeddings[languages[0]][0])
@@ -125,10 +131,12 @@ def search_rows(
         index = SequenceIndex(metric, candidates=candidates, **index_options)
         index.add(_concatenate([embeddings[lang][1] for lang in sources]))
         queries = embeddings[query_lang][1]
-        _, found = index.search(queries, k)
+        scores, found = index.search(queries, k)
         # sentence i of every source language is a correct candidate for query i
         targets = [{i + s * len(ids) for s in range(len(sources))} for i in range(len(ids))]
         ranks = ranks_from_top_k(found, targets)
+        correct = _correct_scores(index, queries, scores, found, targets, ranks)
+        wrong, wrong_scores = _best_wrong(scores, found, targets)
         row: dict[str, Any] = {
             "query_lang": query_lang,
             "candidate_lang": candidate_lang,
@@ -147,7 +155,51 @@ def search_rows(
                 "id": sentence,
                 "rank": float(rank),
                 "retrieved": ids[int(top) % len(ids)] if top >= 0 else None,
+                "score": float(score),
+                "wrong": ids[other % len(ids)] if other >= 0 else None,
+                "wrong_score": float(other_score),
             }
-            for sentence, rank, top in zip(ids, ranks, found[:, 0], strict=True)
+            for sentence, rank, top, score, other, other_score in zip(
+                ids, ranks, found[:, 0], correct, wrong, wrong_scores, strict=True
+            )
         ]
     return rows, rank_rows
+
+
+def _correct_scores(
+    index: SequenceIndex,
+    queries: PackedSequences,
+    scores: np.ndarray,
+    found: np.ndarray,
+    targets: Sequence[set[int]],
+    ranks: np.ndarray,
+) -> np.ndarray:
+    """The score of each query's best correct candidate: the rerank's own where the search
+    found one, else the metric's exact score of each correct candidate (the best of them)."""
+    correct = np.full(len(queries), np.nan)
+    found_rows = np.flatnonzero(np.isfinite(ranks))
+    correct[found_rows] = scores[found_rows, ranks[found_rows].astype(np.int64) - 1]
+    missed = np.flatnonzero(~np.isfinite(ranks))
+    if missed.size:
+        shortlists = [np.array(sorted(targets[row]), dtype=np.int64) for row in missed]
+        exact, diagnostics = index.metric.shortlist_scores(
+            queries.subset(missed), index.sequences, shortlists
+        )
+        index.metric.record_diagnostics(diagnostics)
+        correct[missed] = [row.max() for row in exact]
+    return correct
+
+
+def _best_wrong(
+    scores: np.ndarray, found: np.ndarray, targets: Sequence[set[int]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's best-scoring wrong hit (the first that is no target) and its score; -1
+    and NaN where every hit is a target."""
+    wrong = np.full(len(found), -1, dtype=np.int64)
+    wrong_scores = np.full(len(found), np.nan)
+    for row, (hits, target) in enumerate(zip(found, targets, strict=True)):
+        for position, hit in enumerate(hits):
+            if hit >= 0 and int(hit) not in target:
+                wrong[row], wrong_scores[row] = hit, scores[row, position]
+                break
+    return wrong, wrong_scores
