@@ -51,8 +51,8 @@ from .run_folder import RunFolder
 from .significance import (
     SIGNIFICANCE_SAMPLES,
     ResultSignificance,
+    query_hits,
     result_significance,
-    same_queries,
 )
 
 COMPARISON_FILE = "model_comparison"
@@ -394,25 +394,25 @@ class ModelComparison:
         (1.0, 4, 0, 0.125)
         """
         compared = self.compared()
-        tests: dict[str, ResultSignificance | None] = {}
-        for label, result in compared.items():
-            if result.ranks.empty:
-                tests[label] = None
-                continue
-            others = {}
-            for other, other_result in compared.items():
-                if other == label or other_result.ranks.empty:
-                    continue
-                if same_queries(result, other_result):
-                    others[other] = other_result
-                elif label < other:  # warned once per pair
+        ranked = {label: result for label, result in compared.items() if not result.ranks.empty}
+        queries = {label: query_hits(result).index for label, result in ranked.items()}
+        paired: dict[str, dict[str, RetrievalResult]] = {label: {} for label in ranked}
+        labels = list(ranked)
+        for number, first in enumerate(labels):
+            for second in labels[number + 1 :]:
+                if queries[first].equals(queries[second]):
+                    paired[first][second] = ranked[second]
+                    paired[second][first] = ranked[first]
+                else:
                     warnings.warn(
-                        f"models {label!r} and {other!r} rank different queries (an "
+                        f"models {first!r} and {second!r} rank different queries (an "
                         "utterance failed for one of them): no paired test between them",
                         stacklevel=2,
                     )
-            tests[label] = result_significance(result, others, samples)
-        return tests
+        return {
+            label: result_significance(result, paired[label], samples) if label in ranked else None
+            for label, result in compared.items()
+        }
 
     def table(self, measure: str = "r@1") -> pd.DataFrame:
         """``measure`` in percent by language pair (rows ``q→c``, then ``mean`` over them)

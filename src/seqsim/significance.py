@@ -392,39 +392,6 @@ def compare_results(
     )
 
 
-def same_queries(first: RetrievalResult, second: RetrievalResult) -> bool:
-    """Whether two results rank the same queries, so that :func:`compare_results` can pair
-    them (two models whose embedding failed on different utterances do not).
-
-    Parameters
-    ----------
-    first, second : RetrievalResult
-        Results with per-query ranks.
-
-    Returns
-    -------
-    bool
-
-    Raises
-    ------
-    SignificanceError
-        For a result without ranks.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> from seqsim.result import RetrievalResult
-    >>> from seqsim.significance import same_queries
-    >>> ranks = pd.DataFrame({"query_lang": "en", "candidate_lang": "fr",
-    ...                       "id": ["s1", "s2"], "rank": [1, 2]})
-    >>> both = RetrievalResult(["en", "fr"], pd.DataFrame(), ranks)
-    >>> one = RetrievalResult(["en", "fr"], pd.DataFrame(), ranks[:1])
-    >>> same_queries(both, both), same_queries(both, one)
-    (True, False)
-    """
-    return bool(query_hits(first).index.equals(query_hits(second).index))
-
-
 def mcnemar_p(only_first: int, only_second: int) -> float:
     """McNemar's exact two-sided p-value for the discordant counts of two paired tests.
 
